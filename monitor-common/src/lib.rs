@@ -1,0 +1,471 @@
+//! Records shared by the eBPF sensor (kernel side) and the `buildwatch` monitor (user side).
+//!
+//! Every record starts with a [`RecordHeader`]; `header.kind` says which record follows and
+//! `header.size` how many bytes the record takes in the ring buffer, trailing data included.
+//! Layouts are `#[repr(C)]` with explicit padding fields so that the kernel and userspace agree
+//! byte for byte, and every record is a multiple of 8 bytes (the ring buffer's alignment).
+//!
+//! Variable-length data (paths, argv, environment) follows the fixed part of a record; the fixed
+//! part carries the length of each piece, in the order they appear.
+#![no_std]
+
+/// Length of a task's `comm` (TASK_COMM_LEN in the kernel).
+pub const COMM_LEN: usize = 16;
+/// Longest path the sensor copies (PATH_MAX).
+pub const PATH_MAX: usize = 4096;
+/// Longest argv block the sensor copies from a new image (NUL-separated strings).
+pub const ARGV_MAX: usize = 32 * 1024;
+/// Longest environment block the sensor copies from a new image (NUL-separated `K=V` strings).
+///
+/// Userspace keeps only the cargo variables out of it; the rest (which may hold secrets) is
+/// dropped as soon as it is decoded.
+pub const ENV_MAX: usize = 64 * 1024;
+/// Longest `sun_path` of a unix socket address.
+pub const UNIX_PATH_MAX: usize = 108;
+/// Most path components the in-kernel path walk follows before it gives up (and says so).
+pub const PATH_WALK_MAX_COMPONENTS: u32 = 64;
+/// Size of the per-CPU scratch buffer records are assembled in (a power of two).
+pub const SCRATCH_SIZE: usize = 128 * 1024;
+/// Size of the per-CPU buffer the path walk builds a path in (a power of two, > PATH_MAX + 256).
+pub const PATH_SCRATCH_SIZE: usize = 8 * 1024;
+
+/// Record kinds (`RecordHeader::kind`).
+pub mod kind {
+    /// A new process (not a thread) was forked by a tracked process: [`super::ForkRecord`].
+    pub const FORK: u32 = 1;
+    /// A tracked process replaced its image: [`super::ExecRecord`].
+    pub const EXEC: u32 = 2;
+    /// The last thread of a tracked process exited: [`super::ExitRecord`].
+    pub const EXIT: u32 = 3;
+    /// A file open (openat, openat2, open, creat) returned: [`super::OpenRecord`].
+    pub const OPEN: u32 = 4;
+    /// A connect() returned: [`super::ConnectRecord`].
+    pub const CONNECT: u32 = 5;
+}
+
+/// Which system call produced an [`OpenRecord`] or [`ConnectRecord`].
+pub mod syscall {
+    /// openat(2)
+    pub const OPENAT: u32 = 1;
+    /// openat2(2)
+    pub const OPENAT2: u32 = 2;
+    /// open(2)
+    pub const OPEN: u32 = 3;
+    /// creat(2)
+    pub const CREAT: u32 = 4;
+    /// connect(2)
+    pub const CONNECT: u32 = 20;
+}
+
+/// Indices of the per-CPU counters in the `COUNTERS` map. Every one of them counts records that
+/// userspace did not get; userspace sums them and reports them as `lost` events.
+pub mod counter {
+    /// A record did not fit in the ring buffer.
+    pub const RINGBUF_FULL: u32 = 0;
+    /// A syscall's arguments could not be stashed at sys_enter (pending map full), so its
+    /// sys_exit record was not produced.
+    pub const PENDING_FULL: u32 = 1;
+    /// A forked process could not be added to the tracked set (tracked map full): it and its
+    /// descendants are not watched.
+    pub const TRACK_FULL: u32 = 2;
+    /// Number of counters.
+    pub const COUNT: u32 = 3;
+}
+
+/// Flags of [`ExecRecord::flags`], [`OpenRecord::flags`] and friends.
+pub mod flag {
+    /// argv was longer than [`super::ARGV_MAX`] and was cut.
+    pub const ARGV_TRUNCATED: u32 = 1 << 0;
+    /// The environment was longer than [`super::ENV_MAX`] and was cut.
+    pub const ENV_TRUNCATED: u32 = 1 << 1;
+    /// The resolved path has more than [`super::PATH_WALK_MAX_COMPONENTS`] components and its
+    /// beginning is missing.
+    pub const RESOLVED_TRUNCATED: u32 = 1 << 2;
+    /// The resolved path is the absolute path of the object the syscall opened (or of the new
+    /// executable).
+    pub const RESOLVED_IS_TARGET: u32 = 1 << 3;
+    /// The resolved path is the directory a relative path was relative to (the working directory,
+    /// or the directory `dfd` refers to); the syscall failed, so there is no target to resolve.
+    pub const RESOLVED_IS_BASE: u32 = 1 << 4;
+    /// The path argument could not be read from user memory.
+    pub const PATH_UNREADABLE: u32 = 1 << 5;
+}
+
+/// Fixed header at the start of every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// One of [`kind`].
+    pub kind: u32,
+    /// Bytes the whole record takes, header and trailing data included.
+    pub size: u32,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when the record was made.
+    pub time_ns: u64,
+    /// Process id (thread group id) of the task the event belongs to.
+    pub tgid: u32,
+    /// Thread id of that task.
+    pub tid: u32,
+    /// `comm` of that task, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A tracked process forked a new process. Threads are not reported: they share their process's
+/// tgid and are attributed through it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkRecord {
+    /// Header; `tgid`/`tid` are the forking task.
+    pub header: RecordHeader,
+    /// Process id of the new process.
+    pub child_tgid: u32,
+    /// Process id of the process that forked it, recorded at fork time (a later re-parenting to
+    /// init or a subreaper does not change it).
+    pub parent_tgid: u32,
+}
+
+/// The last thread of a tracked process exited.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitRecord {
+    /// Header; `tgid` is the process that exited.
+    pub header: RecordHeader,
+    /// `task->exit_code` in wait(2) status format: `code << 8` or the terminating signal.
+    pub exit_code: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+}
+
+/// A tracked process executed a new image (successfully). Followed by `filename_len` bytes of the
+/// filename as passed to exec, `resolved_len` bytes of the new executable's absolute path as the
+/// kernel sees it, `argv_len` bytes of argv and `env_len` bytes of environment (both blocks
+/// NUL-separated, as on the new process's stack).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecRecord {
+    /// Header; `tgid` is the process, `comm` its new comm.
+    pub header: RecordHeader,
+    /// Thread id that called exec (differs from `tgid` when a non-leader thread exec'd).
+    pub old_tid: u32,
+    /// [`flag`] bits.
+    pub flags: u32,
+    /// Bytes of filename following the fixed part.
+    pub filename_len: u32,
+    /// Bytes of resolved executable path after the filename.
+    pub resolved_len: u32,
+    /// Bytes of argv after the resolved path.
+    pub argv_len: u32,
+    /// Bytes of environment after argv.
+    pub env_len: u32,
+}
+
+/// A file open returned. Followed by `path_len` bytes of the path argument as passed and
+/// `resolved_len` bytes of a kernel-resolved absolute path (see [`flag::RESOLVED_IS_TARGET`] and
+/// [`flag::RESOLVED_IS_BASE`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// One of [`syscall`].
+    pub syscall: u32,
+    /// The `dfd` argument (AT_FDCWD for open/creat).
+    pub dfd: i32,
+    /// Open flags (O_*); for openat2 the low 32 bits of `open_how.flags`.
+    pub open_flags: u32,
+    /// Mode argument.
+    pub mode: u32,
+    /// Return value: a file descriptor, or `-errno`.
+    pub result: i64,
+    /// [`flag`] bits.
+    pub flags: u32,
+    /// Bytes of path argument following the fixed part.
+    pub path_len: u32,
+    /// Bytes of resolved path after the path argument.
+    pub resolved_len: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+}
+
+/// A connect() returned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// One of [`syscall`].
+    pub syscall: u32,
+    /// The socket file descriptor.
+    pub fd: i32,
+    /// Return value: 0, or `-errno` (`-EINPROGRESS` for a non-blocking connect under way).
+    pub result: i64,
+    /// Address family (AF_INET, AF_INET6, AF_UNIX, ...).
+    pub family: u16,
+    /// Port in host byte order (inet families).
+    pub port: u16,
+    /// Length of the socket address as passed by the caller.
+    pub addrlen: u32,
+    /// IPv4 address (first 4 bytes) or IPv6 address, network byte order.
+    pub addr: [u8; 16],
+    /// [`flag`] bits.
+    pub flags: u32,
+    /// Bytes of `unix_path` that hold the path (AF_UNIX); abstract names start with a NUL.
+    pub unix_path_len: u32,
+    /// `sun_path` of an AF_UNIX address.
+    pub unix_path: [u8; UNIX_PATH_MAX],
+    /// Reserved, zero; keeps the record a multiple of 8 bytes.
+    pub _pad: [u8; 4],
+}
+
+impl Default for ConnectRecord {
+    fn default() -> Self {
+        Self {
+            header: RecordHeader::default(),
+            syscall: 0,
+            fd: 0,
+            result: 0,
+            family: 0,
+            port: 0,
+            addrlen: 0,
+            addr: [0; 16],
+            flags: 0,
+            unix_path_len: 0,
+            unix_path: [0; UNIX_PATH_MAX],
+            _pad: [0; 4],
+        }
+    }
+}
+
+/// Kernel structure field offsets and tracepoint field offsets, found by userspace at load time
+/// (from /sys/kernel/btf/vmlinux and the tracepoints' `format` files) and written into the
+/// program's read-only data, because aya's Rust eBPF cannot use CO-RE relocations.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `task_struct.tgid`
+    pub task_tgid: u32,
+    /// `task_struct.pid`
+    pub task_pid: u32,
+    /// `task_struct.mm`
+    pub task_mm: u32,
+    /// `task_struct.fs`
+    pub task_fs: u32,
+    /// `task_struct.files`
+    pub task_files: u32,
+    /// `task_struct.exit_code`
+    pub task_exit_code: u32,
+    /// `mm_struct.arg_start`
+    pub mm_arg_start: u32,
+    /// `mm_struct.arg_end`
+    pub mm_arg_end: u32,
+    /// `mm_struct.env_start`
+    pub mm_env_start: u32,
+    /// `mm_struct.env_end`
+    pub mm_env_end: u32,
+    /// `mm_struct.exe_file`
+    pub mm_exe_file: u32,
+    /// `fs_struct.pwd`
+    pub fs_pwd: u32,
+    /// `files_struct.fdt`
+    pub files_fdt: u32,
+    /// `fdtable.fd`
+    pub fdtable_fd: u32,
+    /// `fdtable.max_fds`
+    pub fdtable_max_fds: u32,
+    /// `file.f_path`
+    pub file_f_path: u32,
+    /// `path.dentry`
+    pub path_dentry: u32,
+    /// `path.mnt`
+    pub path_mnt: u32,
+    /// `dentry.d_parent`
+    pub dentry_d_parent: u32,
+    /// `dentry.d_name.name`
+    pub dentry_d_name_name: u32,
+    /// `dentry.d_name.len`
+    pub dentry_d_name_len: u32,
+    /// `mount.mnt` (the `struct vfsmount` embedded in `struct mount`)
+    pub mount_mnt: u32,
+    /// `mount.mnt_parent`
+    pub mount_mnt_parent: u32,
+    /// `mount.mnt_mountpoint`
+    pub mount_mnt_mountpoint: u32,
+    /// `vfsmount.mnt_root`
+    pub vfsmount_mnt_root: u32,
+    /// Offset of `__data_loc char[] filename` in the sched_process_exec tracepoint record.
+    pub tp_exec_filename: u32,
+    /// Offset of `pid_t old_pid` in the sched_process_exec tracepoint record.
+    pub tp_exec_old_pid: u32,
+    /// Offset of `bool group_dead` in the sched_process_exit tracepoint record, or 0 when the
+    /// kernel's tracepoint has no such field (then the group leader's exit is used).
+    pub tp_exit_group_dead: u32,
+}
+
+/// Interprets a NUL-padded byte array (a `comm`) as text, up to the first NUL.
+pub fn c_bytes(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY (all impls): the types are #[repr(C)], Copy, contain only integers and byte arrays,
+    // and have no implicit padding (checked by the size assertions below), so every bit pattern
+    // is a valid value.
+    unsafe impl aya::Pod for super::RecordHeader {}
+    unsafe impl aya::Pod for super::ForkRecord {}
+    unsafe impl aya::Pod for super::ExitRecord {}
+    unsafe impl aya::Pod for super::ExecRecord {}
+    unsafe impl aya::Pod for super::OpenRecord {}
+    unsafe impl aya::Pod for super::ConnectRecord {}
+    unsafe impl aya::Pod for super::KernelOffsets {}
+}
+
+/// A record type that can be viewed as, and rebuilt from, its exact bytes.
+///
+/// # Safety
+/// Implementors must be `#[repr(C)]`, contain only integers and byte arrays and have no implicit
+/// padding, so that every byte pattern of `size_of::<Self>()` bytes is a valid value.
+pub unsafe trait Record: Copy + 'static {
+    /// The record's bytes, as the kernel writes them.
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: the trait's contract: no padding, so all bytes are initialised.
+        unsafe {
+            core::slice::from_raw_parts((self as *const Self).cast::<u8>(), size_of::<Self>())
+        }
+    }
+
+    /// Reads a record from the start of `bytes` (unaligned), or `None` if it is too short.
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < size_of::<Self>() {
+            return None;
+        }
+        // SAFETY: length checked above; read_unaligned copes with any alignment; the trait's
+        // contract makes every bit pattern valid.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<Self>()) })
+    }
+}
+
+// SAFETY: see the trait; each type below is #[repr(C)] with integer/byte-array fields only and
+// its size equals the sum of its fields (asserted below).
+unsafe impl Record for RecordHeader {}
+// SAFETY: as above.
+unsafe impl Record for ForkRecord {}
+// SAFETY: as above.
+unsafe impl Record for ExitRecord {}
+// SAFETY: as above.
+unsafe impl Record for ExecRecord {}
+// SAFETY: as above.
+unsafe impl Record for OpenRecord {}
+// SAFETY: as above.
+unsafe impl Record for ConnectRecord {}
+// SAFETY: as above.
+unsafe impl Record for KernelOffsets {}
+
+// No implicit padding anywhere: each size is exactly the sum of the fields' sizes, and a multiple
+// of 8 so records stay aligned in the ring buffer.
+const _: () = assert!(size_of::<RecordHeader>() == 4 + 4 + 8 + 4 + 4 + COMM_LEN);
+const _: () = assert!(size_of::<ForkRecord>() == size_of::<RecordHeader>() + 8);
+const _: () = assert!(size_of::<ExitRecord>() == size_of::<RecordHeader>() + 8);
+const _: () = assert!(size_of::<ExecRecord>() == size_of::<RecordHeader>() + 24);
+const _: () = assert!(size_of::<OpenRecord>() == size_of::<RecordHeader>() + 40);
+const _: () = assert!(
+    size_of::<ConnectRecord>()
+        == size_of::<RecordHeader>() + 4 + 4 + 8 + 2 + 2 + 4 + 16 + 4 + 4 + UNIX_PATH_MAX + 4
+);
+const _: () = assert!(size_of::<KernelOffsets>() == 28 * 4);
+const _: () = assert!(size_of::<RecordHeader>() % 8 == 0);
+const _: () = assert!(size_of::<ExecRecord>() % 8 == 0);
+const _: () = assert!(size_of::<OpenRecord>() % 8 == 0);
+const _: () = assert!(size_of::<ConnectRecord>() % 8 == 0);
+const _: () = assert!(SCRATCH_SIZE.is_power_of_two() && PATH_SCRATCH_SIZE.is_power_of_two());
+const _: () =
+    assert!(size_of::<ExecRecord>() + PATH_MAX + PATH_MAX + ARGV_MAX + ENV_MAX <= SCRATCH_SIZE);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(kind: u32) -> RecordHeader {
+        RecordHeader {
+            kind,
+            size: 0x1234,
+            time_ns: 0x0102_0304_0506_0708,
+            tgid: 42,
+            tid: 43,
+            comm: *b"build-script-bu\0",
+        }
+    }
+
+    fn round_trip<R: Record + PartialEq + core::fmt::Debug>(rec: R) {
+        let bytes = rec.as_bytes();
+        assert_eq!(bytes.len(), size_of::<R>());
+        // Decoding from an unaligned position must work too.
+        let mut shifted = [0u8; 1024];
+        shifted[1..=bytes.len()].copy_from_slice(bytes);
+        assert_eq!(R::read_from(&shifted[1..=bytes.len()]), Some(rec));
+        assert_eq!(R::read_from(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn every_record_round_trips() {
+        round_trip(header(kind::FORK));
+        round_trip(ForkRecord {
+            header: header(kind::FORK),
+            child_tgid: 7,
+            parent_tgid: 6,
+        });
+        round_trip(ExitRecord {
+            header: header(kind::EXIT),
+            exit_code: 0x0100,
+            _pad: 0,
+        });
+        round_trip(ExecRecord {
+            header: header(kind::EXEC),
+            old_tid: 9,
+            flags: flag::ARGV_TRUNCATED | flag::ENV_TRUNCATED,
+            filename_len: 10,
+            resolved_len: 11,
+            argv_len: 12,
+            env_len: 13,
+        });
+        round_trip(OpenRecord {
+            header: header(kind::OPEN),
+            syscall: syscall::OPENAT2,
+            dfd: -100,
+            open_flags: 0o102,
+            mode: 0o644,
+            result: -2,
+            flags: flag::RESOLVED_IS_BASE,
+            path_len: 5,
+            resolved_len: 6,
+            _pad: 0,
+        });
+        let mut unix_path = [0u8; UNIX_PATH_MAX];
+        unix_path[..8].copy_from_slice(b"/run/x.s");
+        round_trip(ConnectRecord {
+            header: header(kind::CONNECT),
+            syscall: syscall::CONNECT,
+            fd: 3,
+            result: -111,
+            family: 2,
+            port: 4444,
+            addrlen: 16,
+            addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            flags: 0,
+            unix_path_len: 8,
+            unix_path,
+            _pad: [0; 4],
+        });
+        round_trip(KernelOffsets {
+            task_tgid: 1268,
+            tp_exit_group_dead: 32,
+            ..Default::default()
+        });
+    }
+
+    #[test]
+    fn comm_stops_at_nul() {
+        assert_eq!(c_bytes(b"cargo\0\0\0"), b"cargo");
+        assert_eq!(c_bytes(b"0123456789abcdef"), b"0123456789abcdef");
+    }
+}

@@ -1,0 +1,197 @@
+//! File opens: openat, openat2, open, creat.
+//!
+//! The path pointer is stashed at sys_enter and read at sys_exit: at sys_enter the user page may
+//! not be resident yet (tracepoints cannot sleep to fault it in), while by sys_exit the kernel
+//! has copied the string itself. Successful opens also carry the absolute path of the file the
+//! descriptor refers to (symlinks, `..`, dfd-relative and cwd-relative paths all resolved by the
+//! kernel); failed relative opens carry the directory they were relative to.
+//! Syscall tracepoint layout: `__syscall_nr` at 8, arguments from 16, `ret` at 16.
+use aya_ebpf::{
+    helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use monitor_common::{OpenRecord, PATH_MAX, counter, flag, kind, syscall};
+
+use crate::{
+    kernel::{self, copy_walked, current_task, cwd_path, fd_path},
+    maps::{OFFSETS, PENDING, Pending, count_loss},
+    output::{current_tracked, header, scratch, submit},
+};
+
+const AT_FDCWD: i32 = -100;
+const O_CREAT: u64 = 0o100;
+const O_WRONLY: u64 = 0o1;
+const O_TRUNC: u64 = 0o1000;
+
+/// Offset of syscall argument `n` in a sys_enter tracepoint record.
+const fn arg(n: usize) -> usize {
+    16 + 8 * n
+}
+
+#[inline(always)]
+fn stash(ctx: &TracePointContext, syscall: u32, nargs: usize) -> Option<()> {
+    let task = current_tracked()?;
+    let mut args = [0u64; 4];
+    let mut i = 0;
+    while i < 4 {
+        if i < nargs {
+            // SAFETY: syscall tracepoint records hold their arguments at fixed offsets.
+            args[i] = unsafe { ctx.read_at::<u64>(arg(i)) }.unwrap_or(0);
+        }
+        i += 1;
+    }
+    let pending = Pending {
+        syscall,
+        _pad: 0,
+        args,
+    };
+    if PENDING.insert(&task.pid_tgid, &pending, 0).is_err() {
+        count_loss(counter::PENDING_FULL);
+    }
+    Some(())
+}
+
+/// Takes the stash of the current thread if it belongs to one of `syscalls`.
+#[inline(always)]
+pub fn take_pending(pid_tgid: u64) -> Option<Pending> {
+    // SAFETY: the value is copied out before the entry is removed.
+    let pending = unsafe { PENDING.get(&pid_tgid) }.copied()?;
+    let _ = PENDING.remove(&pid_tgid);
+    Some(pending)
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_openat")]
+pub fn sys_enter_openat(ctx: TracePointContext) -> i32 {
+    // (int dfd, const char *filename, int flags, umode_t mode)
+    let _ = stash(&ctx, syscall::OPENAT, 4);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_openat2")]
+pub fn sys_enter_openat2(ctx: TracePointContext) -> i32 {
+    // (int dfd, const char *filename, struct open_how *how, size_t usize)
+    let _ = stash(&ctx, syscall::OPENAT2, 3);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_open")]
+pub fn sys_enter_open(ctx: TracePointContext) -> i32 {
+    // (const char *filename, int flags, umode_t mode)
+    let _ = stash(&ctx, syscall::OPEN, 3);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_creat")]
+pub fn sys_enter_creat(ctx: TracePointContext) -> i32 {
+    // (const char *pathname, umode_t mode)
+    let _ = stash(&ctx, syscall::CREAT, 2);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_openat")]
+pub fn sys_exit_openat(ctx: TracePointContext) -> i32 {
+    let _ = open_exit(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_openat2")]
+pub fn sys_exit_openat2(ctx: TracePointContext) -> i32 {
+    let _ = open_exit(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_open")]
+pub fn sys_exit_open(ctx: TracePointContext) -> i32 {
+    let _ = open_exit(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_creat")]
+pub fn sys_exit_creat(ctx: TracePointContext) -> i32 {
+    let _ = open_exit(&ctx);
+    0
+}
+
+const HDR: usize = size_of::<OpenRecord>();
+
+fn open_exit(ctx: &TracePointContext) -> Option<()> {
+    let task = current_tracked()?;
+    let p = take_pending(task.pid_tgid)?;
+    // The argument layout per syscall.
+    let (dfd, path_ptr, open_flags, mode) = match p.syscall {
+        syscall::OPENAT => (p.args[0] as i32, p.args[1], p.args[2], p.args[3]),
+        syscall::OPENAT2 => {
+            // struct open_how { u64 flags; u64 mode; u64 resolve; }
+            let mut how = [0u64; 2];
+            // SAFETY: the helper checks the user address; `how` has room for 16 bytes.
+            unsafe { bpf_probe_read_user(how.as_mut_ptr().cast(), 16, p.args[2] as *const _) };
+            (p.args[0] as i32, p.args[1], how[0], how[1])
+        }
+        syscall::OPEN => (AT_FDCWD, p.args[0], p.args[1], p.args[2]),
+        syscall::CREAT => (AT_FDCWD, p.args[0], O_CREAT | O_WRONLY | O_TRUNC, p.args[1]),
+        _ => return None,
+    };
+    // SAFETY: syscall exit records hold `long ret` at offset 16.
+    let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
+    let o = OFFSETS.load();
+    let buf = scratch()?;
+    let mut flags = 0u32;
+
+    // SAFETY: destination is scratch[HDR..HDR + PATH_MAX]; the helper checks the source.
+    let n = unsafe {
+        bpf_probe_read_user_str(buf.add(HDR).cast(), PATH_MAX as u32, path_ptr as *const _)
+    };
+    let path_len = if n > 0 {
+        (n - 1) as u32 & (PATH_MAX as u32 - 1)
+    } else {
+        flags |= flag::PATH_UNREADABLE;
+        0
+    };
+    // SAFETY: HDR < scratch size.
+    let first = unsafe { *buf.add(HDR) };
+
+    let tsk = current_task();
+    let resolve = if ret >= 0 {
+        flags |= flag::RESOLVED_IS_TARGET;
+        fd_path(tsk, ret as u64, &o)
+    } else if path_len > 0 && first != b'/' {
+        flags |= flag::RESOLVED_IS_BASE;
+        if dfd == AT_FDCWD {
+            cwd_path(tsk, &o)
+        } else {
+            fd_path(tsk, dfd as u32 as u64, &o)
+        }
+    } else {
+        None
+    };
+    let off = HDR + path_len as usize;
+    let mut resolved_len = 0;
+    if let Some(path) = resolve
+        && let Some((pbuf, start, wflags)) = kernel::walk(path, &o)
+    {
+        flags |= wflags;
+        // SAFETY: off <= HDR + PATH_MAX - 1, so PATH_MAX more bytes fit in the scratch buffer.
+        resolved_len = unsafe { copy_walked(buf.add(off & 0x1fff), pbuf, start) };
+    } else {
+        flags &= !(flag::RESOLVED_IS_TARGET | flag::RESOLVED_IS_BASE);
+    }
+    let total = (off & 0x1fff) + (resolved_len as usize & (PATH_MAX - 1));
+
+    let record = OpenRecord {
+        header: header(kind::OPEN, total as u32, &task),
+        syscall: p.syscall,
+        dfd,
+        open_flags: open_flags as u32,
+        mode: mode as u32,
+        result: ret,
+        flags,
+        path_len,
+        resolved_len,
+        _pad: 0,
+    };
+    // SAFETY: the scratch buffer is at least HDR bytes long.
+    unsafe { core::ptr::write_unaligned(buf.cast::<OpenRecord>(), record) };
+    submit(buf, total);
+    Some(())
+}

@@ -1,0 +1,189 @@
+//! Reading kernel structures with offsets found at load time, and the in-kernel path walk that
+//! turns a (dentry, vfsmount) pair into an absolute path.
+//!
+//! Rust eBPF has no CO-RE relocations, so every field offset comes from `OFFSETS`, which
+//! userspace fills from /sys/kernel/btf/vmlinux before loading. Struct layouts:
+//! <https://github.com/torvalds/linux/blob/v6.18/include/linux/dcache.h> (dentry),
+//! <https://github.com/torvalds/linux/blob/v6.18/fs/mount.h> (struct mount).
+use aya_ebpf::helpers::{
+    bpf_get_current_task, bpf_get_smp_processor_id, generated::bpf_probe_read_kernel,
+};
+use monitor_common::{KernelOffsets, PATH_MAX, PATH_SCRATCH_SIZE, PATH_WALK_MAX_COMPONENTS, flag};
+
+use crate::maps::PATH_SCRATCH;
+
+/// Reads a `T` at kernel address `base + off`.
+#[inline(always)]
+pub fn read<T: Copy>(base: u64, off: u32) -> Option<T> {
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad one gives an error, not a fault.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((base + off as u64) as *const T) }.ok()
+}
+
+/// The current task_struct.
+#[inline(always)]
+pub fn current_task() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { bpf_get_current_task() }
+}
+
+/// A `struct path`: the dentry and the vfsmount it was reached through.
+#[derive(Clone, Copy)]
+pub struct KPath {
+    pub dentry: u64,
+    pub vfsmount: u64,
+}
+
+impl KPath {
+    /// Reads a `struct path` at `addr`.
+    #[inline(always)]
+    pub fn at(addr: u64, o: &KernelOffsets) -> Option<Self> {
+        let dentry: u64 = read(addr, o.path_dentry)?;
+        let vfsmount: u64 = read(addr, o.path_mnt)?;
+        if dentry == 0 || vfsmount == 0 {
+            return None;
+        }
+        Some(Self { dentry, vfsmount })
+    }
+}
+
+/// The `struct file *` behind file descriptor `fd` of the current task.
+#[inline(always)]
+pub fn fd_file(task: u64, fd: u64, o: &KernelOffsets) -> Option<u64> {
+    let files: u64 = read(task, o.task_files)?;
+    let fdt: u64 = read(files, o.files_fdt)?;
+    let max_fds: u32 = read(fdt, o.fdtable_max_fds)?;
+    if fd >= max_fds as u64 {
+        return None;
+    }
+    let fd_array: u64 = read(fdt, o.fdtable_fd)?;
+    let file: u64 = read(fd_array + fd * 8, 0)?;
+    if file == 0 { None } else { Some(file) }
+}
+
+/// The path of the object `fd` refers to.
+#[inline(always)]
+pub fn fd_path(task: u64, fd: u64, o: &KernelOffsets) -> Option<KPath> {
+    let file = fd_file(task, fd, o)?;
+    KPath::at(file + o.file_f_path as u64, o)
+}
+
+/// The current working directory of `task`.
+#[inline(always)]
+pub fn cwd_path(task: u64, o: &KernelOffsets) -> Option<KPath> {
+    let fs: u64 = read(task, o.task_fs)?;
+    KPath::at(fs + o.fs_pwd as u64, o)
+}
+
+/// The executable of `task` (`mm->exe_file`).
+#[inline(always)]
+pub fn exe_path(task: u64, o: &KernelOffsets) -> Option<KPath> {
+    let mm: u64 = read(task, o.task_mm)?;
+    let exe: u64 = read(mm, o.mm_exe_file)?;
+    if exe == 0 {
+        return None;
+    }
+    KPath::at(exe + o.file_f_path as u64, o)
+}
+
+const PATH_MASK: usize = PATH_MAX - 1;
+const NAME_MAX: u32 = 255;
+/// Where the walk keeps its write position: in the buffer, past PATH_MAX + NAME_MAX.
+const POS_SLOT: usize = PATH_SCRATCH_SIZE - 8;
+
+/// Builds the absolute path of `path` in this CPU's path buffer, back to front, ending at
+/// offset PATH_MAX. Returns the buffer, the offset where the path starts and `flag` bits
+/// (`RESOLVED_TRUNCATED` when the walk ran out of components or room).
+///
+/// Crosses mount points (`mnt_mountpoint`/`mnt_parent`) up to the root of the mount tree, so a
+/// chroot or a bind mount cannot hide where a file really is. A dentry that is its own parent
+/// without being a mount root (pipes, sockets, memfds) yields `/<its name>`, e.g. `/memfd:x`.
+///
+/// Verifier cost: the write position lives in the map value, not in a register. Read back, it is
+/// an unknown (masked) scalar, so the states reaching the loop head from the mount-crossing and
+/// the name-prepending branches are equivalent and get pruned; a position held in a register
+/// would be tracked precisely and make the state count double with every iteration.
+#[inline(always)]
+pub fn walk(path: KPath, o: &KernelOffsets) -> Option<(*const u8, u32, u32)> {
+    // SAFETY: no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let buf = PATH_SCRATCH.get_ptr_mut(cpu)?.cast::<u8>();
+    // SAFETY: POS_SLOT + 4 <= PATH_SCRATCH_SIZE.
+    let pos_slot = unsafe { buf.add(POS_SLOT) }.cast::<u32>();
+    // SAFETY: as above; volatile so that the position really goes through memory.
+    unsafe { core::ptr::write_volatile(pos_slot, PATH_MAX as u32) };
+    let mut dentry = path.dentry;
+    let mut vfsmount = path.vfsmount;
+    let mut mount = vfsmount - o.mount_mnt as u64;
+    let mut flags = flag::RESOLVED_TRUNCATED;
+    for _ in 0..PATH_WALK_MAX_COMPONENTS {
+        let mnt_root: u64 = read(vfsmount, o.vfsmount_mnt_root).unwrap_or(0);
+        let parent: u64 = read(dentry, o.dentry_d_parent).unwrap_or(0);
+        if parent == 0 {
+            break;
+        }
+        if dentry == mnt_root {
+            let mount_parent: u64 = read(mount, o.mount_mnt_parent).unwrap_or(0);
+            if mount_parent == mount || mount_parent == 0 {
+                flags = 0;
+                break;
+            }
+            dentry = read(mount, o.mount_mnt_mountpoint).unwrap_or(0);
+            mount = mount_parent;
+            vfsmount = mount + o.mount_mnt as u64;
+            continue;
+        }
+        // SAFETY: pos_slot is inside the map value.
+        let pos = unsafe { core::ptr::read_volatile(pos_slot) };
+        let name: u64 = read(dentry, o.dentry_d_name_name).unwrap_or(0);
+        let len: u32 = read::<u32>(dentry, o.dentry_d_name_len).unwrap_or(0) & NAME_MAX;
+        if pos > PATH_MAX as u32 || pos < len + 1 {
+            break;
+        }
+        let start = (pos - len) as usize & PATH_MASK;
+        // Exactly `len` bytes (no NUL): the byte after the name is the '/' of the component
+        // written before it.
+        // SAFETY: start < PATH_MAX and len <= NAME_MAX, so the write stays inside the
+        // PATH_SCRATCH_SIZE-byte buffer; the helper checks the source address.
+        unsafe { bpf_probe_read_kernel(buf.add(start).cast(), len, name as *const _) };
+        let slash = (pos - len - 1) as usize & PATH_MASK;
+        // SAFETY: slash < PATH_MAX.
+        unsafe { *buf.add(slash) = b'/' };
+        // SAFETY: pos_slot is inside the map value.
+        unsafe { core::ptr::write_volatile(pos_slot, slash as u32) };
+        if dentry == parent {
+            // Not a mount root yet its own parent: a pseudo file (pipe, socket, memfd).
+            flags = 0;
+            break;
+        }
+        dentry = parent;
+    }
+    // SAFETY: pos_slot is inside the map value.
+    let mut pos = unsafe { core::ptr::read_volatile(pos_slot) } & (PATH_MAX as u32 * 2 - 1);
+    if pos >= PATH_MAX as u32 {
+        pos = PATH_MAX as u32 - 1;
+        // The root directory itself (or nothing could be read).
+        // SAFETY: pos < PATH_MAX.
+        unsafe { *buf.add(pos as usize) = b'/' };
+    }
+    Some((buf.cast_const(), pos, flags))
+}
+
+/// Copies the path the walk built (`buf[start..PATH_MAX]`) to `dst`; returns its length.
+///
+/// # Safety
+/// `dst` must have room for PATH_MAX bytes.
+#[inline(always)]
+pub unsafe fn copy_walked(dst: *mut u8, buf: *const u8, start: u32) -> u32 {
+    let start = start as usize & PATH_MASK;
+    let len = PATH_MAX - start;
+    // SAFETY: source is within the path buffer (start < PATH_MAX), destination has PATH_MAX
+    // bytes of room (caller's contract), len <= PATH_MAX.
+    let ret = unsafe {
+        bpf_probe_read_kernel(
+            dst.cast(),
+            len as u32 & (PATH_SCRATCH_SIZE as u32 - 1),
+            buf.add(start).cast(),
+        )
+    };
+    if ret < 0 { 0 } else { len as u32 }
+}

@@ -1,0 +1,89 @@
+//! Maps and load-time globals shared by all programs.
+use aya_ebpf::{
+    Global,
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+};
+use monitor_common::{KernelOffsets, PATH_SCRATCH_SIZE, SCRATCH_SIZE, counter};
+
+/// Every record goes here. Userspace sets the size at load time (`--ring-buffer-size`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
+
+/// Processes (tgids) whose activity is reported. Userspace seeds it with the watched command;
+/// fork adds children; the last thread's exit removes the process.
+#[map]
+pub static TRACKED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
+
+/// Arguments of syscalls under way (key: pid_tgid), stashed at sys_enter and read at sys_exit,
+/// when user memory has been faulted in by the kernel (reading it at sys_enter can fail).
+#[map]
+pub static PENDING: HashMap<u64, Pending> = HashMap::with_max_entries(16384, 0);
+
+/// Per-CPU loss counters, indexed by `monitor_common::counter`.
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Per-CPU scratch space records are assembled in (index: CPU id). Userspace sets max_entries
+/// to the number of possible CPUs. A plain array, because per-CPU values are limited to 32 KiB.
+#[map]
+pub static SCRATCH: Array<[u8; SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
+
+/// Per-CPU buffer the path walk builds paths in, back to front (index: CPU id).
+#[map]
+pub static PATH_SCRATCH: Array<[u8; PATH_SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
+
+/// Kernel structure offsets, written by userspace at load time (from BTF and tracefs).
+#[unsafe(no_mangle)]
+pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
+    task_tgid: 0,
+    task_pid: 0,
+    task_mm: 0,
+    task_fs: 0,
+    task_files: 0,
+    task_exit_code: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    mm_env_start: 0,
+    mm_env_end: 0,
+    mm_exe_file: 0,
+    fs_pwd: 0,
+    files_fdt: 0,
+    fdtable_fd: 0,
+    fdtable_max_fds: 0,
+    file_f_path: 0,
+    path_dentry: 0,
+    path_mnt: 0,
+    dentry_d_parent: 0,
+    dentry_d_name_name: 0,
+    dentry_d_name_len: 0,
+    mount_mnt: 0,
+    mount_mnt_parent: 0,
+    mount_mnt_mountpoint: 0,
+    vfsmount_mnt_root: 0,
+    tp_exec_filename: 0,
+    tp_exec_old_pid: 0,
+    tp_exit_group_dead: 0,
+});
+
+/// A syscall's arguments between sys_enter and sys_exit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Pending {
+    /// One of `monitor_common::syscall`.
+    pub syscall: u32,
+    /// Reserved.
+    pub _pad: u32,
+    /// Raw arguments, meaning per syscall.
+    pub args: [u64; 4],
+}
+
+/// Adds one to a loss counter.
+#[inline(always)]
+pub fn count_loss(index: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: the pointer comes from a successful map lookup and the value is this CPU's own
+        // slot, which no other CPU touches.
+        unsafe { *slot += 1 };
+    }
+}

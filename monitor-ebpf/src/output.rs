@@ -1,0 +1,79 @@
+//! Building records: the tracked check, headers, scratch buffers and the ring buffer.
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+};
+use monitor_common::{RecordHeader, SCRATCH_SIZE, counter};
+
+use crate::maps::{EVENTS, SCRATCH, TRACKED, count_loss};
+
+/// The current task, when its process is tracked.
+#[derive(Clone, Copy)]
+pub struct Task {
+    /// bpf_get_current_pid_tgid()
+    pub pid_tgid: u64,
+    pub tgid: u32,
+    pub tid: u32,
+}
+
+/// The current task if its process is in the watched tree.
+#[inline(always)]
+pub fn current_tracked() -> Option<Task> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    // SAFETY: the value is only tested for presence, never read through the reference.
+    if unsafe { TRACKED.get(&tgid) }.is_none() {
+        return None;
+    }
+    Some(Task {
+        pid_tgid,
+        tgid,
+        tid: pid_tgid as u32,
+    })
+}
+
+/// A header for a record of `kind` about the current task.
+#[inline(always)]
+pub fn header(kind: u32, size: u32, task: &Task) -> RecordHeader {
+    RecordHeader {
+        kind,
+        size,
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        time_ns: unsafe { bpf_ktime_get_ns() },
+        tgid: task.tgid,
+        tid: task.tid,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+    }
+}
+
+/// This CPU's scratch buffer.
+#[inline(always)]
+pub fn scratch() -> Option<*mut u8> {
+    // SAFETY: bpf_get_smp_processor_id has no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    SCRATCH.get_ptr_mut(cpu).map(|p| p.cast::<u8>())
+}
+
+/// Sends `len` bytes of `buf` (a scratch buffer) to userspace, counting a loss if the ring
+/// buffer is full.
+#[inline(always)]
+pub fn submit(buf: *const u8, len: usize) {
+    // Keep the verifier's view of the length bounded by the scratch buffer.
+    let len = if len > SCRATCH_SIZE {
+        SCRATCH_SIZE
+    } else {
+        len
+    };
+    // SAFETY: `buf` is a scratch buffer of SCRATCH_SIZE bytes and `len` is at most that.
+    let data = unsafe { core::slice::from_raw_parts(buf, len) };
+    if EVENTS.output::<[u8]>(data, 0).is_err() {
+        count_loss(counter::RINGBUF_FULL);
+    }
+}
+
+/// Sends a fixed-size record to userspace, counting a loss if the ring buffer is full.
+#[inline(always)]
+pub fn submit_record<T: 'static>(record: &T) {
+    if EVENTS.output::<T>(record, 0).is_err() {
+        count_loss(counter::RINGBUF_FULL);
+    }
+}

@@ -1,0 +1,210 @@
+//! Process lifecycle: fork (adds the child to the tracked set), exec, exit.
+use aya_ebpf::{
+    EbpfContext as _,
+    helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_user},
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use monitor_common::{
+    ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord, PATH_MAX, counter, flag, kind,
+};
+
+use crate::{
+    kernel::{self, copy_walked, current_task, exe_path, read},
+    maps::{OFFSETS, PENDING, TRACKED, count_loss},
+    output::{Task, current_tracked, header, scratch, submit, submit_record},
+};
+
+/// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`, as a raw
+/// tracepoint so that the child's task_struct is at hand: its tgid tells a new process from a new
+/// thread. The parent recorded is the task that called fork/clone, whatever `CLONE_PARENT` or a
+/// later re-parenting makes of `real_parent`.
+/// <https://github.com/torvalds/linux/blob/v6.18/include/trace/events/sched.h>
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
+    let _ = try_fork(&ctx);
+    0
+}
+
+fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
+    let task = current_tracked()?;
+    let o = OFFSETS.load();
+    let child: u64 = ctx.arg(1);
+    let child_tgid: u32 = read(child, o.task_tgid)?;
+    if child_tgid == task.tgid {
+        // A new thread of a tracked process: covered by the tgid.
+        return None;
+    }
+    if TRACKED.insert(&child_tgid, &1, 0).is_err() {
+        count_loss(counter::TRACK_FULL);
+        return None;
+    }
+    let record = ForkRecord {
+        header: header(kind::FORK, size_of::<ForkRecord>() as u32, &task),
+        child_tgid,
+        parent_tgid: task.tgid,
+    };
+    submit_record(&record);
+    Some(())
+}
+
+/// `sched_process_exec`: a successful exec. The filename comes from the tracepoint record
+/// (kernel memory); argv and the environment from the new image's stack, which the kernel has
+/// just written and which is therefore resident.
+/// <https://github.com/torvalds/linux/blob/v6.18/include/trace/events/sched.h>
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
+    let _ = try_exec(&ctx);
+    0
+}
+
+const HDR: usize = size_of::<ExecRecord>();
+
+fn try_exec(ctx: &TracePointContext) -> Option<()> {
+    let task = current_tracked()?;
+    let o = OFFSETS.load();
+    let buf = scratch()?;
+    // SAFETY: reading the tracepoint record at offsets taken from its format file.
+    let loc: u32 = unsafe { ctx.read_at(o.tp_exec_filename as usize) }.ok()?;
+    // SAFETY: as above.
+    let old_tid: u32 =
+        unsafe { ctx.read_at(o.tp_exec_old_pid as usize) }.unwrap_or(task.tid as i32 as u32);
+    let mut flags = 0u32;
+
+    // Filename, as passed to exec.
+    let src = (ctx.as_ptr() as u64 + (loc & 0xffff) as u64) as *const u8;
+    // SAFETY: destination is scratch[HDR..HDR + PATH_MAX]; the helper checks the source.
+    let n = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel_str(
+            buf.add(HDR).cast(),
+            PATH_MAX as u32,
+            src.cast(),
+        )
+    };
+    let filename_len = if n > 0 {
+        (n - 1) as u32 & (PATH_MAX as u32 - 1)
+    } else {
+        0
+    };
+    let mut off = HDR + filename_len as usize;
+
+    // The executable's absolute path, as the kernel resolved it.
+    let tsk = current_task();
+    let mut resolved_len = 0u32;
+    if let Some(path) = exe_path(tsk, &o)
+        && let Some((pbuf, start, wflags)) = kernel::walk(path, &o)
+    {
+        flags |= wflags;
+        // SAFETY: off <= HDR + PATH_MAX, so PATH_MAX more bytes fit in the scratch buffer.
+        resolved_len = unsafe { copy_walked(buf.add(off & 0x1fff), pbuf, start) };
+        flags |= flag::RESOLVED_IS_TARGET;
+    }
+    off = (off & 0x1fff) + (resolved_len as usize & (PATH_MAX - 1));
+
+    // argv and environment from the new mm. The masks keep every offset and length visibly
+    // bounded for the verifier: off <= 16383, argv < ARGV_MAX, env < ENV_MAX, so the record
+    // ends below 16383 + 32767 + 65535 < SCRATCH_SIZE.
+    let mm: u64 = read(tsk, o.task_mm)?;
+    let off = off & 0x3fff;
+    // SAFETY: off <= 0x3fff and at most ARGV_MAX - 1 bytes are written after it.
+    let argv_len = unsafe {
+        copy_user_block(
+            buf.add(off),
+            read(mm, o.mm_arg_start)?,
+            read(mm, o.mm_arg_end)?,
+            ARGV_MAX as u32 - 1,
+            flag::ARGV_TRUNCATED,
+            &mut flags,
+        )
+    };
+    let off = off + (argv_len & (ARGV_MAX as u32 - 1)) as usize;
+    // SAFETY: off < 0x3fff + ARGV_MAX and at most ENV_MAX - 1 bytes are written after it.
+    let env_len = unsafe {
+        copy_user_block(
+            buf.add(off & 0xffff),
+            read(mm, o.mm_env_start)?,
+            read(mm, o.mm_env_end)?,
+            ENV_MAX as u32 - 1,
+            flag::ENV_TRUNCATED,
+            &mut flags,
+        )
+    };
+    let total = (off & 0xffff) + (env_len & (ENV_MAX as u32 - 1)) as usize;
+
+    let record = ExecRecord {
+        header: header(kind::EXEC, total as u32, &task),
+        old_tid,
+        flags,
+        filename_len,
+        resolved_len,
+        argv_len,
+        env_len,
+    };
+    // SAFETY: the scratch buffer is at least HDR bytes long.
+    unsafe { core::ptr::write_unaligned(buf.cast::<ExecRecord>(), record) };
+    submit(buf, total);
+    Some(())
+}
+
+/// Copies the user memory block `[start, end)`, at most `mask` bytes (`mask` is a power of two
+/// minus one), to `dst`; returns how many bytes were copied.
+///
+/// # Safety
+/// `dst` must have room for `mask` bytes.
+#[inline(always)]
+unsafe fn copy_user_block(
+    dst: *mut u8,
+    start: u64,
+    end: u64,
+    mask: u32,
+    truncated_flag: u32,
+    flags: &mut u32,
+) -> u32 {
+    if end <= start {
+        return 0;
+    }
+    let mut len = end - start;
+    if len > mask as u64 {
+        len = mask as u64;
+        *flags |= truncated_flag;
+    }
+    let len = (len as u32) & mask;
+    // SAFETY: the caller guarantees room for `mask` bytes; the helper checks the source.
+    let ret = unsafe { bpf_probe_read_user(dst.cast(), len, start as *const _) };
+    if ret < 0 { 0 } else { len }
+}
+
+/// `sched_process_exit`: a thread exited. Reported (and the process untracked) when it was the
+/// last thread of its process.
+/// <https://github.com/torvalds/linux/blob/v6.18/include/trace/events/sched.h>
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
+    let _ = try_exit(&ctx);
+    0
+}
+
+fn try_exit(ctx: &TracePointContext) -> Option<()> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // A thread that dies inside a syscall never reaches sys_exit: drop its stash.
+    let _ = PENDING.remove(&pid_tgid);
+    let task: Task = current_tracked()?;
+    let o = OFFSETS.load();
+    let group_dead = if o.tp_exit_group_dead != 0 {
+        // SAFETY: offset from the tracepoint's format file.
+        unsafe { ctx.read_at::<u8>(o.tp_exit_group_dead as usize) }.ok()? != 0
+    } else {
+        task.tgid == task.tid
+    };
+    if !group_dead {
+        return None;
+    }
+    let exit_code: u32 = read(current_task(), o.task_exit_code).unwrap_or(0);
+    let _ = TRACKED.remove(&task.tgid);
+    let record = ExitRecord {
+        header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),
+        exit_code,
+        _pad: 0,
+    };
+    submit_record(&record);
+    Some(())
+}

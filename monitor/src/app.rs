@@ -1,0 +1,76 @@
+//! The binary's edge: runs a parsed command line, prints results and errors, picks the exit code.
+use std::io::IsTerminal as _;
+
+use crate::{
+    cli::Cli,
+    sensor::SensorConfig,
+    watch::{self, SetupError, WatchOptions},
+};
+
+/// Exit status for usage and setup errors (the command was not started).
+pub const EXIT_SETUP: i32 = 2;
+
+/// Runs the command line; returns the process exit status.
+pub fn run(cli: Cli) -> i32 {
+    let args = cli.watch;
+    if !args.no_tui && std::io::stdout().is_terminal() {
+        // The live TUI is not part of this build yet: plain output it is.
+    }
+    let options = WatchOptions {
+        command: args.command,
+        events: args.events,
+        user: args.user,
+        sensor: SensorConfig {
+            ring_buffer_bytes: args.ring_buffer_size,
+        },
+    };
+    match watch::run(&options) {
+        Ok(outcome) => {
+            eprintln!(
+                "buildwatch: `{}` (pid {}, user {}) ended after {:.1}s: {}",
+                options.command.join(" "),
+                outcome.pid,
+                outcome.user.name,
+                outcome.elapsed.as_secs_f64(),
+                outcome.status
+            );
+            eprint!("{}", outcome.summary.render(12));
+            if outcome.decode_errors > 0 {
+                eprintln!(
+                    "buildwatch: {} sensor records could not be decoded",
+                    outcome.decode_errors
+                );
+            }
+            if !outcome.still_running.is_empty() {
+                let list: Vec<String> = outcome
+                    .still_running
+                    .iter()
+                    .take(10)
+                    .map(|(pid, image)| format!("{image} ({pid})"))
+                    .collect();
+                eprintln!(
+                    "buildwatch: {} processes of the build were still running: {}",
+                    outcome.still_running.len(),
+                    list.join(", ")
+                );
+            }
+            for e in &outcome.output_errors {
+                eprintln!("buildwatch: error: {e}");
+            }
+            outcome.status.exit_code()
+        }
+        Err(e) => {
+            eprintln!("buildwatch: error: {e}");
+            if let SetupError::Sensor(sensor) = &e
+                && let Some(log) = sensor.verifier_log()
+            {
+                if args.verbose {
+                    eprintln!("verifier log:\n{log}");
+                } else {
+                    eprintln!("(run with -v for the verifier log)");
+                }
+            }
+            EXIT_SETUP
+        }
+    }
+}

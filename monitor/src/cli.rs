@@ -1,0 +1,110 @@
+//! The command line (CLI.md is the contract).
+use std::path::PathBuf;
+
+use clap::{Args, Parser};
+
+/// Watch what a Cargo build's build scripts and proc-macros do at run time.
+#[derive(Debug, Parser)]
+#[command(
+    name = "buildwatch",
+    version,
+    about,
+    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...",
+    after_help = "Exit status: the watched command's own (128+N if signal N killed it); 2 when \
+                  buildwatch could not start (the command was not run)."
+)]
+pub struct Cli {
+    /// Options of a watching run.
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+/// Options of every command that watches a build.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Write every event as JSON Lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Plain progress and summary, no TUI (automatic when stdout is not a terminal).
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Run the command as this user (default: the user who invoked sudo, or yourself).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Size of the sensor's ring buffer: a power of two, with an optional K/M/G suffix.
+    #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_size)]
+    pub ring_buffer_size: u32,
+
+    /// More detail on errors (e.g. the eBPF verifier's log).
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// The command to watch, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Parses `4096`, `64K`, `16M`, `1G`.
+pub fn parse_size(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&s[..i], 1u64 << 20),
+        Some((i, 'g' | 'G')) => (&s[..i], 1u64 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 4096, 64K, 16M)"))?;
+    let bytes = n
+        .checked_mul(mult)
+        .filter(|b| *b <= u32::MAX as u64 / 2 + 1)
+        .ok_or("size too large")?;
+    let bytes = bytes as u32;
+    if !bytes.is_power_of_two() || bytes < 4096 {
+        return Err(format!(
+            "{bytes} bytes: must be a power of two of at least 4096"
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("3000").is_err());
+        assert!(parse_size("1k").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn command_after_double_dash() {
+        let cli = Cli::try_parse_from([
+            "buildwatch",
+            "--events",
+            "e.jsonl",
+            "--",
+            "cargo",
+            "build",
+            "--release",
+        ])
+        .expect("parse");
+        assert_eq!(cli.watch.command, ["cargo", "build", "--release"]);
+        assert!(Cli::try_parse_from(["buildwatch", "--bogus", "--", "true"]).is_err());
+        assert!(Cli::try_parse_from(["buildwatch"]).is_err());
+    }
+}

@@ -1,0 +1,508 @@
+//! Raw sensor records (monitor-common) → typed [`Event`]s. No aya types past this point.
+use std::path::{Component, Path, PathBuf};
+
+use monitor_common::{
+    ConnectRecord, ExecRecord, ExitRecord, ForkRecord, OpenRecord, Record, RecordHeader, c_bytes,
+    flag, kind, syscall,
+};
+use thiserror::Error;
+
+use crate::event::{Access, CargoEnv, Connect, Event, EventKind, Exec, Exit, Fork, Lost, Open};
+
+/// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The record is shorter than its fixed part or than its header says.
+    #[error("sensor record of kind {kind} is truncated: {len} bytes, expected {expected}")]
+    Truncated {
+        /// Record kind.
+        kind: u32,
+        /// Bytes received.
+        len: usize,
+        /// Bytes needed.
+        expected: usize,
+    },
+    /// Unknown record kind.
+    #[error("unknown sensor record kind {0}")]
+    UnknownKind(u32),
+}
+
+/// Turns records into events; converts the kernel's monotonic clock into wall-clock time.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    /// CLOCK_REALTIME - CLOCK_MONOTONIC, in nanoseconds.
+    realtime_offset_ns: i128,
+}
+
+impl Decoder {
+    /// A decoder whose timestamps are shifted by `realtime_offset_ns` (wall clock minus the
+    /// monotonic clock that `bpf_ktime_get_ns` uses).
+    pub fn new(realtime_offset_ns: i128) -> Self {
+        Self { realtime_offset_ns }
+    }
+
+    /// A decoder for this machine's clocks, now.
+    pub fn for_this_boot() -> Self {
+        let realtime = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME);
+        let monotonic = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC);
+        let ns =
+            |t: nix::sys::time::TimeSpec| t.tv_sec() as i128 * 1_000_000_000 + t.tv_nsec() as i128;
+        match (realtime, monotonic) {
+            (Ok(r), Ok(m)) => Self::new(ns(r) - ns(m)),
+            _ => Self::new(0),
+        }
+    }
+
+    /// Decodes one ring buffer record.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
+        let header = fixed::<RecordHeader>(bytes, 0)?;
+        let kind = match header.kind {
+            kind::FORK => {
+                let r = fixed::<ForkRecord>(bytes, header.kind)?;
+                EventKind::Fork(Fork {
+                    child_pid: r.child_tgid,
+                })
+            }
+            kind::EXEC => EventKind::Exec(decode_exec(bytes)?),
+            kind::EXIT => {
+                let r = fixed::<ExitRecord>(bytes, header.kind)?;
+                EventKind::Exit(Exit::from_wait_status(r.exit_code))
+            }
+            kind::OPEN => EventKind::Open(decode_open(bytes)?),
+            kind::CONNECT => {
+                EventKind::Connect(decode_connect(&fixed::<ConnectRecord>(bytes, header.kind)?))
+            }
+            other => return Err(DecodeError::UnknownKind(other)),
+        };
+        Ok(Event {
+            time_ns: self.wall_clock(header.time_ns),
+            pid: header.tgid,
+            tid: header.tid,
+            ppid: 0,
+            comm: text(c_bytes(&header.comm)),
+            actor: None,
+            kind,
+        })
+    }
+
+    /// A `lost` event for `count` records dropped for `reason`, stamped now.
+    pub fn lost(&self, count: u64, reason: &str) -> Event {
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+            .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+            .unwrap_or(0);
+        Event {
+            time_ns: now,
+            pid: 0,
+            tid: 0,
+            ppid: 0,
+            comm: String::new(),
+            actor: None,
+            kind: EventKind::Lost(Lost {
+                count,
+                reason: reason.to_owned(),
+            }),
+        }
+    }
+
+    fn wall_clock(&self, monotonic_ns: u64) -> u64 {
+        (monotonic_ns as i128 + self.realtime_offset_ns).clamp(0, u64::MAX as i128) as u64
+    }
+}
+
+fn fixed<R: Record>(bytes: &[u8], kind: u32) -> Result<R, DecodeError> {
+    R::read_from(bytes).ok_or(DecodeError::Truncated {
+        kind,
+        len: bytes.len(),
+        expected: size_of::<R>(),
+    })
+}
+
+/// Splits `len` bytes off the front of `rest`.
+fn take<'a>(
+    rest: &mut &'a [u8],
+    len: u32,
+    kind: u32,
+    total: usize,
+) -> Result<&'a [u8], DecodeError> {
+    let len = len as usize;
+    if rest.len() < len {
+        return Err(DecodeError::Truncated {
+            kind,
+            len: total,
+            expected: total - rest.len() + len,
+        });
+    }
+    let (head, tail) = rest.split_at(len);
+    *rest = tail;
+    Ok(head)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// NUL-separated strings (argv, environment), without the empty tail.
+fn strings(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let block = block.strip_suffix(b"\0").unwrap_or(block);
+    block
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty() || block.is_empty())
+}
+
+fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
+    let r = fixed::<ExecRecord>(bytes, kind::EXEC)?;
+    let mut rest = &bytes[size_of::<ExecRecord>()..];
+    let filename = take(&mut rest, r.filename_len, kind::EXEC, bytes.len())?;
+    let resolved = take(&mut rest, r.resolved_len, kind::EXEC, bytes.len())?;
+    let argv = take(&mut rest, r.argv_len, kind::EXEC, bytes.len())?;
+    let env = take(&mut rest, r.env_len, kind::EXEC, bytes.len())?;
+
+    let mut cargo = CargoEnv::default();
+    for var in strings(env) {
+        if let Some(eq) = var.iter().position(|&b| b == b'=') {
+            let name = &var[..eq];
+            if name.starts_with(b"CARGO_") || name == b"OUT_DIR" {
+                cargo.set(
+                    &String::from_utf8_lossy(name),
+                    &String::from_utf8_lossy(&var[eq + 1..]),
+                );
+            }
+        }
+    }
+    let path = text(filename);
+    let exe = (r.flags & flag::RESOLVED_IS_TARGET != 0 && !resolved.is_empty())
+        .then(|| text(resolved))
+        .filter(|exe| exe != &path);
+    Ok(Exec {
+        path,
+        exe,
+        argv: if argv.is_empty() {
+            Vec::new()
+        } else {
+            strings(argv).map(text).collect()
+        },
+        argv_truncated: r.flags & flag::ARGV_TRUNCATED != 0,
+        cargo,
+        env_truncated: r.flags & flag::ENV_TRUNCATED != 0,
+    })
+}
+
+fn decode_open(bytes: &[u8]) -> Result<Open, DecodeError> {
+    let r = fixed::<OpenRecord>(bytes, kind::OPEN)?;
+    let mut rest = &bytes[size_of::<OpenRecord>()..];
+    let raw = text(take(&mut rest, r.path_len, kind::OPEN, bytes.len())?);
+    let resolved = text(take(&mut rest, r.resolved_len, kind::OPEN, bytes.len())?);
+    let truncated = r.flags & flag::RESOLVED_TRUNCATED != 0;
+
+    let path = if r.flags & flag::RESOLVED_IS_TARGET != 0 && !resolved.is_empty() {
+        resolved
+    } else if raw.starts_with('/') {
+        normalize(Path::new(&raw))
+    } else if r.flags & flag::RESOLVED_IS_BASE != 0 && !resolved.is_empty() {
+        normalize(&Path::new(&resolved).join(&raw))
+    } else if r.flags & flag::PATH_UNREADABLE != 0 {
+        "<unreadable>".to_owned()
+    } else {
+        raw.clone()
+    };
+    let access = match r.open_flags & libc::O_ACCMODE as u32 {
+        x if x == libc::O_WRONLY as u32 => Access::Write,
+        x if x == libc::O_RDWR as u32 => Access::ReadWrite,
+        _ => Access::Read,
+    };
+    Ok(Open {
+        syscall: syscall_name(r.syscall).to_owned(),
+        requested: (raw != path).then_some(raw),
+        path,
+        flags: r.open_flags,
+        access,
+        create: r.open_flags & (libc::O_CREAT | libc::O_TRUNC) as u32 != 0,
+        result: r.result,
+        error: errno_name(r.result),
+        truncated,
+    })
+}
+
+fn decode_connect(r: &ConnectRecord) -> Connect {
+    let (family, addr) = match r.family as i32 {
+        libc::AF_INET => (
+            "inet".to_owned(),
+            std::net::Ipv4Addr::new(r.addr[0], r.addr[1], r.addr[2], r.addr[3]).to_string(),
+        ),
+        libc::AF_INET6 => (
+            "inet6".to_owned(),
+            std::net::Ipv6Addr::from(r.addr).to_string(),
+        ),
+        libc::AF_UNIX => {
+            let len = (r.unix_path_len as usize).min(r.unix_path.len());
+            let path = &r.unix_path[..len];
+            let addr = match path.split_first() {
+                // Abstract socket: leading NUL, name runs to the end of the address.
+                Some((0, name)) => {
+                    format!("@{}", text(name.split(|&b| b == 0).next().unwrap_or(name)))
+                }
+                _ => text(c_bytes(path)),
+            };
+            ("unix".to_owned(), addr)
+        }
+        other => (format!("af{other}"), String::new()),
+    };
+    Connect {
+        family,
+        addr,
+        port: r.port,
+        result: r.result,
+        error: errno_name(r.result),
+    }
+}
+
+fn syscall_name(nr: u32) -> &'static str {
+    match nr {
+        syscall::OPENAT => "openat",
+        syscall::OPENAT2 => "openat2",
+        syscall::OPEN => "open",
+        syscall::CREAT => "creat",
+        syscall::CONNECT => "connect",
+        _ => "unknown",
+    }
+}
+
+/// `ENOENT` for -2, etc.; `None` for non-negative results.
+pub fn errno_name(result: i64) -> Option<String> {
+    if result >= 0 {
+        return None;
+    }
+    let errno = (-result) as i32;
+    let name = match nix::errno::Errno::from_raw(errno) {
+        nix::errno::Errno::UnknownErrno => format!("E{errno}"),
+        e => format!("{e:?}"),
+    };
+    Some(name)
+}
+
+/// Lexical normalization (`.` and `..` removed) of an absolute path. Only used for paths whose
+/// open failed, where there is no file for the kernel to resolve.
+pub fn normalize(path: &Path) -> String {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_common::{COMM_LEN, UNIX_PATH_MAX};
+
+    fn header(kind: u32, size: usize) -> RecordHeader {
+        let mut comm = [0u8; COMM_LEN];
+        comm[..4].copy_from_slice(b"test");
+        RecordHeader {
+            kind,
+            size: size as u32,
+            time_ns: 1_000,
+            tgid: 100,
+            tid: 101,
+            comm,
+        }
+    }
+
+    fn decoder() -> Decoder {
+        Decoder::new(5_000)
+    }
+
+    #[test]
+    fn fork_and_exit() {
+        let rec = ForkRecord {
+            header: header(kind::FORK, 48),
+            child_tgid: 200,
+            parent_tgid: 100,
+        };
+        let ev = decoder().decode(rec.as_bytes()).expect("decode");
+        assert_eq!(ev.kind, EventKind::Fork(Fork { child_pid: 200 }));
+        assert_eq!(
+            (ev.pid, ev.tid, ev.comm.as_str(), ev.time_ns),
+            (100, 101, "test", 6_000)
+        );
+
+        let rec = ExitRecord {
+            header: header(kind::EXIT, 48),
+            exit_code: 3 << 8,
+            _pad: 0,
+        };
+        let ev = decoder().decode(rec.as_bytes()).expect("decode");
+        assert_eq!(
+            ev.kind,
+            EventKind::Exit(Exit {
+                code: Some(3),
+                signal: None
+            })
+        );
+    }
+
+    fn with_tail(fixed: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut v = fixed.to_vec();
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        v
+    }
+
+    #[test]
+    fn exec_keeps_only_cargo_variables() {
+        let env: &[u8] = b"HOME=/root\0SECRET_TOKEN=hunter2\0CARGO_PKG_NAME=foo\0CARGO_PKG_VERSION=1.2.3\0OUT_DIR=/t/out\0CARGO_MANIFEST_DIR=/src/foo\0CARGO_CRATE_NAME=build_script_build\0";
+        let argv: &[u8] = b"/t/build-script-build\0--flag\0";
+        let rec = ExecRecord {
+            header: header(kind::EXEC, 0),
+            old_tid: 101,
+            flags: flag::RESOLVED_IS_TARGET,
+            filename_len: 21,
+            resolved_len: 0,
+            argv_len: argv.len() as u32,
+            env_len: env.len() as u32,
+        };
+        let bytes = with_tail(rec.as_bytes(), &[b"/t/build-script-build", argv, env]);
+        let EventKind::Exec(exec) = decoder().decode(&bytes).expect("decode").kind else {
+            panic!()
+        };
+        assert_eq!(exec.path, "/t/build-script-build");
+        assert_eq!(exec.exe, None);
+        assert_eq!(exec.argv, ["/t/build-script-build", "--flag"]);
+        assert_eq!(exec.cargo.pkg_name.as_deref(), Some("foo"));
+        assert_eq!(exec.cargo.pkg_version.as_deref(), Some("1.2.3"));
+        assert_eq!(exec.cargo.out_dir.as_deref(), Some("/t/out"));
+        assert_eq!(exec.cargo.manifest_dir.as_deref(), Some("/src/foo"));
+        assert_eq!(exec.cargo.crate_name.as_deref(), Some("build_script_build"));
+        assert!(!format!("{exec:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn exec_truncated_record_is_an_error() {
+        let rec = ExecRecord {
+            header: header(kind::EXEC, 0),
+            filename_len: 50,
+            ..Default::default()
+        };
+        let bytes = with_tail(rec.as_bytes(), &[b"short"]);
+        assert!(matches!(
+            decoder().decode(&bytes),
+            Err(DecodeError::Truncated { .. })
+        ));
+    }
+
+    fn open(raw: &str, resolved: &str, flags: u32, result: i64, open_flags: u32) -> Open {
+        let rec = OpenRecord {
+            header: header(kind::OPEN, 0),
+            syscall: syscall::OPENAT,
+            dfd: -100,
+            open_flags,
+            mode: 0,
+            result,
+            flags,
+            path_len: raw.len() as u32,
+            resolved_len: resolved.len() as u32,
+            _pad: 0,
+        };
+        let bytes = with_tail(rec.as_bytes(), &[raw.as_bytes(), resolved.as_bytes()]);
+        let EventKind::Open(open) = decoder().decode(&bytes).expect("decode").kind else {
+            panic!()
+        };
+        open
+    }
+
+    #[test]
+    fn open_paths() {
+        // Success: the kernel's resolution wins; the argument is kept when it differs.
+        let o = open(
+            "x/../secret",
+            "/home/u/secret",
+            flag::RESOLVED_IS_TARGET,
+            3,
+            0,
+        );
+        assert_eq!(o.path, "/home/u/secret");
+        assert_eq!(o.requested.as_deref(), Some("x/../secret"));
+        assert_eq!(
+            (o.access, o.create, o.error.as_deref()),
+            (Access::Read, false, None)
+        );
+        // Failure, relative: joined to the base directory.
+        let o = open(
+            "../.ssh/id_rsa",
+            "/home/u/proj",
+            flag::RESOLVED_IS_BASE,
+            -2,
+            0,
+        );
+        assert_eq!(o.path, "/home/u/.ssh/id_rsa");
+        assert_eq!(o.error.as_deref(), Some("ENOENT"));
+        // Failure, absolute.
+        let o = open("/etc/./shadow", "", 0, -13, 0);
+        assert_eq!(o.path, "/etc/shadow");
+        assert_eq!(o.error.as_deref(), Some("EACCES"));
+        // Write with O_CREAT|O_TRUNC.
+        let o = open("/tmp/x", "/tmp/x", flag::RESOLVED_IS_TARGET, 4, 0o1101);
+        assert_eq!(
+            (o.access, o.create, o.requested),
+            (Access::Write, true, None)
+        );
+        assert!(o.writes());
+    }
+
+    #[test]
+    fn connect_families() {
+        let mut rec = ConnectRecord {
+            header: header(kind::CONNECT, size_of::<ConnectRecord>()),
+            syscall: syscall::CONNECT,
+            fd: 3,
+            result: 0,
+            family: libc::AF_INET as u16,
+            port: 4444,
+            addrlen: 16,
+            addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            flags: 0,
+            unix_path_len: 0,
+            unix_path: [0; UNIX_PATH_MAX],
+            _pad: [0; 4],
+        };
+        let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
+            panic!()
+        };
+        assert_eq!(c.endpoint(), "127.0.0.1:4444");
+        rec.family = libc::AF_INET6 as u16;
+        rec.addr = std::net::Ipv6Addr::LOCALHOST.octets();
+        rec.result = -111;
+        let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
+            panic!()
+        };
+        assert_eq!(
+            (c.endpoint(), c.error.as_deref()),
+            ("[::1]:4444".to_owned(), Some("ECONNREFUSED"))
+        );
+        rec.family = libc::AF_UNIX as u16;
+        rec.unix_path[..12].copy_from_slice(b"\0agent.sock\0");
+        rec.unix_path_len = 11;
+        let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
+            panic!()
+        };
+        assert_eq!(
+            (c.family.as_str(), c.addr.as_str()),
+            ("unix", "@agent.sock")
+        );
+    }
+
+    #[test]
+    fn unknown_kind() {
+        assert_eq!(
+            decoder().decode(header(99, 40).as_bytes()),
+            Err(DecodeError::UnknownKind(99))
+        );
+    }
+}

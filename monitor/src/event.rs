@@ -1,0 +1,351 @@
+//! The typed event model: what the sensor saw, decoded, and (later in the pipeline) attributed.
+//!
+//! This is also the JSON Lines format of `--events` (CLI.md), which `replay` reads back: one
+//! [`Event`] per line, the kind's own fields flattened next to the common ones.
+use serde::{Deserialize, Serialize};
+
+use crate::attribution::Actor;
+
+/// One thing a process of the watched tree did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Wall-clock time of the event, nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    /// Process id (thread group id).
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Parent process id as recorded when the process was forked (0 when unknown).
+    #[serde(default)]
+    pub ppid: u32,
+    /// The task's `comm`.
+    #[serde(default)]
+    pub comm: String,
+    /// Who is responsible for this event (filled in by attribution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened, with the kind's own fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The process forked a new process (threads are not reported).
+    Fork(Fork),
+    /// The process executed a new image.
+    Exec(Exec),
+    /// The process exited (its last thread ended).
+    Exit(Exit),
+    /// A file open returned.
+    Open(Open),
+    /// A connect() returned.
+    Connect(Connect),
+    /// Records the sensor could not deliver.
+    Lost(Lost),
+}
+
+impl EventKind {
+    /// The kind's name as written in JSON (`exec`, `open`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Fork(_) => "fork",
+            EventKind::Exec(_) => "exec",
+            EventKind::Exit(_) => "exit",
+            EventKind::Open(_) => "open",
+            EventKind::Connect(_) => "connect",
+            EventKind::Lost(_) => "lost",
+        }
+    }
+}
+
+/// A new process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fork {
+    /// Process id of the new process.
+    pub child_pid: u32,
+}
+
+/// A successful exec.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exec {
+    /// The program as passed to exec (may be relative, or `/dev/fd/N`).
+    pub path: String,
+    /// The new executable's absolute path as the kernel resolved it, when it differs from `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    /// Arguments (argv[0] first).
+    pub argv: Vec<String>,
+    /// argv was longer than the sensor copies and was cut.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub argv_truncated: bool,
+    /// The cargo variables found in the new image's environment.
+    #[serde(default, skip_serializing_if = "CargoEnv::is_empty")]
+    pub cargo: CargoEnv,
+    /// The environment was longer than the sensor copies: cargo variables may be missing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub env_truncated: bool,
+}
+
+impl Exec {
+    /// The executable's best known absolute path: the kernel's view if known, else `path`.
+    pub fn image(&self) -> &str {
+        self.exe.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// Cargo's variables in a process's environment (set by cargo for rustc and build scripts).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CargoEnv {
+    /// CARGO_PKG_NAME
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkg_name: Option<String>,
+    /// CARGO_PKG_VERSION
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkg_version: Option<String>,
+    /// CARGO_MANIFEST_DIR
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_dir: Option<String>,
+    /// OUT_DIR
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dir: Option<String>,
+    /// CARGO_CRATE_NAME
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crate_name: Option<String>,
+}
+
+impl CargoEnv {
+    /// The environment variable names this struct keeps, with the field each fills.
+    pub const VARIABLES: [&'static str; 5] = [
+        "CARGO_PKG_NAME",
+        "CARGO_PKG_VERSION",
+        "CARGO_MANIFEST_DIR",
+        "OUT_DIR",
+        "CARGO_CRATE_NAME",
+    ];
+
+    /// True when no cargo variable was present.
+    pub fn is_empty(&self) -> bool {
+        self == &CargoEnv::default()
+    }
+
+    /// Keeps `value` if `name` is one of [`Self::VARIABLES`].
+    pub fn set(&mut self, name: &str, value: &str) {
+        let slot = match name {
+            "CARGO_PKG_NAME" => &mut self.pkg_name,
+            "CARGO_PKG_VERSION" => &mut self.pkg_version,
+            "CARGO_MANIFEST_DIR" => &mut self.manifest_dir,
+            "OUT_DIR" => &mut self.out_dir,
+            "CARGO_CRATE_NAME" => &mut self.crate_name,
+            _ => return,
+        };
+        *slot = Some(value.to_owned());
+    }
+}
+
+/// A process exit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exit {
+    /// Exit code (0-255) when the process exited normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// Terminating signal number when a signal killed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    /// Decodes a wait(2)-style status.
+    pub fn from_wait_status(status: u32) -> Self {
+        let sig = (status & 0x7f) as i32;
+        if sig == 0 {
+            Exit {
+                code: Some(((status >> 8) & 0xff) as i32),
+                signal: None,
+            }
+        } else {
+            Exit {
+                code: None,
+                signal: Some(sig),
+            }
+        }
+    }
+}
+
+/// How a file was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// O_RDONLY (also O_PATH).
+    Read,
+    /// O_WRONLY.
+    Write,
+    /// O_RDWR.
+    ReadWrite,
+}
+
+/// A file open.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Open {
+    /// The system call (`openat`, `openat2`, `open`, `creat`).
+    pub syscall: String,
+    /// Absolute path of the file: the kernel's own resolution for a successful open (symlinks,
+    /// `..` and relative paths resolved); for a failed one, the argument made absolute against the
+    /// directory it was relative to. Stays relative only when that directory is unknown.
+    pub path: String,
+    /// The path argument as passed, when it differs from `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// O_* flags.
+    pub flags: u32,
+    /// Read/write mode derived from `flags`.
+    pub access: Access,
+    /// The file is created if missing (O_CREAT) or truncated (O_TRUNC).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub create: bool,
+    /// File descriptor, or `-errno`.
+    pub result: i64,
+    /// Name of the error when `result` is negative (`ENOENT`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The path had more components than the in-kernel walk follows; its start is missing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+}
+
+impl Open {
+    /// The open writes (or creates/truncates) the file.
+    pub fn writes(&self) -> bool {
+        self.access != Access::Read || self.create
+    }
+}
+
+/// A connect().
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Connect {
+    /// `inet`, `inet6`, `unix`, or `af<N>` for other families.
+    pub family: String,
+    /// Address: dotted IPv4, IPv6, a unix socket path (`@name` for abstract names).
+    pub addr: String,
+    /// Port (inet families; 0 otherwise).
+    pub port: u16,
+    /// 0, or `-errno` (`-EINPROGRESS` for a non-blocking connect under way).
+    pub result: i64,
+    /// Name of the error when `result` is negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Connect {
+    /// `addr:port` for inet families (IPv6 in brackets), the path for unix sockets.
+    pub fn endpoint(&self) -> String {
+        match self.family.as_str() {
+            "inet" => format!("{}:{}", self.addr, self.port),
+            "inet6" => format!("[{}]:{}", self.addr, self.port),
+            _ => self.addr.clone(),
+        }
+    }
+}
+
+/// Records the sensor could not deliver.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lost {
+    /// How many.
+    pub count: u64,
+    /// Why: `ring-buffer-full`, `pending-full` (syscalls in flight), `tracked-full` (processes
+    /// that could not be tracked), `prog-skipped` (the kernel skipped a sensor program).
+    pub reason: String,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_round_trip() {
+        let events = [
+            Event {
+                time_ns: 1,
+                pid: 10,
+                tid: 11,
+                ppid: 9,
+                comm: "cat".into(),
+                actor: None,
+                kind: EventKind::Open(Open {
+                    syscall: "openat".into(),
+                    path: "/etc/hostname".into(),
+                    requested: Some("hostname".into()),
+                    flags: 0o2000000,
+                    access: Access::Read,
+                    create: false,
+                    result: 3,
+                    error: None,
+                    truncated: false,
+                }),
+            },
+            Event {
+                time_ns: 2,
+                pid: 10,
+                tid: 10,
+                ppid: 9,
+                comm: "sh".into(),
+                actor: None,
+                kind: EventKind::Exec(Exec {
+                    path: "/bin/cat".into(),
+                    exe: Some("/usr/bin/cat".into()),
+                    argv: vec!["cat".into(), "x".into()],
+                    cargo: CargoEnv {
+                        pkg_name: Some("foo".into()),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }),
+            },
+            Event {
+                time_ns: 3,
+                pid: 10,
+                tid: 10,
+                ppid: 9,
+                comm: "x".into(),
+                actor: None,
+                kind: EventKind::Lost(Lost {
+                    count: 5,
+                    reason: "ring-buffer-full".into(),
+                }),
+            },
+        ];
+        for event in events {
+            let line = serde_json::to_string(&event).expect("serialize");
+            assert!(
+                line.contains(&format!("\"kind\":\"{}\"", event.kind.name())),
+                "{line}"
+            );
+            let back: Event = serde_json::from_str(&line).expect("deserialize");
+            assert_eq!(back, event);
+        }
+    }
+
+    #[test]
+    fn wait_status() {
+        assert_eq!(
+            Exit::from_wait_status(0x0100),
+            Exit {
+                code: Some(1),
+                signal: None
+            }
+        );
+        assert_eq!(
+            Exit::from_wait_status(9),
+            Exit {
+                code: None,
+                signal: Some(9)
+            }
+        );
+    }
+}

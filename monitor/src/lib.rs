@@ -1,0 +1,16 @@
+//! buildwatch: watches a Cargo build at run time and tells, crate by crate, what its build scripts
+//! and proc-macros did.
+//!
+//! Data flows one way: [`sensor`] (the only module that touches aya) → [`decode`] →
+//! [`attribution`] → sinks ([`summary`], JSON Lines). See ARCHITECTURE.md.
+pub mod app;
+pub mod attribution;
+pub mod cli;
+pub mod command;
+pub mod decode;
+pub mod event;
+pub mod pipeline;
+pub mod sensor;
+pub mod summary;
+pub mod user;
+pub mod watch;

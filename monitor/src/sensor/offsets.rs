@@ -1,0 +1,68 @@
+//! The kernel offsets the eBPF programs need, from BTF and tracefs.
+use std::path::Path;
+
+use monitor_common::KernelOffsets;
+
+use super::{SensorError, btf::Btf, tracefs};
+
+/// Reads every offset in [`KernelOffsets`] for the running kernel.
+pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> {
+    let btf = match Btf::from_sys_fs() {
+        Ok(Ok(btf)) => btf,
+        Ok(Err(e)) => return Err(SensorError::Btf(e.to_string())),
+        Err(e) => {
+            return Err(SensorError::Btf(format!(
+                "cannot read /sys/kernel/btf/vmlinux: {e}"
+            )));
+        }
+    };
+    let m = |s: &str, f: &str| {
+        btf.member_offset(s, f)
+            .map_err(|e| SensorError::Btf(e.to_string()))
+    };
+    let tp = |cat: &str, name: &str, field: &str| -> Result<u32, SensorError> {
+        tracefs::field_offset(tracefs_dir, cat, name, field)?.ok_or_else(|| {
+            SensorError::MissingHook {
+                hook: format!("tracepoint {cat}/{name}"),
+                detail: format!("its record has no `{field}` field"),
+            }
+        })
+    };
+    Ok(KernelOffsets {
+        task_tgid: m("task_struct", "tgid")?,
+        task_pid: m("task_struct", "pid")?,
+        task_mm: m("task_struct", "mm")?,
+        task_fs: m("task_struct", "fs")?,
+        task_files: m("task_struct", "files")?,
+        task_exit_code: m("task_struct", "exit_code")?,
+        mm_arg_start: m("mm_struct", "arg_start")?,
+        mm_arg_end: m("mm_struct", "arg_end")?,
+        mm_env_start: m("mm_struct", "env_start")?,
+        mm_env_end: m("mm_struct", "env_end")?,
+        mm_exe_file: m("mm_struct", "exe_file")?,
+        fs_pwd: m("fs_struct", "pwd")?,
+        files_fdt: m("files_struct", "fdt")?,
+        fdtable_fd: m("fdtable", "fd")?,
+        fdtable_max_fds: m("fdtable", "max_fds")?,
+        file_f_path: m("file", "f_path")?,
+        path_dentry: m("path", "dentry")?,
+        path_mnt: m("path", "mnt")?,
+        dentry_d_parent: m("dentry", "d_parent")?,
+        dentry_d_name_name: m("dentry", "d_name.name")?,
+        dentry_d_name_len: m("dentry", "d_name.len")?,
+        mount_mnt: m("mount", "mnt")?,
+        mount_mnt_parent: m("mount", "mnt_parent")?,
+        mount_mnt_mountpoint: m("mount", "mnt_mountpoint")?,
+        vfsmount_mnt_root: m("vfsmount", "mnt_root")?,
+        tp_exec_filename: tp("sched", "sched_process_exec", "filename")?,
+        tp_exec_old_pid: tp("sched", "sched_process_exec", "old_pid")?,
+        // Older kernels have no group_dead field; the programs then use the leader's exit.
+        tp_exit_group_dead: tracefs::field_offset(
+            tracefs_dir,
+            "sched",
+            "sched_process_exit",
+            "group_dead",
+        )?
+        .unwrap_or(0),
+    })
+}

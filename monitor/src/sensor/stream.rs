@@ -1,0 +1,126 @@
+//! Reading the ring buffer: decoded events and loss reports, on a thread of their own.
+use std::{
+    os::fd::AsRawFd as _,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use monitor_common::counter;
+
+use crate::{decode::Decoder, event::Event};
+
+/// What the stream sends down the pipeline.
+#[derive(Debug)]
+pub enum StreamMessage {
+    /// A decoded event (including `lost` events).
+    Event(Event),
+    /// A record that could not be decoded (a sensor bug); counted as lost too.
+    DecodeError(String),
+    /// The stream was asked to stop and has drained the ring buffer.
+    Drained,
+}
+
+/// The ring buffer and loss counters, owned by the reader thread.
+pub struct SensorStream {
+    events: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    reported: [u64; counter::COUNT as usize],
+}
+
+const LOSS_REASONS: [&str; counter::COUNT as usize] =
+    ["ring-buffer-full", "pending-full", "tracked-full"];
+
+impl SensorStream {
+    pub(super) fn new(events: RingBuf<MapData>, counters: PerCpuArray<MapData, u64>) -> Self {
+        Self {
+            events,
+            counters,
+            reported: [0; counter::COUNT as usize],
+        }
+    }
+
+    /// Reads until `stop` is set, then drains what is left and sends [`StreamMessage::Drained`].
+    /// `send` returns false when nobody listens any more; the stream then ends.
+    pub fn run(
+        mut self,
+        decoder: Decoder,
+        mut send: impl FnMut(StreamMessage) -> bool,
+        stop: Arc<AtomicBool>,
+    ) {
+        let mut last_counters = Instant::now();
+        loop {
+            let stopping = stop.load(Ordering::Acquire);
+            if !stopping {
+                self.wait_readable(Duration::from_millis(50));
+            }
+            let read = match self.read_available(&decoder, &mut send) {
+                Some(n) => n,
+                None => return,
+            };
+            if stopping || last_counters.elapsed() >= Duration::from_millis(100) {
+                last_counters = Instant::now();
+                for event in self.new_losses(&decoder) {
+                    if !send(StreamMessage::Event(event)) {
+                        return;
+                    }
+                }
+            }
+            if stopping && read == 0 {
+                send(StreamMessage::Drained);
+                return;
+            }
+        }
+    }
+
+    fn wait_readable(&self, timeout: Duration) {
+        let mut fds = [libc::pollfd {
+            fd: self.events.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd; a failure (EINTR) just means we read again sooner.
+        unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout.as_millis() as i32) };
+    }
+
+    /// Sends every record available now; `None` if the receiver is gone.
+    fn read_available(
+        &mut self,
+        decoder: &Decoder,
+        send: &mut impl FnMut(StreamMessage) -> bool,
+    ) -> Option<usize> {
+        let mut n = 0;
+        while let Some(item) = self.events.next() {
+            n += 1;
+            let message = match decoder.decode(&item) {
+                Ok(event) => StreamMessage::Event(event),
+                Err(e) => StreamMessage::DecodeError(e.to_string()),
+            };
+            drop(item);
+            if !send(message) {
+                return None;
+            }
+        }
+        Some(n)
+    }
+
+    /// `lost` events for counter increases since the last call.
+    fn new_losses(&mut self, decoder: &Decoder) -> Vec<Event> {
+        let mut out = Vec::new();
+        for index in 0..counter::COUNT {
+            let Ok(per_cpu) = self.counters.get(&index, 0) else {
+                continue;
+            };
+            let total: u64 = per_cpu.iter().sum();
+            let slot = &mut self.reported[index as usize];
+            if total > *slot {
+                out.push(decoder.lost(total - *slot, LOSS_REASONS[index as usize]));
+                *slot = total;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,134 @@
+//! The one-screen summary printed to stderr after a run: counts per kind and per program.
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use crate::{
+    attribution::ProcessTable,
+    event::{Event, EventKind},
+};
+
+/// Counts for one program image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageCounts {
+    /// Processes that executed this image.
+    pub execs: u64,
+    /// Opens for reading.
+    pub reads: u64,
+    /// Opens for writing (or creating).
+    pub writes: u64,
+    /// Failed opens.
+    pub failed_opens: u64,
+    /// connect() calls.
+    pub connects: u64,
+}
+
+/// Aggregated counts of a run. Bounded: it keeps counters, never events.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Events per kind name.
+    pub per_kind: BTreeMap<&'static str, u64>,
+    /// Counts per program image name.
+    pub per_image: BTreeMap<String, ImageCounts>,
+    /// Records lost, per reason.
+    pub lost: BTreeMap<String, u64>,
+    /// Total events.
+    pub total: u64,
+}
+
+impl Summary {
+    /// Counts `event`; `table` (already updated with it) names the process's image.
+    pub fn record(&mut self, event: &Event, table: &ProcessTable) {
+        self.total += 1;
+        *self.per_kind.entry(event.kind.name()).or_default() += 1;
+        if let EventKind::Lost(lost) = &event.kind {
+            *self.lost.entry(lost.reason.clone()).or_default() += lost.count;
+            return;
+        }
+        let image = table
+            .get(event.pid)
+            .map(|p| p.image_name().to_owned())
+            .unwrap_or_else(|| event.comm.clone());
+        let counts = self.per_image.entry(image).or_default();
+        match &event.kind {
+            EventKind::Exec(_) => counts.execs += 1,
+            EventKind::Open(open) if open.result < 0 => counts.failed_opens += 1,
+            EventKind::Open(open) if open.writes() => counts.writes += 1,
+            EventKind::Open(_) => counts.reads += 1,
+            EventKind::Connect(_) => counts.connects += 1,
+            EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) => {}
+        }
+    }
+
+    /// Total records lost.
+    pub fn lost_total(&self) -> u64 {
+        self.lost.values().sum()
+    }
+
+    /// The summary as text (at most `max_images` program rows, busiest first).
+    pub fn render(&self, max_images: usize) -> String {
+        let mut out = String::new();
+        let kinds: Vec<String> = self
+            .per_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "events: {} ({})",
+            self.total,
+            if kinds.is_empty() {
+                "none".to_owned()
+            } else {
+                kinds.join(", ")
+            }
+        );
+        let lost = self.lost_total();
+        if lost > 0 {
+            let reasons: Vec<String> = self.lost.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            let _ = writeln!(
+                out,
+                "LOST EVENTS: {lost} ({}); monitoring was incomplete",
+                reasons.join(", ")
+            );
+        }
+        let mut images: Vec<(&String, &ImageCounts)> = self.per_image.iter().collect();
+        images.sort_by_key(|(name, c)| {
+            (
+                std::cmp::Reverse(c.execs + c.reads + c.writes + c.failed_opens + c.connects),
+                (*name).clone(),
+            )
+        });
+        if !images.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<28} {:>6} {:>8} {:>8} {:>8} {:>8}",
+                "program", "execs", "reads", "writes", "failed", "connect"
+            );
+            for (name, c) in images.iter().take(max_images) {
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:>6} {:>8} {:>8} {:>8} {:>8}",
+                    truncate(name, 28),
+                    c.execs,
+                    c.reads,
+                    c.writes,
+                    c.failed_opens,
+                    c.connects
+                );
+            }
+            if images.len() > max_images {
+                let _ = writeln!(out, "... and {} more programs", images.len() - max_images);
+            }
+        }
+        out
+    }
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(width - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,239 @@
+//! A watching run: load the sensor, start the command under it, stream events through the
+//! pipeline until the command ends, drain, summarize.
+use std::{
+    io::IsTerminal as _,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc::{Receiver, sync_channel},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use thiserror::Error;
+
+use crate::{
+    command::{self, SpawnError, Status},
+    decode::Decoder,
+    pipeline::Pipeline,
+    sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
+    summary::Summary,
+    user::{self, TargetUser, UserError},
+};
+
+/// What a watching run needs.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// `--events` file.
+    pub events: Option<PathBuf>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// Sensor settings.
+    pub sensor: SensorConfig,
+}
+
+/// A run that could not start: the command was not run.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    /// The user to run as could not be determined.
+    #[error(transparent)]
+    User(#[from] UserError),
+    /// The sensor could not be loaded.
+    #[error(transparent)]
+    Sensor(#[from] SensorError),
+    /// The command could not be started.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// An output file could not be created.
+    #[error("cannot create {path}: {error}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+/// How a watching run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The command's status.
+    pub status: Status,
+    /// The command's pid.
+    pub pid: u32,
+    /// The user it ran as.
+    pub user: TargetUser,
+    /// Counts.
+    pub summary: Summary,
+    /// Records that could not be decoded (sensor bugs), counted as lost in the summary too.
+    pub decode_errors: u64,
+    /// Processes of the tree still running when the run ended.
+    pub still_running: Vec<(u32, String)>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Problems writing outputs during the run.
+    pub output_errors: Vec<String>,
+}
+
+enum Message {
+    Stream(StreamMessage),
+    ChildExited(Result<Status, SpawnError>),
+}
+
+/// After the command exits, how long to keep reading for records of processes it left behind.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Runs the command under the sensor.
+pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
+    let started = Instant::now();
+    let target = user::resolve(options.user.as_deref())?;
+    let mut pipeline =
+        Pipeline::new(options.events.as_deref()).map_err(|error| SetupError::Output {
+            path: options
+                .events
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            error,
+        })?;
+    if let Some(path) = &options.events {
+        give_to_user(path, &target);
+    }
+    let mut sensor = Sensor::load(&options.sensor)?;
+    let stream = sensor
+        .take_stream()
+        .ok_or_else(|| SensorError::Object("event stream already taken".to_owned()))?;
+
+    let (tx, rx) = sync_channel::<Message>(65_536);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let tx = tx.clone();
+        let decoder = Decoder::for_this_boot();
+        thread::Builder::new()
+            .name("sensor".into())
+            .spawn(move || stream.run(decoder, |m| tx.send(Message::Stream(m)).is_ok(), stop))
+            .map_err(|e| SpawnError::Sys(format!("cannot start the sensor thread: {e}")))?
+    };
+
+    // Signals are caught before the command starts, so none is missed.
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        .map_err(|e| SpawnError::Sys(format!("cannot install signal handlers: {e}")))?;
+    let signals_handle = signals.handle();
+
+    let env = user::command_env(&target);
+    let foreground = std::io::stdin().is_terminal();
+    let child = command::spawn(&options.command, &target, &env, foreground, |pid| {
+        sensor.track(pid).map_err(|e| e.to_string())
+    })?;
+    let child = Arc::new(child);
+    let pid = child.pid;
+
+    let signal_thread = {
+        let child = child.clone();
+        thread::spawn(move || {
+            for sig in signals.forever() {
+                child.signal_group(sig);
+            }
+        })
+    };
+    let waiter = {
+        let child = child.clone();
+        let tx = tx.clone();
+        thread::spawn(move || {
+            let _ = tx.send(Message::ChildExited(child.wait()));
+        })
+    };
+    drop(tx);
+
+    let (status, decode_errors, output_errors) = pump(&rx, &mut pipeline, &stop);
+    signals_handle.close();
+    let _ = signal_thread.join();
+    let _ = waiter.join();
+    let _ = reader.join();
+    drop(rx);
+
+    let still_running = pipeline
+        .attributor()
+        .table()
+        .alive()
+        .filter(|p| p.pid != pid)
+        .map(|p| (p.pid, p.image_name().to_owned()))
+        .collect();
+    let mut output_errors = output_errors;
+    let summary = pipeline.finish().unwrap_or_else(|e| {
+        output_errors.push(format!("writing events: {e}"));
+        Summary::default()
+    });
+    drop(sensor);
+    Ok(Outcome {
+        status: status?,
+        pid,
+        user: target,
+        summary,
+        decode_errors,
+        still_running,
+        elapsed: started.elapsed(),
+        output_errors,
+    })
+}
+
+/// Moves events through the pipeline until the command has exited and the stream is drained.
+fn pump(
+    rx: &Receiver<Message>,
+    pipeline: &mut Pipeline,
+    stop: &AtomicBool,
+) -> (Result<Status, SpawnError>, u64, Vec<String>) {
+    let mut status = None;
+    let mut decode_errors = 0;
+    let mut output_errors = Vec::new();
+    let mut exited_at: Option<Instant> = None;
+    loop {
+        if let Some(at) = exited_at
+            && at.elapsed() >= SETTLE
+        {
+            stop.store(true, Ordering::Release);
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Message::Stream(StreamMessage::Event(event))) => {
+                if let Err(e) = pipeline.process(event)
+                    && output_errors.len() < 5
+                {
+                    output_errors.push(format!("writing events: {e}"));
+                }
+            }
+            Ok(Message::Stream(StreamMessage::DecodeError(e))) => {
+                decode_errors += 1;
+                if decode_errors == 1 {
+                    eprintln!("buildwatch: warning: undecodable sensor record ({e})");
+                }
+            }
+            Ok(Message::Stream(StreamMessage::Drained)) => break,
+            Ok(Message::ChildExited(s)) => {
+                status = Some(s);
+                exited_at = Some(Instant::now());
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status =
+        status.unwrap_or_else(|| Err(SpawnError::Sys("the command's status was lost".to_owned())));
+    (status, decode_errors, output_errors)
+}
+
+/// Output files written as root for a sudo user belong to that user.
+pub fn give_to_user(path: &std::path::Path, user: &TargetUser) {
+    if user.switch {
+        let _ = nix::unistd::chown(
+            path,
+            Some(nix::unistd::Uid::from_raw(user.uid)),
+            Some(nix::unistd::Gid::from_raw(user.gid)),
+        );
+    }
+}
