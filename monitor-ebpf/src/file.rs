@@ -89,26 +89,10 @@ pub fn sys_enter_creat(ctx: TracePointContext) -> i32 {
     0
 }
 
+/// The exit of openat, openat2, open and creat: one program attached to the four tracepoints
+/// (the stash says which syscall it was), so the verifier checks it once.
 #[tracepoint(category = "syscalls", name = "sys_exit_openat")]
-pub fn sys_exit_openat(ctx: TracePointContext) -> i32 {
-    let _ = open_exit(&ctx);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_openat2")]
-pub fn sys_exit_openat2(ctx: TracePointContext) -> i32 {
-    let _ = open_exit(&ctx);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_open")]
-pub fn sys_exit_open(ctx: TracePointContext) -> i32 {
-    let _ = open_exit(&ctx);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_creat")]
-pub fn sys_exit_creat(ctx: TracePointContext) -> i32 {
+pub fn sys_exit_open_family(ctx: TracePointContext) -> i32 {
     let _ = open_exit(&ctx);
     0
 }

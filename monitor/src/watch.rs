@@ -85,13 +85,16 @@ enum Message {
     ChildExited(Result<Status, SpawnError>),
 }
 
-/// After the command exits, how long to keep reading for records of processes it left behind.
-const SETTLE: Duration = Duration::from_millis(200);
+/// After the command exits, how long to wait before draining: every record of the command's own
+/// tree was produced before its exit was reported, but one being written on another CPU at that
+/// moment may not be committed yet.
+const SETTLE: Duration = Duration::from_millis(20);
 
 /// Runs the command under the sensor.
 pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
+    let mut sensor = Sensor::load(&options.sensor)?;
     let mut pipeline =
         Pipeline::new(options.events.as_deref()).map_err(|error| SetupError::Output {
             path: options
@@ -104,7 +107,6 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     if let Some(path) = &options.events {
         give_to_user(path, &target);
     }
-    let mut sensor = Sensor::load(&options.sensor)?;
     let stream = sensor
         .take_stream()
         .ok_or_else(|| SensorError::Object("event stream already taken".to_owned()))?;

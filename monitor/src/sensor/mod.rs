@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{
+        ProgramError, RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink,
+        trace_point::TracePointLink,
+    },
 };
 use thiserror::Error;
 
@@ -123,66 +126,66 @@ enum Hook {
     RawTracePoint(&'static str),
 }
 
-const PROGRAMS: &[(&str, Hook)] = &[
+const PROGRAMS: &[(&str, &[Hook])] = &[
     (
         "sched_process_fork",
-        Hook::RawTracePoint("sched_process_fork"),
+        &[Hook::RawTracePoint("sched_process_fork")],
     ),
     (
         "sched_process_exec",
-        Hook::TracePoint("sched", "sched_process_exec"),
+        &[Hook::TracePoint("sched", "sched_process_exec")],
     ),
     (
         "sched_process_exit",
-        Hook::TracePoint("sched", "sched_process_exit"),
+        &[Hook::TracePoint("sched", "sched_process_exit")],
     ),
     (
         "sys_enter_openat",
-        Hook::TracePoint("syscalls", "sys_enter_openat"),
-    ),
-    (
-        "sys_exit_openat",
-        Hook::TracePoint("syscalls", "sys_exit_openat"),
+        &[Hook::TracePoint("syscalls", "sys_enter_openat")],
     ),
     (
         "sys_enter_openat2",
-        Hook::TracePoint("syscalls", "sys_enter_openat2"),
-    ),
-    (
-        "sys_exit_openat2",
-        Hook::TracePoint("syscalls", "sys_exit_openat2"),
+        &[Hook::TracePoint("syscalls", "sys_enter_openat2")],
     ),
     (
         "sys_enter_open",
-        Hook::TracePoint("syscalls", "sys_enter_open"),
-    ),
-    (
-        "sys_exit_open",
-        Hook::TracePoint("syscalls", "sys_exit_open"),
+        &[Hook::TracePoint("syscalls", "sys_enter_open")],
     ),
     (
         "sys_enter_creat",
-        Hook::TracePoint("syscalls", "sys_enter_creat"),
+        &[Hook::TracePoint("syscalls", "sys_enter_creat")],
     ),
     (
-        "sys_exit_creat",
-        Hook::TracePoint("syscalls", "sys_exit_creat"),
+        "sys_exit_open_family",
+        &[
+            Hook::TracePoint("syscalls", "sys_exit_openat"),
+            Hook::TracePoint("syscalls", "sys_exit_openat2"),
+            Hook::TracePoint("syscalls", "sys_exit_open"),
+            Hook::TracePoint("syscalls", "sys_exit_creat"),
+        ],
     ),
     (
         "sys_enter_connect",
-        Hook::TracePoint("syscalls", "sys_enter_connect"),
+        &[Hook::TracePoint("syscalls", "sys_enter_connect")],
     ),
     (
         "sys_exit_connect",
-        Hook::TracePoint("syscalls", "sys_exit_connect"),
+        &[Hook::TracePoint("syscalls", "sys_exit_connect")],
     ),
 ];
 
 /// The eBPF object, built by monitor/build.rs.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
 
+/// An attachment, owned so that detaching can be done in parallel.
+enum OwnedLink {
+    TracePoint(#[expect(dead_code, reason = "held for its Drop, which detaches")] TracePointLink),
+    Raw(#[expect(dead_code, reason = "held for its Drop, which detaches")] RawTracePointLink),
+}
+
 /// The loaded and attached sensor. Dropping it detaches every program.
 pub struct Sensor {
+    links: Vec<OwnedLink>,
     ebpf: Ebpf,
     tracked: BpfHashMap<MapData, u32, u32>,
     stream: Option<SensorStream>,
@@ -198,7 +201,7 @@ impl Sensor {
         }
         raise_memlock_limit();
         let tracefs_dir: PathBuf = tracefs::ensure_mounted()?;
-        for (_, hook) in PROGRAMS {
+        for hook in PROGRAMS.iter().flat_map(|(_, hooks)| hooks.iter()) {
             if let Hook::TracePoint(category, name) = hook
                 && !tracefs::has_tracepoint(&tracefs_dir, category, name)
             {
@@ -222,13 +225,15 @@ impl Sensor {
             .map_max_entries("PATH_SCRATCH", cpus)
             .load(OBJECT)
             .map_err(|e| SensorError::Object(e.to_string()))?;
-        for (name, hook) in PROGRAMS {
-            attach(&mut ebpf, name, hook)?;
+        let mut links = Vec::new();
+        for (name, hooks) in PROGRAMS {
+            attach(&mut ebpf, name, hooks, &mut links)?;
         }
         let tracked = take_map(&mut ebpf, "TRACKED", |m| BpfHashMap::try_from(m))?;
         let events = take_map(&mut ebpf, "EVENTS", RingBuf::try_from)?;
         let counters = take_map(&mut ebpf, "COUNTERS", |m| PerCpuArray::try_from(m))?;
         Ok(Self {
+            links,
             ebpf,
             tracked,
             stream: Some(SensorStream::new(events, counters)),
@@ -261,7 +266,13 @@ impl Sensor {
     }
 }
 
-fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook) -> Result<(), SensorError> {
+/// Loads program `name` once and attaches it to every hook in `hooks`.
+fn attach(
+    ebpf: &mut Ebpf,
+    name: &str,
+    hooks: &[Hook],
+    links: &mut Vec<OwnedLink>,
+) -> Result<(), SensorError> {
     let program = ebpf.program_mut(name).ok_or_else(|| {
         SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
     })?;
@@ -279,29 +290,49 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: &Hook) -> Result<(), SensorError> {
     let attach_error = |hook: String| {
         move |e: ProgramError| SensorError::Attach {
             program: name.to_owned(),
-            hook,
+            hook: hook.clone(),
             reason: e.to_string(),
         }
     };
-    match hook {
-        Hook::TracePoint(category, tp) => {
-            let p: &mut TracePoint = program
-                .try_into()
-                .map_err(|e: ProgramError| load_error(e))?;
+    match hooks.first() {
+        Some(Hook::TracePoint(..)) => {
+            let p: &mut TracePoint = program.try_into().map_err(load_error)?;
             p.load().map_err(load_error)?;
-            p.attach(category, tp)
-                .map_err(attach_error(format!("tracepoint {category}/{tp}")))?;
+            for hook in hooks {
+                if let Hook::TracePoint(category, tp) = hook {
+                    let err = attach_error(format!("tracepoint {category}/{tp}"));
+                    let id = p.attach(category, tp).map_err(&err)?;
+                    links.push(OwnedLink::TracePoint(p.take_link(id).map_err(err)?));
+                }
+            }
         }
-        Hook::RawTracePoint(tp) => {
-            let p: &mut RawTracePoint = program
-                .try_into()
-                .map_err(|e: ProgramError| load_error(e))?;
+        Some(Hook::RawTracePoint(_)) => {
+            let p: &mut RawTracePoint = program.try_into().map_err(load_error)?;
             p.load().map_err(load_error)?;
-            p.attach(tp)
-                .map_err(attach_error(format!("raw tracepoint {tp}")))?;
+            for hook in hooks {
+                if let Hook::RawTracePoint(tp) = hook {
+                    let err = attach_error(format!("raw tracepoint {tp}"));
+                    let id = p.attach(tp).map_err(&err)?;
+                    links.push(OwnedLink::Raw(p.take_link(id).map_err(err)?));
+                }
+            }
         }
+        None => {}
     }
     Ok(())
+}
+
+impl Drop for Sensor {
+    /// Detaches all programs at once: each detach waits for an RCU grace period (~60 ms here),
+    /// which one after the other would add most of a second to every run.
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        std::thread::scope(|scope| {
+            for link in links {
+                scope.spawn(move || drop(link));
+            }
+        });
+    }
 }
 
 fn take_map<T, E: std::fmt::Display>(

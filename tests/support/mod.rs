@@ -1,0 +1,118 @@
+//! Shared helpers for the end-to-end tests: running the real `buildwatch` binary and reading the
+//! events it wrote.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use buildwatch::event::{Event, EventKind};
+
+/// The buildwatch binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_buildwatch")
+}
+
+/// The repository's top level.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("monitor/ has a parent")
+        .to_path_buf()
+}
+
+/// The Python helper with the process behaviours.
+pub fn procs() -> PathBuf {
+    repo().join("tests/support/procs.py")
+}
+
+/// Privileged tests load the real eBPF programs: they need root. They are `#[ignore]`d in plain
+/// `cargo test` and run by `cargo xtask test`.
+pub fn require_root() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test loads eBPF programs and needs root: run `cargo xtask test` (as root)"
+    );
+}
+
+/// A finished buildwatch run.
+pub struct Run {
+    pub output: Output,
+    pub events: Vec<Event>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Events of `kind`.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events.iter().filter(move |e| e.kind.name() == kind)
+    }
+
+    /// Open events whose path is `path`.
+    pub fn opens_of<'a>(&'a self, path: &'a Path) -> impl Iterator<Item = &'a Event> + 'a {
+        let path = path.to_string_lossy().into_owned();
+        self.events
+            .iter()
+            .filter(move |e| matches!(&e.kind, EventKind::Open(o) if o.path == path))
+    }
+
+    /// The exec events of `program` (by file name of the image).
+    pub fn execs_of<'a>(&'a self, program: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events.iter().filter(move |e| {
+            matches!(&e.kind, EventKind::Exec(x) if x.image().rsplit('/').next() == Some(program))
+        })
+    }
+
+    /// Summary text for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {:?}\nstderr:\n{}\n{} events",
+            self.code(),
+            self.stderr(),
+            self.events.len()
+        )
+    }
+}
+
+/// Runs `buildwatch [args] --events <tmp>/events.jsonl -- cmd...` and reads the events back.
+pub fn watch(args: &[&str], cmd: &[&str]) -> Run {
+    watch_in(tempfile::tempdir().expect("tempdir"), args, cmd)
+}
+
+/// As [`watch`], in an existing temporary directory (also the working directory).
+pub fn watch_in(dir: tempfile::TempDir, args: &[&str], cmd: &[&str]) -> Run {
+    let events = dir.path().join("events.jsonl");
+    let output = Command::new(bin())
+        .args(args)
+        .arg("--no-tui")
+        .arg("--events")
+        .arg(&events)
+        .arg("--")
+        .args(cmd)
+        .current_dir(dir.path())
+        .output()
+        .expect("run buildwatch");
+    let events = read_events(&events);
+    Run {
+        output,
+        events,
+        dir,
+    }
+}
+
+/// Reads a JSON Lines events file (empty if missing).
+pub fn read_events(path: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l}: {e}")))
+        .collect()
+}
