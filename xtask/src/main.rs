@@ -1,1 +1,123 @@
-fn main() {}
+//! Developer tasks: `cargo xtask <setup|test|demo>`.
+//!
+//! Every task first runs `setup`, which installs what building the eBPF sensor needs when it is
+//! missing (TOOLCHAIN.md) and does nothing when it is all there.
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  setup   install what the eBPF build needs (rust-src, bpf-linker on rustc's LLVM), mount tracefs
+  test    run every test: unit, end-to-end and privileged (as root; uses sudo when not root)
+  demo    build buildwatch and watch `cargo build` of the example workspace (examples/demo)";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::setup(),
+        Some("test") => test(&args[1..]),
+        Some("demo") => demo(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The repository's top level.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Runs a command, failing with its description when it fails.
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let status = cmd.status().with_context(|| format!("failed to start {}", describe(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(cmd));
+    }
+    Ok(())
+}
+
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs `cmd` as root: directly when we are root, through `sudo -E` otherwise.
+fn as_root(cmd: Command) -> Command {
+    if is_root() {
+        return cmd;
+    }
+    let mut sudo = Command::new("sudo");
+    sudo.arg("-E").arg("--preserve-env=PATH").arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        sudo.current_dir(dir);
+    }
+    sudo
+}
+
+/// `cargo xtask test [-- <args for the test binaries>]`: lints, unit and end-to-end tests, then
+/// the privileged tests (which load the real eBPF programs) single-threaded, as root.
+fn test(extra: &[String]) -> Result<()> {
+    setup::setup()?;
+    let extra: Vec<&String> = extra.iter().skip_while(|a| *a == "--").collect();
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--release", "--", "-D", "warnings"]))?;
+    // Build every test binary as the invoking user first, so that only running them needs root.
+    run(cargo().args(["test", "--workspace", "--release", "--no-run"]))?;
+    let mut unprivileged = cargo();
+    unprivileged.args(["test", "--workspace", "--release", "--"]).args(&extra);
+    run(&mut unprivileged)?;
+    let mut privileged = cargo();
+    privileged
+        .args(["test", "--workspace", "--release", "--", "--ignored", "--test-threads=1"])
+        .args(&extra);
+    run(&mut as_root(privileged))?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}
+
+/// `cargo xtask demo`: builds buildwatch and watches a clean `cargo build` of examples/demo.
+fn demo(extra: &[String]) -> Result<()> {
+    setup::setup()?;
+    run(cargo().args(["build", "--release", "--package", "monitor"]))?;
+    let demo = root().join("examples/demo");
+    let bin = root().join("target/release/buildwatch");
+    run(cargo().args(["clean", "--manifest-path"]).arg(demo.join("Cargo.toml")))?;
+    let events = root().join("target/demo-events.jsonl");
+    let mut watch = Command::new(&bin);
+    watch.current_dir(&demo).arg("--events").arg(&events).args(extra).args(["--", "cargo", "build"]);
+    run(&mut as_root(watch))?;
+    eprintln!("xtask: every event of that build is in {}", events.display());
+    Ok(())
+}

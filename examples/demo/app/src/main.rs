@@ -1,0 +1,3 @@
+fn main() {
+    println!("{} 2 + 3 = {}", greet_macro::greeting!(), native_add::add(2, 3));
+}

@@ -1,0 +1,1 @@
+int native_add(int a, int b) { return a + b; }

@@ -1,0 +1,131 @@
+//! `cargo xtask setup`: what building and running the sensor needs, installed when missing.
+//!
+//! Idempotent: each step checks first and does nothing when its piece is already right.
+//! - rust-src for the toolchain in use (the eBPF crate is built with `-Z build-std=core`);
+//! - bpf-linker 0.13.0 linked against rustc's own libLLVM (TOOLCHAIN.md: Debian's LLVM is too
+//!   old, and one LLVM for rustc and the linker avoids bitcode mismatches);
+//! - tracefs mounted (the tracepoints need it), when running as root;
+//! - the programs the tests use (python3, setpriv).
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{describe, is_root, run};
+
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub fn setup() -> Result<()> {
+    let sysroot = capture(Command::new("rustc").args(["--print", "sysroot"]))?;
+    let sysroot = PathBuf::from(sysroot.trim());
+    rust_src(&sysroot)?;
+    bpf_linker(&sysroot)?;
+    tracefs()?;
+    test_tools();
+    Ok(())
+}
+
+
+fn capture(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("failed to run {}", describe(cmd)))?;
+    if !out.status.success() {
+        bail!("`{}` failed: {}", describe(cmd), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn rust_src(sysroot: &Path) -> Result<()> {
+    if sysroot.join("lib/rustlib/src/rust/library/core/Cargo.toml").is_file() {
+        return Ok(());
+    }
+    let toolchain = sysroot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", &toolchain]))
+}
+
+/// rustc's libLLVM (`lib/libLLVM.so.<major>.<minor>-rust-<version>`) and LLVM major version.
+fn rustc_llvm(sysroot: &Path) -> Result<(PathBuf, u32)> {
+    let lib = std::fs::read_dir(sysroot.join("lib"))
+        .context("cannot list rustc's lib directory")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.")))
+        .context("rustc's sysroot has no libLLVM.so.*: a rustup toolchain is needed")?;
+    let verbose = capture(Command::new("rustc").arg("-vV"))?;
+    let major = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.trim().parse().ok())
+        .context("rustc -vV names no LLVM version")?;
+    Ok((lib, major))
+}
+
+fn bpf_linker(sysroot: &Path) -> Result<()> {
+    let (llvm, major) = rustc_llvm(sysroot)?;
+    if let Some(problem) = bpf_linker_problem(&llvm) {
+        eprintln!("xtask: bpf-linker needs (re)installing: {problem}");
+    } else {
+        return Ok(());
+    }
+    // LLVM_PREFIX must look like an LLVM install: lib/libLLVM.so (and the versioned name, which
+    // the installed binary's rpath then finds).
+    let home = std::env::var_os("HOME").map(PathBuf::from).context("HOME is not set")?;
+    let version = sysroot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = home.join(".local/share/buildwatch/llvm").join(version);
+    let lib_dir = prefix.join("lib");
+    std::fs::create_dir_all(&lib_dir).with_context(|| format!("cannot create {}", lib_dir.display()))?;
+    let name = llvm.file_name().context("libLLVM has no file name")?;
+    for link in [lib_dir.join("libLLVM.so"), lib_dir.join(name)] {
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&llvm, &link).with_context(|| format!("cannot link {}", link.display()))?;
+    }
+    run(Command::new("cargo")
+        .args(["install", "--locked", "--force", &format!("bpf-linker@{BPF_LINKER_VERSION}")])
+        .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+        .env("LLVM_PREFIX", &prefix))?;
+    if let Some(problem) = bpf_linker_problem(&llvm) {
+        bail!("bpf-linker still unusable after installing it: {problem}");
+    }
+    Ok(())
+}
+
+/// Why the bpf-linker in PATH is not usable with this rustc, if it is not.
+fn bpf_linker_problem(llvm: &Path) -> Option<String> {
+    let Ok(version) = capture(Command::new("bpf-linker").arg("--version")) else {
+        return Some("not installed".to_owned());
+    };
+    if !version.contains(BPF_LINKER_VERSION) {
+        return Some(format!("version {} instead of {BPF_LINKER_VERSION}", version.trim()));
+    }
+    let Ok(path) = capture(Command::new("sh").args(["-c", "command -v bpf-linker"])) else {
+        return Some("cannot locate it".to_owned());
+    };
+    let Ok(ldd) = capture(Command::new("ldd").arg(path.trim())) else {
+        return Some("ldd failed on it".to_owned());
+    };
+    let wanted = llvm.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let linked = ldd.lines().find(|l| l.contains("libLLVM")).map(str::trim).unwrap_or("no libLLVM");
+    if linked.contains("not found") || !linked.starts_with(&wanted) {
+        return Some(format!("linked against `{linked}`, not rustc's {wanted}"));
+    }
+    None
+}
+
+fn tracefs() -> Result<()> {
+    if Path::new("/sys/kernel/tracing/events").is_dir() || !is_root() {
+        // Not root: buildwatch (run with sudo) mounts it itself when needed.
+        return Ok(());
+    }
+    run(Command::new("mount").args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"]))
+}
+
+fn test_tools() {
+    for (tool, why) in [("python3", "the sensor tests' process behaviours"), ("setpriv", "the capability test")] {
+        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+        if !found.is_ok_and(|o| o.status.success()) {
+            eprintln!("xtask: warning: {tool} not found; it is needed by {why}");
+        }
+    }
+}
