@@ -306,19 +306,29 @@ pub fn c_bytes(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
+/// Implements `aya::Pod` (userspace only) for record types.
 #[cfg(feature = "user")]
-mod user {
-    // SAFETY (all impls): the types are #[repr(C)], Copy, contain only integers and byte arrays,
-    // and have no implicit padding (checked by the size assertions below), so every bit pattern
-    // is a valid value.
-    unsafe impl aya::Pod for super::RecordHeader {}
-    unsafe impl aya::Pod for super::ForkRecord {}
-    unsafe impl aya::Pod for super::ExitRecord {}
-    unsafe impl aya::Pod for super::ExecRecord {}
-    unsafe impl aya::Pod for super::OpenRecord {}
-    unsafe impl aya::Pod for super::ConnectRecord {}
-    unsafe impl aya::Pod for super::KernelOffsets {}
+macro_rules! impl_pod {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: the same contract as `Record`, which every one of these types implements:
+            // #[repr(C)], integer and byte-array fields only, no implicit padding (sizes asserted
+            // below), so every bit pattern is a valid value.
+            unsafe impl aya::Pod for $t {}
+        )*
+    };
 }
+
+#[cfg(feature = "user")]
+impl_pod!(
+    RecordHeader,
+    ForkRecord,
+    ExitRecord,
+    ExecRecord,
+    OpenRecord,
+    ConnectRecord,
+    KernelOffsets
+);
 
 /// A record type that can be viewed as, and rebuilt from, its exact bytes.
 ///
@@ -373,10 +383,10 @@ const _: () = assert!(
         == size_of::<RecordHeader>() + 4 + 4 + 8 + 2 + 2 + 4 + 16 + 4 + 4 + UNIX_PATH_MAX + 4
 );
 const _: () = assert!(size_of::<KernelOffsets>() == 28 * 4);
-const _: () = assert!(size_of::<RecordHeader>() % 8 == 0);
-const _: () = assert!(size_of::<ExecRecord>() % 8 == 0);
-const _: () = assert!(size_of::<OpenRecord>() % 8 == 0);
-const _: () = assert!(size_of::<ConnectRecord>() % 8 == 0);
+const _: () = assert!(size_of::<RecordHeader>().is_multiple_of(8));
+const _: () = assert!(size_of::<ExecRecord>().is_multiple_of(8));
+const _: () = assert!(size_of::<OpenRecord>().is_multiple_of(8));
+const _: () = assert!(size_of::<ConnectRecord>().is_multiple_of(8));
 const _: () = assert!(SCRATCH_SIZE.is_power_of_two() && PATH_SCRATCH_SIZE.is_power_of_two());
 const _: () =
     assert!(size_of::<ExecRecord>() + PATH_MAX + PATH_MAX + ARGV_MAX + ENV_MAX <= SCRATCH_SIZE);

@@ -46,7 +46,7 @@ fn stash(ctx: &TracePointContext, syscall: u32, nargs: usize) -> Option<()> {
         _pad: 0,
         args,
     };
-    if PENDING.insert(&task.pid_tgid, &pending, 0).is_err() {
+    if PENDING.insert(task.pid_tgid, pending, 0).is_err() {
         count_loss(counter::PENDING_FULL);
     }
     Some(())
@@ -56,8 +56,8 @@ fn stash(ctx: &TracePointContext, syscall: u32, nargs: usize) -> Option<()> {
 #[inline(always)]
 pub fn take_pending(pid_tgid: u64) -> Option<Pending> {
     // SAFETY: the value is copied out before the entry is removed.
-    let pending = unsafe { PENDING.get(&pid_tgid) }.copied()?;
-    let _ = PENDING.remove(&pid_tgid);
+    let pending = unsafe { PENDING.get(pid_tgid) }.copied()?;
+    let _ = PENDING.remove(pid_tgid);
     Some(pending)
 }
 

@@ -23,7 +23,7 @@ pub fn sys_enter_connect(ctx: TracePointContext) -> i32 {
 fn try_enter(ctx: &TracePointContext) -> Option<()> {
     // (int fd, struct sockaddr *uservaddr, int addrlen)
     let task = current_tracked()?;
-    // SAFETY (all three): syscall tracepoint records hold their arguments from offset 16.
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
     let fd: u64 = unsafe { ctx.read_at(16) }.ok()?;
     // SAFETY: as above.
     let addr: u64 = unsafe { ctx.read_at(24) }.ok()?;
@@ -34,7 +34,7 @@ fn try_enter(ctx: &TracePointContext) -> Option<()> {
         _pad: 0,
         args: [fd, addr, addrlen, 0],
     };
-    if PENDING.insert(&task.pid_tgid, &pending, 0).is_err() {
+    if PENDING.insert(task.pid_tgid, pending, 0).is_err() {
         count_loss(counter::PENDING_FULL);
     }
     Some(())

@@ -21,9 +21,7 @@ pub fn current_tracked() -> Option<Task> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     // SAFETY: the value is only tested for presence, never read through the reference.
-    if unsafe { TRACKED.get(&tgid) }.is_none() {
-        return None;
-    }
+    unsafe { TRACKED.get(tgid) }?;
     Some(Task {
         pid_tgid,
         tgid,

@@ -35,7 +35,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
         // A new thread of a tracked process: covered by the tgid.
         return None;
     }
-    if TRACKED.insert(&child_tgid, &1, 0).is_err() {
+    if TRACKED.insert(child_tgid, 1, 0).is_err() {
         count_loss(counter::TRACK_FULL);
         return None;
     }
@@ -186,7 +186,7 @@ pub fn sched_process_exit(ctx: TracePointContext) -> i32 {
 fn try_exit(ctx: &TracePointContext) -> Option<()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     // A thread that dies inside a syscall never reaches sys_exit: drop its stash.
-    let _ = PENDING.remove(&pid_tgid);
+    let _ = PENDING.remove(pid_tgid);
     let task: Task = current_tracked()?;
     let o = OFFSETS.load();
     let group_dead = if o.tp_exit_group_dead != 0 {
@@ -199,7 +199,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
         return None;
     }
     let exit_code: u32 = read(current_task(), o.task_exit_code).unwrap_or(0);
-    let _ = TRACKED.remove(&task.tgid);
+    let _ = TRACKED.remove(task.tgid);
     let record = ExitRecord {
         header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),
         exit_code,

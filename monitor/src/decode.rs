@@ -450,7 +450,7 @@ mod tests {
         // Write with O_CREAT|O_TRUNC.
         let o = open("/tmp/x", "/tmp/x", flag::RESOLVED_IS_TARGET, 4, 0o1101);
         assert_eq!(
-            (o.access, o.create, o.requested),
+            (o.access, o.create, o.requested.clone()),
             (Access::Write, true, None)
         );
         assert!(o.writes());

@@ -80,6 +80,10 @@ pub struct Outcome {
     pub output_errors: Vec<String>,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are nearly every message; boxing them would add an allocation to each"
+)]
 enum Message {
     Stream(StreamMessage),
     ChildExited(Result<Status, SpawnError>),

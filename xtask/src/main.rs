@@ -41,13 +41,18 @@ fn main() {
 
 /// The repository's top level.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Runs a command, failing with its description when it fails.
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("xtask: $ {}", describe(cmd));
-    let status = cmd.status().with_context(|| format!("failed to start {}", describe(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("failed to start {}", describe(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", describe(cmd));
     }
@@ -79,7 +84,10 @@ fn as_root(cmd: Command) -> Command {
         return cmd;
     }
     let mut sudo = Command::new("sudo");
-    sudo.arg("-E").arg("--preserve-env=PATH").arg(cmd.get_program()).args(cmd.get_args());
+    sudo.arg("-E")
+        .arg("--preserve-env=PATH")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     if let Some(dir) = cmd.get_current_dir() {
         sudo.current_dir(dir);
     }
@@ -92,15 +100,41 @@ fn test(extra: &[String]) -> Result<()> {
     setup::setup()?;
     let extra: Vec<&String> = extra.iter().skip_while(|a| *a == "--").collect();
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--release", "--", "-D", "warnings"]))?;
+    // Userspace (the default members), then the eBPF crate for its own target.
+    run(cargo().args([
+        "clippy",
+        "--all-targets",
+        "--release",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo()
+        .current_dir(root().join("monitor-ebpf"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args([
+            "clippy",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+        ])
+        .args([
+            "--target-dir",
+            "../target/ebpf-clippy",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
     // Build every test binary as the invoking user first, so that only running them needs root.
-    run(cargo().args(["test", "--workspace", "--release", "--no-run"]))?;
+    run(cargo().args(["test", "--release", "--no-run"]))?;
     let mut unprivileged = cargo();
-    unprivileged.args(["test", "--workspace", "--release", "--"]).args(&extra);
+    unprivileged.args(["test", "--release", "--"]).args(&extra);
     run(&mut unprivileged)?;
     let mut privileged = cargo();
     privileged
-        .args(["test", "--workspace", "--release", "--", "--ignored", "--test-threads=1"])
+        .args(["test", "--release", "--", "--ignored", "--test-threads=1"])
         .args(&extra);
     run(&mut as_root(privileged))?;
     eprintln!("xtask: all tests passed");
@@ -113,11 +147,21 @@ fn demo(extra: &[String]) -> Result<()> {
     run(cargo().args(["build", "--release", "--package", "monitor"]))?;
     let demo = root().join("examples/demo");
     let bin = root().join("target/release/buildwatch");
-    run(cargo().args(["clean", "--manifest-path"]).arg(demo.join("Cargo.toml")))?;
+    run(cargo()
+        .args(["clean", "--manifest-path"])
+        .arg(demo.join("Cargo.toml")))?;
     let events = root().join("target/demo-events.jsonl");
     let mut watch = Command::new(&bin);
-    watch.current_dir(&demo).arg("--events").arg(&events).args(extra).args(["--", "cargo", "build"]);
+    watch
+        .current_dir(&demo)
+        .arg("--events")
+        .arg(&events)
+        .args(extra)
+        .args(["--", "cargo", "build"]);
     run(&mut as_root(watch))?;
-    eprintln!("xtask: every event of that build is in {}", events.display());
+    eprintln!(
+        "xtask: every event of that build is in {}",
+        events.display()
+    );
     Ok(())
 }

@@ -27,20 +27,31 @@ pub fn setup() -> Result<()> {
     Ok(())
 }
 
-
 fn capture(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("failed to run {}", describe(cmd)))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("failed to run {}", describe(cmd)))?;
     if !out.status.success() {
-        bail!("`{}` failed: {}", describe(cmd), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "`{}` failed: {}",
+            describe(cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn rust_src(sysroot: &Path) -> Result<()> {
-    if sysroot.join("lib/rustlib/src/rust/library/core/Cargo.toml").is_file() {
+    if sysroot
+        .join("lib/rustlib/src/rust/library/core/Cargo.toml")
+        .is_file()
+    {
         return Ok(());
     }
-    let toolchain = sysroot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let toolchain = sysroot
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", &toolchain]))
 }
 
@@ -50,7 +61,10 @@ fn rustc_llvm(sysroot: &Path) -> Result<(PathBuf, u32)> {
         .context("cannot list rustc's lib directory")?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so."))
+        })
         .context("rustc's sysroot has no libLLVM.so.*: a rustup toolchain is needed")?;
     let verbose = capture(Command::new("rustc").arg("-vV"))?;
     let major = verbose
@@ -71,19 +85,35 @@ fn bpf_linker(sysroot: &Path) -> Result<()> {
     }
     // LLVM_PREFIX must look like an LLVM install: lib/libLLVM.so (and the versioned name, which
     // the installed binary's rpath then finds).
-    let home = std::env::var_os("HOME").map(PathBuf::from).context("HOME is not set")?;
-    let version = sysroot.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .context("HOME is not set")?;
+    let version = sysroot
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let prefix = home.join(".local/share/buildwatch/llvm").join(version);
     let lib_dir = prefix.join("lib");
-    std::fs::create_dir_all(&lib_dir).with_context(|| format!("cannot create {}", lib_dir.display()))?;
+    std::fs::create_dir_all(&lib_dir)
+        .with_context(|| format!("cannot create {}", lib_dir.display()))?;
     let name = llvm.file_name().context("libLLVM has no file name")?;
     for link in [lib_dir.join("libLLVM.so"), lib_dir.join(name)] {
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&llvm, &link).with_context(|| format!("cannot link {}", link.display()))?;
+        std::os::unix::fs::symlink(&llvm, &link)
+            .with_context(|| format!("cannot link {}", link.display()))?;
     }
     run(Command::new("cargo")
-        .args(["install", "--locked", "--force", &format!("bpf-linker@{BPF_LINKER_VERSION}")])
-        .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+        .args([
+            "install",
+            "--locked",
+            "--force",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+        ])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+        ])
         .env("LLVM_PREFIX", &prefix))?;
     if let Some(problem) = bpf_linker_problem(&llvm) {
         bail!("bpf-linker still unusable after installing it: {problem}");
@@ -97,7 +127,10 @@ fn bpf_linker_problem(llvm: &Path) -> Option<String> {
         return Some("not installed".to_owned());
     };
     if !version.contains(BPF_LINKER_VERSION) {
-        return Some(format!("version {} instead of {BPF_LINKER_VERSION}", version.trim()));
+        return Some(format!(
+            "version {} instead of {BPF_LINKER_VERSION}",
+            version.trim()
+        ));
     }
     let Ok(path) = capture(Command::new("sh").args(["-c", "command -v bpf-linker"])) else {
         return Some("cannot locate it".to_owned());
@@ -105,8 +138,15 @@ fn bpf_linker_problem(llvm: &Path) -> Option<String> {
     let Ok(ldd) = capture(Command::new("ldd").arg(path.trim())) else {
         return Some("ldd failed on it".to_owned());
     };
-    let wanted = llvm.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let linked = ldd.lines().find(|l| l.contains("libLLVM")).map(str::trim).unwrap_or("no libLLVM");
+    let wanted = llvm
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let linked = ldd
+        .lines()
+        .find(|l| l.contains("libLLVM"))
+        .map(str::trim)
+        .unwrap_or("no libLLVM");
     if linked.contains("not found") || !linked.starts_with(&wanted) {
         return Some(format!("linked against `{linked}`, not rustc's {wanted}"));
     }
@@ -122,8 +162,13 @@ fn tracefs() -> Result<()> {
 }
 
 fn test_tools() {
-    for (tool, why) in [("python3", "the sensor tests' process behaviours"), ("setpriv", "the capability test")] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+    for (tool, why) in [
+        ("python3", "the sensor tests' process behaviours"),
+        ("setpriv", "the capability test"),
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
         if !found.is_ok_and(|o| o.status.success()) {
             eprintln!("xtask: warning: {tool} not found; it is needed by {why}");
         }

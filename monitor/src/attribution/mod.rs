@@ -25,10 +25,10 @@ impl Attributor {
     /// knows, its actor).
     pub fn process(&mut self, event: &mut Event) {
         self.table.apply(event);
-        if let Some(process) = self.table.get(event.pid) {
-            if event.ppid == 0 {
-                event.ppid = process.ppid;
-            }
+        if let Some(process) = self.table.get(event.pid)
+            && event.ppid == 0
+        {
+            event.ppid = process.ppid;
         }
     }
 

@@ -229,9 +229,9 @@ impl Sensor {
         for (name, hooks) in PROGRAMS {
             attach(&mut ebpf, name, hooks, &mut links)?;
         }
-        let tracked = take_map(&mut ebpf, "TRACKED", |m| BpfHashMap::try_from(m))?;
+        let tracked = take_map(&mut ebpf, "TRACKED", BpfHashMap::try_from)?;
         let events = take_map(&mut ebpf, "EVENTS", RingBuf::try_from)?;
-        let counters = take_map(&mut ebpf, "COUNTERS", |m| PerCpuArray::try_from(m))?;
+        let counters = take_map(&mut ebpf, "COUNTERS", PerCpuArray::try_from)?;
         Ok(Self {
             links,
             ebpf,

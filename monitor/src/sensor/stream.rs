@@ -15,6 +15,10 @@ use crate::{decode::Decoder, event::Event};
 
 /// What the stream sends down the pipeline.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are nearly every message; boxing them would add an allocation to each"
+)]
 pub enum StreamMessage {
     /// A decoded event (including `lost` events).
     Event(Event),
