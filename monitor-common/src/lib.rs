@@ -137,8 +137,8 @@ pub struct ExitRecord {
 
 /// A tracked process executed a new image (successfully). Followed by `filename_len` bytes of the
 /// filename as passed to exec, `resolved_len` bytes of the new executable's absolute path as the
-/// kernel sees it, `argv_len` bytes of argv and `env_len` bytes of environment (both blocks
-/// NUL-separated, as on the new process's stack).
+/// kernel sees it, `cwd_len` bytes of the process's working directory, `argv_len` bytes of argv
+/// and `env_len` bytes of environment (both blocks NUL-separated, as on the new process's stack).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExecRecord {
@@ -152,10 +152,15 @@ pub struct ExecRecord {
     pub filename_len: u32,
     /// Bytes of resolved executable path after the filename.
     pub resolved_len: u32,
-    /// Bytes of argv after the resolved path.
+    /// Bytes of working directory after the resolved path.
+    pub cwd_len: u32,
+    /// Bytes of argv after the working directory.
     pub argv_len: u32,
     /// Bytes of environment after argv.
     pub env_len: u32,
+    /// Magic number of the filesystem the executable lives on (0 when unknown): a memfd lives
+    /// on an internal tmpfs mount.
+    pub fs_magic: u32,
 }
 
 /// A file open returned. Followed by `path_len` bytes of the path argument as passed and
@@ -182,8 +187,9 @@ pub struct OpenRecord {
     pub path_len: u32,
     /// Bytes of resolved path after the path argument.
     pub resolved_len: u32,
-    /// Reserved, zero.
-    pub _pad: u32,
+    /// Magic number of the filesystem the resolved object lives on (`PIPEFS_MAGIC`,
+    /// `SOCKFS_MAGIC`, ...), 0 when unknown. Tells pipes and sockets, which have no path, apart.
+    pub fs_magic: u32,
 }
 
 /// A connect() returned.
@@ -291,6 +297,10 @@ pub struct KernelOffsets {
     pub mount_mnt_mountpoint: u32,
     /// `vfsmount.mnt_root`
     pub vfsmount_mnt_root: u32,
+    /// `dentry.d_sb`
+    pub dentry_d_sb: u32,
+    /// `super_block.s_magic`
+    pub super_block_s_magic: u32,
     /// Offset of `__data_loc char[] filename` in the sched_process_exec tracepoint record.
     pub tp_exec_filename: u32,
     /// Offset of `pid_t old_pid` in the sched_process_exec tracepoint record.
@@ -376,20 +386,19 @@ unsafe impl Record for KernelOffsets {}
 const _: () = assert!(size_of::<RecordHeader>() == 4 + 4 + 8 + 4 + 4 + COMM_LEN);
 const _: () = assert!(size_of::<ForkRecord>() == size_of::<RecordHeader>() + 8);
 const _: () = assert!(size_of::<ExitRecord>() == size_of::<RecordHeader>() + 8);
-const _: () = assert!(size_of::<ExecRecord>() == size_of::<RecordHeader>() + 24);
+const _: () = assert!(size_of::<ExecRecord>() == size_of::<RecordHeader>() + 32);
 const _: () = assert!(size_of::<OpenRecord>() == size_of::<RecordHeader>() + 40);
 const _: () = assert!(
     size_of::<ConnectRecord>()
         == size_of::<RecordHeader>() + 4 + 4 + 8 + 2 + 2 + 4 + 16 + 4 + 4 + UNIX_PATH_MAX + 4
 );
-const _: () = assert!(size_of::<KernelOffsets>() == 28 * 4);
+const _: () = assert!(size_of::<KernelOffsets>() == 30 * 4);
 const _: () = assert!(size_of::<RecordHeader>().is_multiple_of(8));
 const _: () = assert!(size_of::<ExecRecord>().is_multiple_of(8));
 const _: () = assert!(size_of::<OpenRecord>().is_multiple_of(8));
 const _: () = assert!(size_of::<ConnectRecord>().is_multiple_of(8));
 const _: () = assert!(SCRATCH_SIZE.is_power_of_two() && PATH_SCRATCH_SIZE.is_power_of_two());
-const _: () =
-    assert!(size_of::<ExecRecord>() + PATH_MAX + PATH_MAX + ARGV_MAX + ENV_MAX <= SCRATCH_SIZE);
+const _: () = assert!(size_of::<ExecRecord>() + 3 * PATH_MAX + ARGV_MAX + ENV_MAX <= SCRATCH_SIZE);
 
 #[cfg(test)]
 mod tests {
@@ -435,8 +444,10 @@ mod tests {
             flags: flag::ARGV_TRUNCATED | flag::ENV_TRUNCATED,
             filename_len: 10,
             resolved_len: 11,
+            cwd_len: 14,
             argv_len: 12,
             env_len: 13,
+            fs_magic: 0x0102_1994,
         });
         round_trip(OpenRecord {
             header: header(kind::OPEN),
@@ -448,7 +459,7 @@ mod tests {
             flags: flag::RESOLVED_IS_BASE,
             path_len: 5,
             resolved_len: 6,
-            _pad: 0,
+            fs_magic: 0x5049_5045,
         });
         let mut unix_path = [0u8; UNIX_PATH_MAX];
         unix_path[..8].copy_from_slice(b"/run/x.s");

@@ -151,9 +151,11 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
     };
     let off = HDR + path_len as usize;
     let mut resolved_len = 0;
+    let mut magic = 0;
     if let Some(path) = resolve
         && let Some((pbuf, start, wflags)) = kernel::walk(path, &o)
     {
+        magic = kernel::fs_magic(path, &o);
         flags |= wflags;
         // SAFETY: off <= HDR + PATH_MAX - 1, so PATH_MAX more bytes fit in the scratch buffer.
         resolved_len = unsafe { copy_walked(buf.add(off & 0x1fff), pbuf, start) };
@@ -172,7 +174,7 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
         flags,
         path_len,
         resolved_len,
-        _pad: 0,
+        fs_magic: magic,
     };
     // SAFETY: the scratch buffer is at least HDR bytes long.
     unsafe { core::ptr::write_unaligned(buf.cast::<OpenRecord>(), record) };

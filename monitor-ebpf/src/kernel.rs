@@ -90,6 +90,14 @@ const NAME_MAX: u32 = 255;
 /// Where the walk keeps its write position: in the buffer, past PATH_MAX + NAME_MAX.
 const POS_SLOT: usize = PATH_SCRATCH_SIZE - 8;
 
+/// The magic number of the filesystem `path` lives on.
+#[inline(always)]
+pub fn fs_magic(path: KPath, o: &KernelOffsets) -> u32 {
+    read::<u64>(path.dentry, o.dentry_d_sb)
+        .and_then(|sb| read::<u64>(sb, o.super_block_s_magic))
+        .unwrap_or(0) as u32
+}
+
 /// Builds the absolute path of `path` in this CPU's path buffer, back to front, ending at
 /// offset PATH_MAX. Returns the buffer, the offset where the path starts and `flag` bits
 /// (`RESOLVED_TRUNCATED` when the walk ran out of components or room).

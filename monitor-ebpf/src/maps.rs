@@ -61,6 +61,8 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     mount_mnt_parent: 0,
     mount_mnt_mountpoint: 0,
     vfsmount_mnt_root: 0,
+    dentry_d_sb: 0,
+    super_block_s_magic: 0,
     tp_exec_filename: 0,
     tp_exec_old_pid: 0,
     tp_exit_group_dead: 0,

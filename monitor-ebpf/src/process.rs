@@ -10,7 +10,7 @@ use monitor_common::{
 };
 
 use crate::{
-    kernel::{self, copy_walked, current_task, exe_path, read},
+    kernel::{self, copy_walked, current_task, cwd_path, exe_path, read},
     maps::{OFFSETS, PENDING, TRACKED, count_loss},
     output::{Task, current_tracked, header, scratch, submit, submit_record},
 };
@@ -88,25 +88,36 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
     };
     let mut off = HDR + filename_len as usize;
 
-    // The executable's absolute path, as the kernel resolved it.
+    // The executable's absolute path, as the kernel resolved it, and the working directory
+    // (relative paths in argv, e.g. rustc's source file, are relative to it).
     let tsk = current_task();
     let mut resolved_len = 0u32;
+    let mut magic = 0;
     if let Some(path) = exe_path(tsk, &o)
         && let Some((pbuf, start, wflags)) = kernel::walk(path, &o)
     {
-        flags |= wflags;
+        magic = kernel::fs_magic(path, &o);
+        flags |= wflags | flag::RESOLVED_IS_TARGET;
         // SAFETY: off <= HDR + PATH_MAX, so PATH_MAX more bytes fit in the scratch buffer.
         resolved_len = unsafe { copy_walked(buf.add(off & 0x1fff), pbuf, start) };
-        flags |= flag::RESOLVED_IS_TARGET;
     }
     off = (off & 0x1fff) + (resolved_len as usize & (PATH_MAX - 1));
+    let mut cwd_len = 0u32;
+    if let Some(path) = cwd_path(tsk, &o)
+        && let Some((pbuf, start, wflags)) = kernel::walk(path, &o)
+    {
+        flags |= wflags;
+        // SAFETY: off <= 0x1fff + PATH_MAX, so PATH_MAX more bytes fit in the scratch buffer.
+        cwd_len = unsafe { copy_walked(buf.add(off & 0x3fff), pbuf, start) };
+    }
+    off = (off & 0x3fff) + (cwd_len as usize & (PATH_MAX - 1));
 
     // argv and environment from the new mm. The masks keep every offset and length visibly
-    // bounded for the verifier: off <= 16383, argv < ARGV_MAX, env < ENV_MAX, so the record
-    // ends below 16383 + 32767 + 65535 < SCRATCH_SIZE.
+    // bounded for the verifier: off <= 0x7fff, argv < ARGV_MAX, env < ENV_MAX, so the record
+    // ends below 0x7fff + 32767 + 65535 < SCRATCH_SIZE.
     let mm: u64 = read(tsk, o.task_mm)?;
-    let off = off & 0x3fff;
-    // SAFETY: off <= 0x3fff and at most ARGV_MAX - 1 bytes are written after it.
+    let off = off & 0x7fff;
+    // SAFETY: off <= 0x7fff and at most ARGV_MAX - 1 bytes are written after it.
     let argv_len = unsafe {
         copy_user_block(
             buf.add(off),
@@ -118,7 +129,7 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
         )
     };
     let off = off + (argv_len & (ARGV_MAX as u32 - 1)) as usize;
-    // SAFETY: off < 0x3fff + ARGV_MAX and at most ENV_MAX - 1 bytes are written after it.
+    // SAFETY: off < 0x7fff + ARGV_MAX and at most ENV_MAX - 1 bytes are written after it.
     let env_len = unsafe {
         copy_user_block(
             buf.add(off & 0xffff),
@@ -137,8 +148,10 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
         flags,
         filename_len,
         resolved_len,
+        cwd_len,
         argv_len,
         env_len,
+        fs_magic: magic,
     };
     // SAFETY: the scratch buffer is at least HDR bytes long.
     unsafe { core::ptr::write_unaligned(buf.cast::<ExecRecord>(), record) };

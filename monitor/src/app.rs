@@ -1,8 +1,7 @@
 //! The binary's edge: runs a parsed command line, prints results and errors, picks the exit code.
-use std::io::IsTerminal as _;
-
 use crate::{
-    cli::Cli,
+    cli::{Cli, Command, ReplayArgs, WatchArgs},
+    replay,
     sensor::SensorConfig,
     watch::{self, SetupError, WatchOptions},
 };
@@ -12,10 +11,27 @@ pub const EXIT_SETUP: i32 = 2;
 
 /// Runs the command line; returns the process exit status.
 pub fn run(cli: Cli) -> i32 {
-    let args = cli.watch;
-    if !args.no_tui && std::io::stdout().is_terminal() {
-        // The live TUI is not part of this build yet: plain output it is.
+    match cli.command {
+        Some(Command::Replay(args)) => replay(&args),
+        None => watch(cli.watch),
     }
+}
+
+fn replay(args: &ReplayArgs) -> i32 {
+    match replay::replay(&args.input, args.events.as_deref()) {
+        Ok(report) => {
+            eprintln!("buildwatch: replay of {}", args.input.display());
+            eprint!("{}", report.render());
+            0
+        }
+        Err(e) => {
+            eprintln!("buildwatch: error: {e}");
+            EXIT_SETUP
+        }
+    }
+}
+
+fn watch(args: WatchArgs) -> i32 {
     let options = WatchOptions {
         command: args.command,
         events: args.events,
@@ -23,6 +39,7 @@ pub fn run(cli: Cli) -> i32 {
         sensor: SensorConfig {
             ring_buffer_bytes: args.ring_buffer_size,
         },
+        metadata: !args.no_metadata,
     };
     match watch::run(&options) {
         Ok(outcome) => {
@@ -34,7 +51,7 @@ pub fn run(cli: Cli) -> i32 {
                 outcome.elapsed.as_secs_f64(),
                 outcome.status
             );
-            eprint!("{}", outcome.summary.render(12));
+            eprint!("{}", outcome.report.render());
             if outcome.decode_errors > 0 {
                 eprintln!(
                     "buildwatch: {} sensor records could not be decoded",

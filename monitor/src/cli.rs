@@ -1,7 +1,7 @@
 //! The command line (CLI.md is the contract).
 use std::path::PathBuf;
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
 
 /// Watch what a Cargo build's build scripts and proc-macros do at run time.
 #[derive(Debug, Parser)]
@@ -9,14 +9,26 @@ use clap::{Args, Parser};
     name = "buildwatch",
     version,
     about,
-    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>",
     after_help = "Exit status: the watched command's own (128+N if signal N killed it); 2 when \
                   buildwatch could not start (the command was not run)."
 )]
 pub struct Cli {
+    /// A command other than watching.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Options of a watching run.
     #[command(flatten)]
     pub watch: WatchArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attribution on a recorded events file (JSON Lines, optionally .gz); no privileges needed.
+    Replay(ReplayArgs),
 }
 
 /// Options of every command that watches a build.
@@ -38,6 +50,10 @@ pub struct WatchArgs {
     #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_size)]
     pub ring_buffer_size: u32,
 
+    /// Do not run `cargo metadata` for workspace facts (attribution then relies on events only).
+    #[arg(long)]
+    pub no_metadata: bool,
+
     /// More detail on errors (e.g. the eBPF verifier's log).
     #[arg(short, long)]
     pub verbose: bool,
@@ -45,6 +61,18 @@ pub struct WatchArgs {
     /// The command to watch, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Options of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recorded events (as written by `--events`).
+    #[arg(value_name = "EVENTS")]
+    pub input: PathBuf,
+
+    /// Write the re-attributed events as JSON Lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
 }
 
 /// Parses `4096`, `64K`, `16M`, `1G`.
@@ -103,8 +131,22 @@ mod tests {
             "--release",
         ])
         .expect("parse");
+        assert!(cli.command.is_none());
         assert_eq!(cli.watch.command, ["cargo", "build", "--release"]);
         assert!(Cli::try_parse_from(["buildwatch", "--bogus", "--", "true"]).is_err());
         assert!(Cli::try_parse_from(["buildwatch"]).is_err());
+        // `replay` after `--` is a command to watch, not the subcommand.
+        let cli = Cli::try_parse_from(["buildwatch", "--", "replay"]).expect("parse");
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn replay() {
+        let cli = Cli::try_parse_from(["buildwatch", "replay", "e.jsonl"]).expect("parse");
+        assert!(
+            matches!(cli.command, Some(Command::Replay(ReplayArgs { ref input, .. })) if input.as_os_str() == "e.jsonl")
+        );
+        assert!(Cli::try_parse_from(["buildwatch", "replay"]).is_err());
+        assert!(Cli::try_parse_from(["buildwatch", "--events", "x", "replay", "e.jsonl"]).is_err());
     }
 }

@@ -7,7 +7,9 @@ use monitor_common::{
 };
 use thiserror::Error;
 
-use crate::event::{Access, CargoEnv, Connect, Event, EventKind, Exec, Exit, Fork, Lost, Open};
+use crate::event::{
+    Access, Connect, Event, EventKind, Exec, Exit, Fork, KEPT_VARIABLES, Lost, Open,
+};
 
 /// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -68,7 +70,11 @@ impl Decoder {
                 let r = fixed::<ExitRecord>(bytes, header.kind)?;
                 EventKind::Exit(Exit::from_wait_status(r.exit_code))
             }
-            kind::OPEN => EventKind::Open(decode_open(bytes)?),
+            kind::OPEN => {
+                let mut open = decode_open(bytes)?;
+                open.path = own_proc_as_self(open.path, header.tgid);
+                EventKind::Open(open)
+            }
             kind::CONNECT => {
                 EventKind::Connect(decode_connect(&fixed::<ConnectRecord>(bytes, header.kind)?))
             }
@@ -154,19 +160,18 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
     let mut rest = &bytes[size_of::<ExecRecord>()..];
     let filename = take(&mut rest, r.filename_len, kind::EXEC, bytes.len())?;
     let resolved = take(&mut rest, r.resolved_len, kind::EXEC, bytes.len())?;
+    let cwd = take(&mut rest, r.cwd_len, kind::EXEC, bytes.len())?;
     let argv = take(&mut rest, r.argv_len, kind::EXEC, bytes.len())?;
-    let env = take(&mut rest, r.env_len, kind::EXEC, bytes.len())?;
+    let env_block = take(&mut rest, r.env_len, kind::EXEC, bytes.len())?;
 
-    let mut cargo = CargoEnv::default();
-    for var in strings(env) {
-        if let Some(eq) = var.iter().position(|&b| b == b'=') {
-            let name = &var[..eq];
-            if name.starts_with(b"CARGO_") || name == b"OUT_DIR" {
-                cargo.set(
-                    &String::from_utf8_lossy(name),
-                    &String::from_utf8_lossy(&var[eq + 1..]),
-                );
-            }
+    // Only the kept variables survive; the rest of the environment is dropped here.
+    let mut env = std::collections::BTreeMap::new();
+    for var in strings(env_block) {
+        if let Some(eq) = var.iter().position(|&b| b == b'=')
+            && let Ok(name) = std::str::from_utf8(&var[..eq])
+            && KEPT_VARIABLES.contains(&name)
+        {
+            env.insert(name.to_owned(), text(&var[eq + 1..]));
         }
     }
     let path = text(filename);
@@ -176,13 +181,14 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
     Ok(Exec {
         path,
         exe,
+        cwd: (!cwd.is_empty()).then(|| text(cwd)),
         argv: if argv.is_empty() {
             Vec::new()
         } else {
             strings(argv).map(text).collect()
         },
         argv_truncated: r.flags & flag::ARGV_TRUNCATED != 0,
-        cargo,
+        env,
         env_truncated: r.flags & flag::ENV_TRUNCATED != 0,
     })
 }
@@ -194,7 +200,17 @@ fn decode_open(bytes: &[u8]) -> Result<Open, DecodeError> {
     let resolved = text(take(&mut rest, r.resolved_len, kind::OPEN, bytes.len())?);
     let truncated = r.flags & flag::RESOLVED_TRUNCATED != 0;
 
-    let path = if r.flags & flag::RESOLVED_IS_TARGET != 0 && !resolved.is_empty() {
+    let pseudo = match r.fs_magic {
+        PIPEFS_MAGIC => Some("pipe:"),
+        SOCKFS_MAGIC => Some("socket:"),
+        ANON_INODE_FS_MAGIC => Some("anon_inode:"),
+        _ => None,
+    };
+    let path = if let Some(prefix) = pseudo.filter(|_| r.flags & flag::RESOLVED_IS_TARGET != 0) {
+        // Pipes, sockets and anonymous inodes have no path: name the object by its kind and
+        // the name it was opened by (`/dev/fd/6`, `/proc/self/fd/3`).
+        format!("{prefix}{raw}")
+    } else if r.flags & flag::RESOLVED_IS_TARGET != 0 && !resolved.is_empty() {
         resolved
     } else if raw.starts_with('/') {
         normalize(Path::new(&raw))
@@ -222,6 +238,10 @@ fn decode_open(bytes: &[u8]) -> Result<Open, DecodeError> {
         truncated,
     })
 }
+
+const PIPEFS_MAGIC: u32 = 0x5049_5045;
+const SOCKFS_MAGIC: u32 = 0x534f_434b;
+const ANON_INODE_FS_MAGIC: u32 = 0x0904_1934;
 
 fn decode_connect(r: &ConnectRecord) -> Connect {
     let (family, addr) = match r.family as i32 {
@@ -253,6 +273,17 @@ fn decode_connect(r: &ConnectRecord) -> Connect {
         port: r.port,
         result: r.result,
         error: errno_name(r.result),
+    }
+}
+
+/// `/proc/<own pid>/...` is what the kernel resolves `/proc/self/...` to; saying `self` keeps
+/// paths comparable across runs. Another process's `/proc/<pid>` stays as it is.
+fn own_proc_as_self(path: String, tgid: u32) -> String {
+    let prefix = format!("/proc/{tgid}");
+    match path.strip_prefix(&prefix) {
+        Some("") => "/proc/self".to_owned(),
+        Some(rest) if rest.starts_with('/') => format!("/proc/self{rest}"),
+        _ => path,
     }
 }
 
@@ -365,21 +396,29 @@ mod tests {
             flags: flag::RESOLVED_IS_TARGET,
             filename_len: 21,
             resolved_len: 0,
+            cwd_len: 8,
             argv_len: argv.len() as u32,
             env_len: env.len() as u32,
+            fs_magic: 0,
         };
-        let bytes = with_tail(rec.as_bytes(), &[b"/t/build-script-build", argv, env]);
+        let bytes = with_tail(
+            rec.as_bytes(),
+            &[b"/t/build-script-build", b"/src/foo", argv, env],
+        );
         let EventKind::Exec(exec) = decoder().decode(&bytes).expect("decode").kind else {
             panic!()
         };
         assert_eq!(exec.path, "/t/build-script-build");
         assert_eq!(exec.exe, None);
         assert_eq!(exec.argv, ["/t/build-script-build", "--flag"]);
-        assert_eq!(exec.cargo.pkg_name.as_deref(), Some("foo"));
-        assert_eq!(exec.cargo.pkg_version.as_deref(), Some("1.2.3"));
-        assert_eq!(exec.cargo.out_dir.as_deref(), Some("/t/out"));
-        assert_eq!(exec.cargo.manifest_dir.as_deref(), Some("/src/foo"));
-        assert_eq!(exec.cargo.crate_name.as_deref(), Some("build_script_build"));
+        assert_eq!(exec.cwd.as_deref(), Some("/src/foo"));
+        assert_eq!(exec.var("CARGO_PKG_NAME"), Some("foo"));
+        assert_eq!(exec.var("CARGO_PKG_VERSION"), Some("1.2.3"));
+        assert_eq!(exec.var("OUT_DIR"), Some("/t/out"));
+        assert_eq!(exec.var("CARGO_MANIFEST_DIR"), Some("/src/foo"));
+        assert_eq!(exec.var("CARGO_CRATE_NAME"), Some("build_script_build"));
+        assert_eq!(exec.var("HOME"), Some("/root"));
+        assert_eq!(exec.env.len(), 6, "only kept variables: {:?}", exec.env);
         assert!(!format!("{exec:?}").contains("hunter2"));
     }
 
@@ -408,7 +447,7 @@ mod tests {
             flags,
             path_len: raw.len() as u32,
             resolved_len: resolved.len() as u32,
-            _pad: 0,
+            fs_magic: 0,
         };
         let bytes = with_tail(rec.as_bytes(), &[raw.as_bytes(), resolved.as_bytes()]);
         let EventKind::Open(open) = decoder().decode(&bytes).expect("decode").kind else {
@@ -457,6 +496,27 @@ mod tests {
     }
 
     #[test]
+    fn pipes_are_named_by_kind() {
+        let rec = OpenRecord {
+            header: header(kind::OPEN, 0),
+            syscall: syscall::OPENAT,
+            dfd: -100,
+            open_flags: 1,
+            mode: 0,
+            result: 4,
+            flags: flag::RESOLVED_IS_TARGET,
+            path_len: 9,
+            resolved_len: 1,
+            fs_magic: PIPEFS_MAGIC,
+        };
+        let bytes = with_tail(rec.as_bytes(), &[b"/dev/fd/7", b"/"]);
+        let EventKind::Open(o) = decoder().decode(&bytes).expect("decode").kind else {
+            panic!()
+        };
+        assert_eq!(o.path, "pipe:/dev/fd/7");
+    }
+
+    #[test]
     fn connect_families() {
         let mut rec = ConnectRecord {
             header: header(kind::CONNECT, size_of::<ConnectRecord>()),
@@ -495,6 +555,23 @@ mod tests {
         assert_eq!(
             (c.family.as_str(), c.addr.as_str()),
             ("unix", "@agent.sock")
+        );
+    }
+
+    #[test]
+    fn own_proc_paths_say_self() {
+        assert_eq!(
+            own_proc_as_self("/proc/42/maps".into(), 42),
+            "/proc/self/maps"
+        );
+        assert_eq!(own_proc_as_self("/proc/42".into(), 42), "/proc/self");
+        assert_eq!(
+            own_proc_as_self("/proc/421/environ".into(), 42),
+            "/proc/421/environ"
+        );
+        assert_eq!(
+            own_proc_as_self("/proc/43/environ".into(), 42),
+            "/proc/43/environ"
         );
     }
 

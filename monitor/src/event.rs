@@ -2,6 +2,8 @@
 //!
 //! This is also the JSON Lines format of `--events` (CLI.md), which `replay` reads back: one
 //! [`Event`] per line, the kind's own fields flattened next to the common ones.
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::attribution::Actor;
@@ -76,72 +78,49 @@ pub struct Exec {
     /// The new executable's absolute path as the kernel resolved it, when it differs from `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
+    /// The process's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// Arguments (argv[0] first).
     pub argv: Vec<String>,
     /// argv was longer than the sensor copies and was cut.
     #[serde(default, skip_serializing_if = "is_false")]
     pub argv_truncated: bool,
-    /// The cargo variables found in the new image's environment.
-    #[serde(default, skip_serializing_if = "CargoEnv::is_empty")]
-    pub cargo: CargoEnv,
-    /// The environment was longer than the sensor copies: cargo variables may be missing.
+    /// The variables of [`KEPT_VARIABLES`] found in the new image's environment; the rest of the
+    /// environment (which may hold secrets) is never kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The environment was longer than the sensor copies: variables may be missing.
     #[serde(default, skip_serializing_if = "is_false")]
     pub env_truncated: bool,
 }
+
+/// Environment variables kept from each exec: cargo's variables for build scripts and rustc, and
+/// the locations profile variables expand to.
+pub const KEPT_VARIABLES: [&str; 12] = [
+    "CARGO_PKG_NAME",
+    "CARGO_PKG_VERSION",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_CRATE_NAME",
+    "OUT_DIR",
+    "CARGO_HOME",
+    "CARGO_TARGET_DIR",
+    "CARGO_PRIMARY_PACKAGE",
+    "RUSTC_WRAPPER",
+    "TARGET",
+    "HOME",
+    "TMPDIR",
+];
 
 impl Exec {
     /// The executable's best known absolute path: the kernel's view if known, else `path`.
     pub fn image(&self) -> &str {
         self.exe.as_deref().unwrap_or(&self.path)
     }
-}
 
-/// Cargo's variables in a process's environment (set by cargo for rustc and build scripts).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CargoEnv {
-    /// CARGO_PKG_NAME
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pkg_name: Option<String>,
-    /// CARGO_PKG_VERSION
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pkg_version: Option<String>,
-    /// CARGO_MANIFEST_DIR
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest_dir: Option<String>,
-    /// OUT_DIR
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub out_dir: Option<String>,
-    /// CARGO_CRATE_NAME
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crate_name: Option<String>,
-}
-
-impl CargoEnv {
-    /// The environment variable names this struct keeps, with the field each fills.
-    pub const VARIABLES: [&'static str; 5] = [
-        "CARGO_PKG_NAME",
-        "CARGO_PKG_VERSION",
-        "CARGO_MANIFEST_DIR",
-        "OUT_DIR",
-        "CARGO_CRATE_NAME",
-    ];
-
-    /// True when no cargo variable was present.
-    pub fn is_empty(&self) -> bool {
-        self == &CargoEnv::default()
-    }
-
-    /// Keeps `value` if `name` is one of [`Self::VARIABLES`].
-    pub fn set(&mut self, name: &str, value: &str) {
-        let slot = match name {
-            "CARGO_PKG_NAME" => &mut self.pkg_name,
-            "CARGO_PKG_VERSION" => &mut self.pkg_version,
-            "CARGO_MANIFEST_DIR" => &mut self.manifest_dir,
-            "OUT_DIR" => &mut self.out_dir,
-            "CARGO_CRATE_NAME" => &mut self.crate_name,
-            _ => return,
-        };
-        *slot = Some(value.to_owned());
+    /// A kept environment variable.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env.get(name).map(String::as_str)
     }
 }
 
@@ -299,11 +278,9 @@ mod tests {
                 kind: EventKind::Exec(Exec {
                     path: "/bin/cat".into(),
                     exe: Some("/usr/bin/cat".into()),
+                    cwd: Some("/work".into()),
                     argv: vec!["cat".into(), "x".into()],
-                    cargo: CargoEnv {
-                        pkg_name: Some("foo".into()),
-                        ..Default::default()
-                    },
+                    env: [("CARGO_PKG_NAME".to_owned(), "foo".to_owned())].into(),
                     ..Default::default()
                 }),
             },

@@ -3,13 +3,17 @@
 //!
 //! Data flows one way: [`sensor`] (the only module that touches aya) → [`decode`] →
 //! [`attribution`] → sinks ([`summary`], JSON Lines). See ARCHITECTURE.md.
+pub mod activity;
 pub mod app;
 pub mod attribution;
+pub mod baseline;
 pub mod cli;
 pub mod command;
 pub mod decode;
 pub mod event;
+pub mod metadata;
 pub mod pipeline;
+pub mod replay;
 pub mod sensor;
 pub mod summary;
 pub mod user;

@@ -5,13 +5,35 @@ use std::{
     path::Path,
 };
 
-use crate::{attribution::Attributor, event::Event, summary::Summary};
+use crate::{
+    activity::ActivityLog,
+    attribution::{Attributor, BuildContext},
+    event::Event,
+    summary::Summary,
+};
 
 /// Everything downstream of the sensor (or of a recorded stream in `replay`).
 pub struct Pipeline {
     attributor: Attributor,
     summary: Summary,
+    activity: ActivityLog,
     events_out: Option<BufWriter<File>>,
+}
+
+/// What a run leaves behind once its pipeline is finished.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Counts per kind and per program.
+    pub summary: Summary,
+    /// Per crate and role activity.
+    pub activity: ActivityLog,
+}
+
+impl RunReport {
+    /// The text summary (per-crate table, then totals).
+    pub fn render(&self) -> String {
+        format!("{}{}", self.activity.render(), self.summary.render(8))
+    }
 }
 
 impl Pipeline {
@@ -21,14 +43,21 @@ impl Pipeline {
         Ok(Self {
             attributor: Attributor::new(),
             summary: Summary::default(),
+            activity: ActivityLog::default(),
             events_out,
         })
+    }
+
+    /// Supplies workspace facts (they may arrive while events are flowing).
+    pub fn set_context(&mut self, context: BuildContext) {
+        self.attributor.set_context(context);
     }
 
     /// Processes one event.
     pub fn process(&mut self, mut event: Event) -> io::Result<()> {
         self.attributor.process(&mut event);
         self.summary.record(&event, self.attributor.table());
+        self.activity.record(&event, &self.attributor);
         if let Some(out) = &mut self.events_out {
             serde_json::to_writer(&mut *out, &event)?;
             out.write_all(b"\n")?;
@@ -36,21 +65,19 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Flushes the sinks and returns the summary.
-    pub fn finish(mut self) -> io::Result<Summary> {
+    /// Flushes the sinks and returns what the run amounted to.
+    pub fn finish(mut self) -> io::Result<RunReport> {
         if let Some(out) = &mut self.events_out {
             out.flush()?;
         }
-        Ok(self.summary)
+        Ok(RunReport {
+            summary: self.summary,
+            activity: self.activity,
+        })
     }
 
     /// The attribution state.
     pub fn attributor(&self) -> &Attributor {
         &self.attributor
-    }
-
-    /// The summary so far.
-    pub fn summary(&self) -> &Summary {
-        &self.summary
     }
 }

@@ -16,11 +16,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use thiserror::Error;
 
 use crate::{
+    attribution::BuildContext,
     command::{self, SpawnError, Status},
     decode::Decoder,
-    pipeline::Pipeline,
+    metadata,
+    pipeline::{Pipeline, RunReport},
     sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
-    summary::Summary,
     user::{self, TargetUser, UserError},
 };
 
@@ -35,6 +36,8 @@ pub struct WatchOptions {
     pub user: Option<String>,
     /// Sensor settings.
     pub sensor: SensorConfig,
+    /// Run `cargo metadata` for workspace facts.
+    pub metadata: bool,
 }
 
 /// A run that could not start: the command was not run.
@@ -68,8 +71,8 @@ pub struct Outcome {
     pub pid: u32,
     /// The user it ran as.
     pub user: TargetUser,
-    /// Counts.
-    pub summary: Summary,
+    /// What the run amounted to.
+    pub report: RunReport,
     /// Records that could not be decoded (sensor bugs), counted as lost in the summary too.
     pub decode_errors: u64,
     /// Processes of the tree still running when the run ended.
@@ -87,6 +90,7 @@ pub struct Outcome {
 enum Message {
     Stream(StreamMessage),
     ChildExited(Result<Status, SpawnError>),
+    Context(BuildContext),
 }
 
 /// After the command exits, how long to wait before draining: every record of the command's own
@@ -133,6 +137,16 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     let signals_handle = signals.handle();
 
     let env = user::command_env(&target);
+    if options.metadata
+        && let Some(facts) = metadata::spawn(&options.command, &target, &env)
+    {
+        let tx = tx.clone();
+        thread::spawn(move || {
+            if let Ok(context) = facts.recv() {
+                let _ = tx.send(Message::Context(context));
+            }
+        });
+    }
     let foreground = std::io::stdin().is_terminal();
     let child = command::spawn(&options.command, &target, &env, foreground, |pid| {
         sensor.track(pid).map_err(|e| e.to_string())
@@ -172,16 +186,16 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
         .map(|p| (p.pid, p.image_name().to_owned()))
         .collect();
     let mut output_errors = output_errors;
-    let summary = pipeline.finish().unwrap_or_else(|e| {
+    let report = pipeline.finish().unwrap_or_else(|e| {
         output_errors.push(format!("writing events: {e}"));
-        Summary::default()
+        RunReport::default()
     });
     drop(sensor);
     Ok(Outcome {
         status: status?,
         pid,
         user: target,
-        summary,
+        report,
         decode_errors,
         still_running,
         elapsed: started.elapsed(),
@@ -220,6 +234,7 @@ fn pump(
                 }
             }
             Ok(Message::Stream(StreamMessage::Drained)) => break,
+            Ok(Message::Context(context)) => pipeline.set_context(context),
             Ok(Message::ChildExited(s)) => {
                 status = Some(s);
                 exited_at = Some(Instant::now());

@@ -1,39 +1,432 @@
 //! Attribution: which crate, which version, build script or proc-macro, is behind each event.
 //!
-//! Pure: consumes decoded events in order and keeps a process table; no aya, no I/O.
+//! Pure: consumes decoded events in order and keeps a process table; no aya, no I/O. The same
+//! code serves live runs and `replay`.
+//!
+//! - cargo runs rustc and build scripts; a build script is recognised by its binary
+//!   (`<target>/<profile>/build/<pkg>-<hash>/build-script-*`) and cargo's variables
+//!   (`CARGO_PKG_NAME`, `CARGO_PKG_VERSION`) in its environment;
+//! - everything a build script runs, directly or through shells, double forks and exec chains,
+//!   is a `tool` acting for the build script's crate (the parent is recorded at fork, so
+//!   re-parenting changes nothing);
+//! - in a rustc process, what rustc itself never does (network, running anything but its linker,
+//!   reading outside the sysroot, sources, registry and target directory, writing outside the
+//!   target directory) is done by the proc-macros that rustc loaded: the exact one when only one
+//!   is loaded, otherwise every candidate, most likely first.
 mod actor;
+mod context;
+pub mod paths;
 mod process_table;
+mod rustc;
 
-pub use actor::{Actor, Role};
-pub use process_table::{Process, ProcessTable};
+use std::collections::HashMap;
 
-use crate::event::Event;
+pub use actor::{Actor, CrateRef, Role};
+pub use context::{BuildContext, PackageFact};
+pub use process_table::{ProcKind, Process, ProcessTable};
+pub use rustc::{Extern, RustcInfo};
+
+use crate::{
+    baseline::Places,
+    event::{Event, EventKind, Exec},
+};
 
 /// Labels events with their actor, keeping the process table up to date.
 #[derive(Debug, Default)]
 pub struct Attributor {
     table: ProcessTable,
+    context: BuildContext,
+    /// Proc-macro libraries built during this run: library path → (crate, its sources).
+    proc_macro_libs: HashMap<String, (CrateRef, Option<String>)>,
+    /// The workspace root as inferred from the events (cargo runs rustc for workspace members
+    /// from there), when the context does not say.
+    inferred_workspace: Option<String>,
+    /// CARGO_HOME as seen in an environment, when the context does not say.
+    inferred_cargo_home: Option<String>,
+    /// Where each crate instance's sources and OUT_DIR are.
+    crate_dirs: HashMap<CrateRef, CrateDirs>,
+    /// rustc's sysroot, HOME, TMPDIR and the target directory, as seen in the run.
+    sysroot: Option<String>,
+    home: Option<String>,
+    tmpdir: Option<String>,
+    target_dir: Option<String>,
+}
+
+/// The directories of one crate instance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CrateDirs {
+    /// CARGO_MANIFEST_DIR.
+    pub manifest_dir: Option<String>,
+    /// OUT_DIR of its build script.
+    pub out_dir: Option<String>,
 }
 
 impl Attributor {
-    /// An attributor with an empty process table.
+    /// An attributor with an empty process table and no workspace facts.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Updates the process table with `event` and fills in its `ppid` (and, once attribution
-    /// knows, its actor).
-    pub fn process(&mut self, event: &mut Event) {
-        self.table.apply(event);
-        if let Some(process) = self.table.get(event.pid)
-            && event.ppid == 0
-        {
-            event.ppid = process.ppid;
-        }
+    /// Supplies workspace facts (from `cargo metadata`); may arrive after events started.
+    pub fn set_context(&mut self, context: BuildContext) {
+        self.context = context;
+    }
+
+    /// The workspace facts in use.
+    pub fn context(&self) -> &BuildContext {
+        &self.context
     }
 
     /// The process table.
     pub fn table(&self) -> &ProcessTable {
         &self.table
+    }
+
+    /// Bounds memory on very long runs.
+    pub fn prune(&mut self, keep_exited: usize) {
+        self.table.prune_exited(keep_exited);
+    }
+
+    /// The workspace root: from the context, else inferred.
+    pub fn workspace_root(&self) -> Option<&str> {
+        self.context
+            .workspace_root
+            .as_deref()
+            .or(self.inferred_workspace.as_deref())
+    }
+
+    /// CARGO_HOME: from the context, else seen in an environment.
+    pub fn cargo_home(&self) -> Option<&str> {
+        self.context
+            .cargo_home
+            .as_deref()
+            .or(self.inferred_cargo_home.as_deref())
+    }
+
+    /// The locations profile variables and the baseline refer to, for `krate` (or for the build
+    /// as a whole).
+    pub fn places_for(&self, krate: Option<&CrateRef>) -> Places {
+        let dirs = krate
+            .and_then(|k| self.crate_dirs.get(k))
+            .cloned()
+            .unwrap_or_default();
+        Places {
+            manifest_dir: dirs.manifest_dir,
+            out_dir: dirs.out_dir,
+            target_dir: self
+                .context
+                .target_dir
+                .clone()
+                .or_else(|| self.target_dir.clone()),
+            sysroot: self.sysroot.clone(),
+            cargo_home: self
+                .cargo_home()
+                .map(str::to_owned)
+                .or_else(|| self.home.as_ref().map(|h| format!("{h}/.cargo"))),
+            home: self.home.clone(),
+            tmpdir: self.tmpdir.clone().or_else(|| Some("/tmp".to_owned())),
+            workspace: self.workspace_root().map(str::to_owned),
+        }
+    }
+
+    fn note_dirs(&mut self, krate: &CrateRef, exec: &Exec) {
+        let dirs = self.crate_dirs.entry(krate.clone()).or_default();
+        if let Some(d) = exec.var("CARGO_MANIFEST_DIR") {
+            dirs.manifest_dir = Some(d.to_owned());
+        }
+        if let Some(d) = exec.var("OUT_DIR") {
+            dirs.out_dir = Some(d.to_owned());
+            if self.target_dir.is_none() {
+                self.target_dir = paths::target_root(d);
+            }
+        }
+    }
+
+    /// Updates the process table with `event`, and fills in its `ppid` and `actor`.
+    pub fn process(&mut self, event: &mut Event) {
+        let actor = match &event.kind {
+            EventKind::Lost(_) => None,
+            EventKind::Fork(fork) => {
+                let parent = self.table.entry(event.pid, event.ppid, &event.comm).clone();
+                let actor = self.actor_of(&parent, event);
+                let child = Process {
+                    pid: fork.child_pid,
+                    ppid: event.pid,
+                    exited: false,
+                    // Until it execs, the child runs its parent's code.
+                    ..parent
+                };
+                self.table.insert(child);
+                Some(actor)
+            }
+            EventKind::Exec(exec) => {
+                let before = self.table.entry(event.pid, event.ppid, &event.comm).clone();
+                // The exec is an action of the code that asked for it: the process as it was.
+                let actor = self.exec_actor(&before, exec, event);
+                let kind = self.kind_after_exec(event.pid, &before, exec);
+                if let Some(home) = exec.var("CARGO_HOME") {
+                    self.inferred_cargo_home
+                        .get_or_insert_with(|| home.to_owned());
+                }
+                if let Some(home) = exec.var("HOME") {
+                    self.home.get_or_insert_with(|| home.to_owned());
+                }
+                if let Some(tmp) = exec.var("TMPDIR") {
+                    self.tmpdir.get_or_insert_with(|| tmp.to_owned());
+                }
+                if let Some(p) = self.table.get_mut(event.pid) {
+                    p.image = exec.image().to_owned();
+                    p.argv = exec.argv.clone();
+                    p.env = exec.env.clone();
+                    p.cwd = exec.cwd.clone();
+                    p.comm = event.comm.clone();
+                    p.kind = kind;
+                }
+                Some(actor)
+            }
+            EventKind::Exit(_) => {
+                let p = self.table.entry(event.pid, event.ppid, &event.comm);
+                p.exited = true;
+                let p = p.clone();
+                Some(self.actor_of(&p, event))
+            }
+            EventKind::Open(open) => {
+                let path = open.path.clone();
+                let loaded = self.note_proc_macro_load(event.pid, &path, open.result >= 0);
+                let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
+                match &p.kind {
+                    // rustc loading a proc-macro library is rustc's doing.
+                    ProcKind::Rustc(r) if loaded => Some(rustc_actor(r)),
+                    _ => Some(self.actor_of(&p, event)),
+                }
+            }
+            EventKind::Connect(_) => {
+                let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
+                Some(self.actor_of(&p, event))
+            }
+        };
+        if let Some(p) = self.table.get(event.pid)
+            && event.ppid == 0
+        {
+            event.ppid = p.ppid;
+        }
+        event.actor = actor;
+    }
+
+    /// Who answers for `event` of process `p`.
+    fn actor_of(&self, p: &Process, event: &Event) -> Actor {
+        match &p.kind {
+            ProcKind::Command => Actor::of(Role::Command),
+            ProcKind::Cargo => Actor::of(Role::Cargo),
+            ProcKind::BuildScript(krate) => Actor::for_crate(Role::BuildScript, krate),
+            ProcKind::Tool(actor) => (**actor).clone(),
+            ProcKind::Rustc(r) | ProcKind::Linker(r) => {
+                if r.expects(event, self.cargo_home()) {
+                    rustc_actor(r)
+                } else {
+                    self.proc_macro_actor(r, event_path(event))
+                }
+            }
+        }
+    }
+
+    /// Who answers for an exec: whoever the process was before it.
+    fn exec_actor(&self, before: &Process, exec: &Exec, event: &Event) -> Actor {
+        match &before.kind {
+            ProcKind::Rustc(r) | ProcKind::Linker(r) => {
+                if r.is_linker(exec) {
+                    rustc_actor(r)
+                } else {
+                    self.proc_macro_actor(r, None)
+                }
+            }
+            _ => self.actor_of(before, event),
+        }
+    }
+
+    /// What process `pid` is after executing `exec`, given what it was before.
+    fn kind_after_exec(&mut self, pid: u32, before: &Process, exec: &Exec) -> ProcKind {
+        let name = paths::file_name(exec.image()).to_owned();
+        match &before.kind {
+            ProcKind::BuildScript(krate) => {
+                let mut actor = Actor::for_crate(Role::Tool, krate);
+                actor.via = Some(Role::BuildScript);
+                actor.chain = vec![before.image_name().to_owned(), name];
+                ProcKind::Tool(Box::new(actor))
+            }
+            ProcKind::Tool(actor) => {
+                let mut actor = actor.clone();
+                actor.chain.push(name);
+                ProcKind::Tool(actor)
+            }
+            ProcKind::Rustc(r) | ProcKind::Linker(r) => {
+                if r.is_linker(exec) {
+                    ProcKind::Linker(r.clone())
+                } else {
+                    let mut actor = self.proc_macro_actor(r, None);
+                    if actor.role == Role::ProcMacro {
+                        actor.role = Role::Tool;
+                        actor.via = Some(Role::ProcMacro);
+                    }
+                    actor.chain = vec!["rustc".to_owned(), name];
+                    ProcKind::Tool(Box::new(actor))
+                }
+            }
+            ProcKind::Cargo | ProcKind::Command => self.classify(pid, before, exec),
+        }
+    }
+
+    /// A fresh image run outside any build script or proc-macro.
+    fn classify(&mut self, pid: u32, before: &Process, exec: &Exec) -> ProcKind {
+        let image = exec.image();
+        let name = paths::file_name(image);
+        let argv0 = exec.argv.first().map(|a| paths::file_name(a)).unwrap_or("");
+        if name == "rustc" || argv0 == "rustc" {
+            let info = RustcInfo::from_exec(pid, exec);
+            if before.kind == ProcKind::Cargo
+                && (info.krate.is_none() || exec.var("CARGO_PKG_NAME").is_none())
+            {
+                // `rustc -vV`, `rustc - --crate-name ___ --print=...`: cargo probing its compiler.
+                return ProcKind::Cargo;
+            }
+            if let Some(lib) = info.proc_macro_output()
+                && let Some(krate) = &info.krate
+            {
+                self.proc_macro_libs
+                    .insert(lib, (krate.clone(), info.manifest_dir.clone()));
+            }
+            if let Some(krate) = info.krate.clone() {
+                self.note_dirs(&krate, exec);
+            }
+            if self.sysroot.is_none() {
+                self.sysroot = info.sysroot.clone();
+            }
+            if self.target_dir.is_none() {
+                self.target_dir = info.target_dir.clone();
+            }
+            if self.inferred_workspace.is_none()
+                && let (Some(cwd), Some(manifest)) = (&info.cwd, &info.manifest_dir)
+                && !paths::is_registry_source(manifest, self.cargo_home())
+                && paths::is_under(manifest, cwd)
+                && cwd != "/"
+            {
+                self.inferred_workspace = Some(cwd.clone());
+            }
+            return ProcKind::Rustc(Box::new(info));
+        }
+        if let Some(pkg) = paths::build_script_package(image).or_else(|| {
+            exec.argv
+                .first()
+                .and_then(|a| paths::build_script_package(a))
+        }) {
+            let name = exec.var("CARGO_PKG_NAME").unwrap_or(pkg).to_owned();
+            let version = exec
+                .var("CARGO_PKG_VERSION")
+                .map(str::to_owned)
+                .or_else(|| self.context.unique_version(&name).map(str::to_owned));
+            let krate = CrateRef { name, version };
+            self.note_dirs(&krate, exec);
+            return ProcKind::BuildScript(krate);
+        }
+        if paths::is_cargo_name(name) || paths::is_cargo_name(argv0) {
+            return ProcKind::Cargo;
+        }
+        if name == "rustup" {
+            // The rustup proxy execs the real program next; until then it is what ran it.
+            return before.kind.clone();
+        }
+        if before.kind == ProcKind::Cargo {
+            // git, ssh, credential helpers, compiler wrappers: cargo's own work.
+            return ProcKind::Cargo;
+        }
+        ProcKind::Command
+    }
+
+    /// Records the proc-macro libraries a rustc opens. True when `path` is one.
+    fn note_proc_macro_load(&mut self, pid: u32, path: &str, ok: bool) -> bool {
+        if !ok || !path.ends_with(".so") {
+            return false;
+        }
+        let Some(ProcKind::Rustc(r)) = self.table.get(pid).map(|p| &p.kind) else {
+            return false;
+        };
+        let is_extern = r.externs.iter().any(|e| e.path == path);
+        let in_target = r
+            .target_dir
+            .as_deref()
+            .is_some_and(|t| paths::is_under(path, t));
+        if !is_extern && !in_target {
+            return false;
+        }
+        let Some(crate_name) = paths::proc_macro_crate_name(path) else {
+            return false;
+        };
+        let krate = match self.proc_macro_libs.get(path) {
+            Some((krate, _)) => krate.clone(),
+            None => self.context.crate_for_lib(crate_name),
+        };
+        if let Some(ProcKind::Rustc(r)) = self.table.get_mut(pid).map(|p| &mut p.kind)
+            && !r.loaded_macros.iter().any(|(p, _)| p == path)
+        {
+            r.loaded_macros.push((path.to_owned(), krate));
+        }
+        true
+    }
+
+    /// The proc-macro(s) behind something unexpected in a rustc process.
+    fn proc_macro_actor(&self, r: &RustcInfo, path: Option<&str>) -> Actor {
+        let mut candidates: Vec<(CrateRef, Option<String>)> = r
+            .loaded_macros
+            .iter()
+            .map(|(lib, krate)| {
+                (
+                    krate.clone(),
+                    self.proc_macro_libs
+                        .get(lib)
+                        .and_then(|(_, dir)| dir.clone()),
+                )
+            })
+            .collect();
+        if candidates.is_empty() {
+            // None seen loading (e.g. the opens were lost): every proc-macro it was given.
+            candidates = r
+                .proc_macro_externs()
+                .map(|e| match self.proc_macro_libs.get(&e.path) {
+                    Some((krate, dir)) => (krate.clone(), dir.clone()),
+                    None => (self.context.crate_for_lib(&e.name), None),
+                })
+                .collect();
+        }
+        candidates.dedup_by(|a, b| a.0 == b.0);
+        if candidates.is_empty() {
+            // No proc-macro at all: rustc itself behaving unusually.
+            return rustc_actor(r);
+        }
+        // A candidate whose own sources hold the path is the likeliest.
+        if let Some(path) = path {
+            candidates
+                .sort_by_key(|(_, dir)| !dir.as_deref().is_some_and(|d| paths::is_under(path, d)));
+        }
+        let mut actor = Actor::for_crate(Role::ProcMacro, &candidates[0].0);
+        actor.exact = candidates.len() == 1;
+        if !actor.exact {
+            actor.candidates = candidates.into_iter().map(|(k, _)| k).collect();
+        }
+        actor.compiling = r.krate.clone();
+        actor
+    }
+}
+
+fn rustc_actor(r: &RustcInfo) -> Actor {
+    match &r.krate {
+        Some(k) => Actor::for_crate(Role::Rustc, k),
+        None => Actor::of(Role::Rustc),
+    }
+}
+
+fn event_path(event: &Event) -> Option<&str> {
+    match &event.kind {
+        EventKind::Open(o) => Some(&o.path),
+        _ => None,
     }
 }

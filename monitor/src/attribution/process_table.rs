@@ -1,10 +1,30 @@
-//! The process table: every process of the watched tree, with its parent as recorded at fork.
-use std::collections::HashMap;
+//! The process table: every process of the watched tree, its parent as recorded at fork, its
+//! image, and what it is in the build.
+use std::collections::{BTreeMap, HashMap};
 
-use crate::event::{CargoEnv, Event, EventKind};
+use super::{actor::Actor, actor::CrateRef, rustc::RustcInfo};
+
+/// What a process is in the build. Decided at each exec from the new image and from what the
+/// process was before (a build script's descendants stay tools of its crate whatever they run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcKind {
+    /// The watched command, or a process outside cargo's roles.
+    Command,
+    /// cargo (or a cargo subcommand, or a program cargo runs for itself such as git).
+    Cargo,
+    /// rustc compiling a crate; proc-macros run inside it.
+    Rustc(Box<RustcInfo>),
+    /// The linker (and its helpers) a rustc runs: rustc's own work, judged by rustc's rules.
+    Linker(Box<RustcInfo>),
+    /// A crate's build script.
+    BuildScript(CrateRef),
+    /// A program run by a build script or a proc-macro (directly or not), acting for its crate.
+    /// The actor is ready-made: every event of the process gets it.
+    Tool(Box<Actor>),
+}
 
 /// What is known of one process.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Process {
     /// Process id.
     pub pid: u32,
@@ -14,15 +34,34 @@ pub struct Process {
     pub image: String,
     /// argv of the current image.
     pub argv: Vec<String>,
-    /// Cargo variables of the current image's environment.
-    pub cargo: CargoEnv,
+    /// Kept environment variables of the current image.
+    pub env: BTreeMap<String, String>,
+    /// Working directory at the last exec.
+    pub cwd: Option<String>,
     /// The comm last seen.
     pub comm: String,
     /// The process has exited.
     pub exited: bool,
+    /// What it is in the build.
+    pub kind: ProcKind,
 }
 
 impl Process {
+    /// A process first seen doing something (no fork or exec seen).
+    pub fn unknown(pid: u32, ppid: u32, comm: &str) -> Self {
+        Self {
+            pid,
+            ppid,
+            image: String::new(),
+            argv: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+            comm: comm.to_owned(),
+            exited: false,
+            kind: ProcKind::Command,
+        }
+    }
+
     /// The image's file name (`cc`, `build-script-build`), or the comm before any exec.
     pub fn image_name(&self) -> &str {
         if self.image.is_empty() {
@@ -33,70 +72,33 @@ impl Process {
     }
 }
 
-/// All processes seen, by pid. A pid that is reused after its process exited starts a new entry.
+/// All processes seen, by pid. A fork replaces any older entry with the same pid (pid reuse).
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     processes: HashMap<u32, Process>,
 }
 
 impl ProcessTable {
-    /// Updates the table with one event.
-    pub fn apply(&mut self, event: &Event) {
-        match &event.kind {
-            EventKind::Fork(fork) => {
-                let parent = self.processes.get(&event.pid);
-                let child = Process {
-                    pid: fork.child_pid,
-                    ppid: event.pid,
-                    // A forked child runs its parent's image until it execs.
-                    image: parent.map(|p| p.image.clone()).unwrap_or_default(),
-                    argv: parent.map(|p| p.argv.clone()).unwrap_or_default(),
-                    cargo: parent.map(|p| p.cargo.clone()).unwrap_or_default(),
-                    comm: event.comm.clone(),
-                    exited: false,
-                };
-                self.processes.insert(fork.child_pid, child);
-            }
-            EventKind::Exec(exec) => {
-                let p = self.entry(event);
-                p.image = exec.image().to_owned();
-                p.argv = exec.argv.clone();
-                p.cargo = exec.cargo.clone();
-                p.comm = event.comm.clone();
-            }
-            EventKind::Exit(_) => {
-                self.entry(event).exited = true;
-            }
-            EventKind::Lost(_) => {}
-            EventKind::Open(_) | EventKind::Connect(_) => {
-                self.entry(event);
-            }
-        }
-    }
-
-    fn entry(&mut self, event: &Event) -> &mut Process {
-        let process = self.processes.entry(event.pid).or_insert_with(|| Process {
-            pid: event.pid,
-            ppid: event.ppid,
-            comm: event.comm.clone(),
-            ..Process::default()
-        });
-        if process.exited && !matches!(event.kind, EventKind::Exit(_)) {
-            // The pid was reused by a process we did not see fork (should not happen inside the
-            // tree, where every fork is recorded): start afresh.
-            *process = Process {
-                pid: event.pid,
-                ppid: event.ppid,
-                comm: event.comm.clone(),
-                ..Process::default()
-            };
-        }
-        process
-    }
-
     /// The process with this pid.
     pub fn get(&self, pid: u32) -> Option<&Process> {
         self.processes.get(&pid)
+    }
+
+    /// The process with this pid, mutably.
+    pub fn get_mut(&mut self, pid: u32) -> Option<&mut Process> {
+        self.processes.get_mut(&pid)
+    }
+
+    /// The process with this pid, created if unseen.
+    pub fn entry(&mut self, pid: u32, ppid: u32, comm: &str) -> &mut Process {
+        self.processes
+            .entry(pid)
+            .or_insert_with(|| Process::unknown(pid, ppid, comm))
+    }
+
+    /// Records a new process (replacing a dead one with the same pid).
+    pub fn insert(&mut self, process: Process) {
+        self.processes.insert(process.pid, process);
     }
 
     /// All processes.
@@ -107,5 +109,33 @@ impl ProcessTable {
     /// Processes that have not exited.
     pub fn alive(&self) -> impl Iterator<Item = &Process> {
         self.processes.values().filter(|p| !p.exited)
+    }
+
+    /// Number of processes known.
+    pub fn len(&self) -> usize {
+        self.processes.len()
+    }
+
+    /// No process known.
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty()
+    }
+
+    /// Forgets exited processes beyond the most recent `keep`, to bound memory on long runs.
+    pub fn prune_exited(&mut self, keep: usize) {
+        let exited = self.processes.values().filter(|p| p.exited).count();
+        if exited <= keep {
+            return;
+        }
+        let mut dead: Vec<u32> = self
+            .processes
+            .values()
+            .filter(|p| p.exited)
+            .map(|p| p.pid)
+            .collect();
+        dead.sort_unstable();
+        for pid in dead.into_iter().take(exited - keep) {
+            self.processes.remove(&pid);
+        }
     }
 }

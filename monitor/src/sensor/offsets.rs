@@ -54,6 +54,8 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> 
         mount_mnt_parent: m("mount", "mnt_parent")?,
         mount_mnt_mountpoint: m("mount", "mnt_mountpoint")?,
         vfsmount_mnt_root: m("vfsmount", "mnt_root")?,
+        dentry_d_sb: m("dentry", "d_sb")?,
+        super_block_s_magic: m("super_block", "s_magic")?,
         tp_exec_filename: tp("sched", "sched_process_exec", "filename")?,
         tp_exec_old_pid: tp("sched", "sched_process_exec", "old_pid")?,
         // Older kernels have no group_dead field; the programs then use the leader's exit.

@@ -1,0 +1,308 @@
+//! What a rustc invocation is compiling, read from its argv and environment, and which events
+//! rustc (and the linker it runs) produce on their own.
+//!
+//! rustc itself never connects anywhere, never runs anything but its linker, and only reads the
+//! sysroot, the crate's sources, the registry's sources, the target directory and a few system
+//! files. Everything else in a rustc process is done by the proc-macros it loaded.
+use crate::event::{Event, EventKind, Exec};
+
+use super::{actor::CrateRef, paths};
+
+/// One `--extern name=path` argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extern {
+    /// The crate name as the compiled crate refers to it.
+    pub name: String,
+    /// The library file.
+    pub path: String,
+}
+
+/// What a rustc process is doing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RustcInfo {
+    /// The package being compiled (None for cargo's `rustc -vV`-style probes).
+    pub krate: Option<CrateRef>,
+    /// `--crate-name`.
+    pub crate_name: Option<String>,
+    /// `--crate-type` values.
+    pub crate_types: Vec<String>,
+    /// `-C extra-filename=`.
+    pub extra_filename: Option<String>,
+    /// `--out-dir`.
+    pub out_dir: Option<String>,
+    /// The sysroot (the directory holding `bin/rustc` and `lib/rustlib`).
+    pub sysroot: Option<String>,
+    /// CARGO_MANIFEST_DIR: the crate's sources.
+    pub manifest_dir: Option<String>,
+    /// OUT_DIR of the crate's build script, if it has one.
+    pub build_out_dir: Option<String>,
+    /// The target directory (parent of the profile directories).
+    pub target_dir: Option<String>,
+    /// `-C linker=`.
+    pub linker: Option<String>,
+    /// `--extern` libraries.
+    pub externs: Vec<Extern>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// The process's own pid (to recognise /proc/<pid>/...).
+    pub pid: u32,
+    /// Proc-macro libraries this rustc opened, in order: (path, crate).
+    pub loaded_macros: Vec<(String, CrateRef)>,
+}
+
+impl RustcInfo {
+    /// Reads a rustc invocation.
+    pub fn from_exec(pid: u32, exec: &Exec) -> Self {
+        let mut info = RustcInfo {
+            pid,
+            cwd: exec.cwd.clone(),
+            manifest_dir: exec.var("CARGO_MANIFEST_DIR").map(str::to_owned),
+            build_out_dir: exec.var("OUT_DIR").map(str::to_owned),
+            ..Default::default()
+        };
+        let mut args = exec.argv.iter().skip(1).peekable();
+        let mut dependency_dirs = Vec::new();
+        while let Some(arg) = args.next() {
+            // Options come as `--opt value` or `--opt=value`.
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+                _ => (arg.as_str(), None),
+            };
+            let mut value = || inline.clone().or_else(|| args.next().cloned());
+            match flag {
+                "--crate-name" => info.crate_name = value(),
+                "--crate-type" => info.crate_types.extend(
+                    value()
+                        .into_iter()
+                        .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>()),
+                ),
+                "--out-dir" => info.out_dir = value(),
+                "--sysroot" => info.sysroot = value(),
+                "--extern" => {
+                    if let Some(v) = value()
+                        && let Some((name, path)) = v.split_once('=')
+                    {
+                        // `priv:name` / `noprelude:name` modifiers.
+                        let name = name.rsplit(':').next().unwrap_or(name);
+                        info.externs.push(Extern {
+                            name: name.to_owned(),
+                            path: path.to_owned(),
+                        });
+                    }
+                }
+                "-L" => {
+                    if let Some(v) = value()
+                        && let Some(dir) = v.strip_prefix("dependency=")
+                    {
+                        dependency_dirs.push(dir.to_owned());
+                    }
+                }
+                "-C" | "--codegen" => {
+                    if let Some(v) = value() {
+                        if let Some(x) = v.strip_prefix("extra-filename=") {
+                            info.extra_filename = Some(x.to_owned());
+                        } else if let Some(x) = v.strip_prefix("linker=") {
+                            info.linker = Some(x.to_owned());
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(x) = flag.strip_prefix("-C") {
+                        if let Some(x) = x.strip_prefix("extra-filename=") {
+                            info.extra_filename = Some(x.to_owned());
+                        } else if let Some(x) = x.strip_prefix("linker=") {
+                            info.linker = Some(x.to_owned());
+                        }
+                    } else if let Some(dir) = flag.strip_prefix("-Ldependency=") {
+                        dependency_dirs.push(dir.to_owned());
+                    }
+                }
+            }
+        }
+        if info.sysroot.is_none() {
+            // <sysroot>/bin/rustc
+            let image = exec.image();
+            info.sysroot = image.strip_suffix("/bin/rustc").map(str::to_owned);
+        }
+        info.target_dir = info
+            .out_dir
+            .iter()
+            .chain(dependency_dirs.iter())
+            .chain(info.build_out_dir.iter())
+            .find_map(|d| paths::target_root(d));
+        if info.crate_name.is_some() {
+            info.krate = exec.var("CARGO_PKG_NAME").map(|name| CrateRef {
+                name: name.to_owned(),
+                version: exec.var("CARGO_PKG_VERSION").map(str::to_owned),
+            });
+            if info.krate.is_none() {
+                // rustc run by hand or by a tool: the crate name is all there is.
+                info.krate = info.crate_name.as_ref().map(|n| CrateRef {
+                    name: n.clone(),
+                    version: None,
+                });
+            }
+        }
+        info
+    }
+
+    /// Whether this invocation builds a proc-macro crate.
+    pub fn builds_proc_macro(&self) -> bool {
+        self.crate_types.iter().any(|t| t == "proc-macro")
+    }
+
+    /// The proc-macro library this invocation produces (`<out-dir>/lib<name><extra>.so`).
+    pub fn proc_macro_output(&self) -> Option<String> {
+        if !self.builds_proc_macro() {
+            return None;
+        }
+        let (out, name) = (self.out_dir.as_ref()?, self.crate_name.as_ref()?);
+        Some(format!(
+            "{out}/lib{name}{}.so",
+            self.extra_filename.as_deref().unwrap_or("")
+        ))
+    }
+
+    /// The `--extern` proc-macro libraries (shared objects).
+    pub fn proc_macro_externs(&self) -> impl Iterator<Item = &Extern> {
+        self.externs.iter().filter(|e| e.path.ends_with(".so"))
+    }
+
+    /// Whether `event`, seen in this rustc process or in the linker it runs, is rustc's own doing.
+    /// `cargo_home` locates the registry's sources.
+    ///
+    /// Reads elsewhere in the workspace are not rustc's: it reads its own crate's sources and the
+    /// metadata of the others. (A crate that `include_str!`s a file from outside its directory
+    /// is the rare exception; it shows up as a read by the crate's proc-macros, if it has any.)
+    pub fn expects(&self, event: &Event, cargo_home: Option<&str>) -> bool {
+        match &event.kind {
+            EventKind::Open(open) => {
+                let p = open.path.as_str();
+                // The jobserver's pipes, reopened through /dev/fd, are rustc's too.
+                if self.in_build_dirs(p)
+                    || paths::is_toolchain_scratch(p)
+                    || p == "/dev/null"
+                    || p.starts_with("pipe:")
+                {
+                    return true;
+                }
+                if open.writes() {
+                    return false;
+                }
+                let under =
+                    |dir: &Option<String>| dir.as_deref().is_some_and(|d| paths::is_under(p, d));
+                under(&self.sysroot)
+                    || under(&self.manifest_dir)
+                    || paths::is_registry_source(p, cargo_home)
+                    || paths::is_system_runtime_read(p)
+                    || paths::is_own_proc(p, event.pid)
+            }
+            // rustc never connects; forks and exits are process bookkeeping (the child is judged by
+            // what it executes).
+            EventKind::Connect(_) => false,
+            EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) | EventKind::Exec(_) => {
+                true
+            }
+        }
+    }
+
+    /// The target directory, out dirs and dependency dirs: where rustc reads and writes.
+    fn in_build_dirs(&self, p: &str) -> bool {
+        [&self.target_dir, &self.out_dir, &self.build_out_dir]
+            .into_iter()
+            .any(|d| d.as_deref().is_some_and(|d| paths::is_under(p, d)))
+    }
+
+    /// Whether a program run by this rustc is its linker (or part of the linker's toolchain).
+    pub fn is_linker(&self, exec: &Exec) -> bool {
+        let image = exec.image();
+        let name = paths::file_name(image);
+        let argv0 = exec.argv.first().map(|a| paths::file_name(a)).unwrap_or("");
+        if let Some(linker) = &self.linker
+            && (image == linker
+                || name == paths::file_name(linker)
+                || argv0 == paths::file_name(linker))
+        {
+            return true;
+        }
+        if self
+            .sysroot
+            .as_deref()
+            .is_some_and(|s| paths::is_under(image, s))
+        {
+            // rust-lld and the gcc-ld wrapper ship in the sysroot.
+            return true;
+        }
+        paths::is_linker_name(name) || paths::is_linker_name(argv0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(argv: &[&str], env: &[(&str, &str)]) -> Exec {
+        Exec {
+            path: "/home/u/.rustup/toolchains/stable/bin/rustc".into(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cwd: Some("/w".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reads_a_cargo_rustc_invocation() {
+        let e = exec(
+            &[
+                "rustc",
+                "--crate-name",
+                "serde_derive",
+                "--edition=2021",
+                "--crate-type",
+                "proc-macro",
+                "-C",
+                "extra-filename=-0f3a8e4c1b2d9e77",
+                "--out-dir",
+                "/w/target/debug/deps",
+                "-L",
+                "dependency=/w/target/debug/deps",
+                "--extern",
+                "proc_macro2=/w/target/debug/deps/libproc_macro2-aa.rlib",
+                "--extern",
+                "noprelude:quote_impl=/w/target/debug/deps/libquote_impl-bb.so",
+                "-Clinker=/usr/bin/clang",
+            ],
+            &[
+                ("CARGO_PKG_NAME", "serde_derive"),
+                ("CARGO_PKG_VERSION", "1.0.219"),
+            ],
+        );
+        let r = RustcInfo::from_exec(7, &e);
+        assert_eq!(
+            r.krate,
+            Some(CrateRef::new("serde_derive", Some("1.0.219")))
+        );
+        assert_eq!(r.target_dir.as_deref(), Some("/w/target"));
+        assert_eq!(
+            r.sysroot.as_deref(),
+            Some("/home/u/.rustup/toolchains/stable")
+        );
+        assert_eq!(r.linker.as_deref(), Some("/usr/bin/clang"));
+        assert_eq!(
+            r.proc_macro_output().as_deref(),
+            Some("/w/target/debug/deps/libserde_derive-0f3a8e4c1b2d9e77.so")
+        );
+        let pm: Vec<&str> = r.proc_macro_externs().map(|e| e.name.as_str()).collect();
+        assert_eq!(pm, ["quote_impl"]);
+    }
+
+    #[test]
+    fn a_probe_has_no_crate() {
+        let r = RustcInfo::from_exec(7, &exec(&["rustc", "-vV"], &[]));
+        assert_eq!(r.krate, None);
+    }
+}

@@ -1,0 +1,156 @@
+//! The built-in baseline: what any build script (and the compilers it runs) ordinarily does, so
+//! that ordinary builds are quiet without any profile. Reading the crate's sources, the registry,
+//! the sysroot, system headers and libraries; writing in its OUT_DIR (and the compilers' scratch
+//! files); running rustc and the C/C++ toolchain.
+use crate::attribution::paths;
+
+/// The locations the baseline (and profile variables) refer to, for one crate instance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Places {
+    /// CARGO_MANIFEST_DIR.
+    pub manifest_dir: Option<String>,
+    /// OUT_DIR of the crate's build script.
+    pub out_dir: Option<String>,
+    /// The target directory.
+    pub target_dir: Option<String>,
+    /// rustc's sysroot.
+    pub sysroot: Option<String>,
+    /// CARGO_HOME.
+    pub cargo_home: Option<String>,
+    /// HOME of the user the build runs as.
+    pub home: Option<String>,
+    /// TMPDIR (default /tmp).
+    pub tmpdir: Option<String>,
+    /// The workspace root.
+    pub workspace: Option<String>,
+}
+
+impl Places {
+    fn under(&self, path: &str, dir: &Option<String>) -> bool {
+        dir.as_deref().is_some_and(|d| paths::is_under(path, d))
+    }
+
+    /// Reads every build script may make.
+    pub fn expected_read(&self, path: &str) -> bool {
+        self.under(path, &self.manifest_dir)
+            || self.under(path, &self.out_dir)
+            || self.under(path, &self.target_dir)
+            || self.under(path, &self.sysroot)
+            || paths::is_registry_source(path, self.cargo_home.as_deref())
+            || paths::is_system_runtime_read(path)
+            || is_system_build_input(path)
+            || self.expected_scratch(path)
+            || path.starts_with("pipe:")
+            || path.starts_with("/proc/self/")
+            || path.starts_with("/proc/thread-self/")
+    }
+
+    /// Writes every build script may make.
+    pub fn expected_write(&self, path: &str) -> bool {
+        self.under(path, &self.out_dir)
+            || self.expected_scratch(path)
+            || matches!(path, "/dev/null" | "/dev/tty")
+            || path.starts_with("pipe:")
+    }
+
+    /// Compiler drivers' temporary files (/tmp/cc*, /tmp/rustc*, and under TMPDIR).
+    fn expected_scratch(&self, path: &str) -> bool {
+        if paths::is_toolchain_scratch(path) {
+            return true;
+        }
+        let Some(tmp) = self.tmpdir.as_deref() else {
+            return false;
+        };
+        path.strip_prefix(tmp.trim_end_matches('/'))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|rest| {
+                rest.starts_with("rustc") || (rest.starts_with("cc") && !rest.contains('/'))
+            })
+    }
+
+    /// Programs every build script may run: rustc (feature probes) and the C/C++ toolchain.
+    pub fn expected_exec(&self, image: &str) -> bool {
+        if self.under(image, &self.sysroot) {
+            return true;
+        }
+        let name = paths::file_name(image);
+        paths::is_linker_name(name)
+            || matches!(
+                name,
+                "rustc"
+                    | "cc1"
+                    | "cc1plus"
+                    | "as"
+                    | "ar"
+                    | "ranlib"
+                    | "nm"
+                    | "pkg-config"
+                    | "pkgconf"
+            )
+            || name.ends_with("-as")
+            || name.ends_with("-ar")
+            || name.ends_with("-ranlib")
+            || name.starts_with("llvm-ar")
+    }
+}
+
+/// Headers, pkg-config files and the like a C build reads.
+fn is_system_build_input(path: &str) -> bool {
+    [
+        "/usr/include",
+        "/usr/local/include",
+        "/usr/share/pkgconfig",
+        "/usr/local/share/pkgconfig",
+        "/usr/bin",
+        "/bin",
+        "/usr/local/bin",
+        "/etc/alternatives",
+    ]
+    .iter()
+    .any(|d| paths::is_under(path, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn places() -> Places {
+        Places {
+            manifest_dir: Some("/home/u/.cargo/registry/src/idx/libz-sys-1.1.20".into()),
+            out_dir: Some("/w/target/debug/build/libz-sys-0123456789abcdef/out".into()),
+            target_dir: Some("/w/target".into()),
+            sysroot: Some("/home/u/.rustup/toolchains/stable".into()),
+            cargo_home: Some("/home/u/.cargo".into()),
+            home: Some("/home/u".into()),
+            tmpdir: None,
+            workspace: Some("/w".into()),
+        }
+    }
+
+    #[test]
+    fn ordinary_build_script_behaviour() {
+        let p = places();
+        assert!(
+            p.expected_read("/home/u/.cargo/registry/src/idx/libz-sys-1.1.20/src/zlib/adler32.c")
+        );
+        assert!(p.expected_read("/usr/include/stdio.h"));
+        assert!(p.expected_read("/usr/lib/gcc/x86_64-linux-gnu/12/include/stddef.h"));
+        assert!(p.expected_write("/w/target/debug/build/libz-sys-0123456789abcdef/out/lib/libz.a"));
+        assert!(p.expected_write("/tmp/ccA1b2C3.s"));
+        assert!(p.expected_exec("/usr/bin/x86_64-linux-gnu-gcc-12"));
+        assert!(p.expected_exec("/usr/bin/x86_64-linux-gnu-ar"));
+        assert!(p.expected_exec("/home/u/.rustup/toolchains/stable/bin/rustc"));
+    }
+
+    #[test]
+    fn unusual_behaviour() {
+        let p = places();
+        assert!(!p.expected_read("/home/u/.ssh/id_rsa"));
+        assert!(!p.expected_read("/etc/passwd"));
+        assert!(!p.expected_write("/w/src/generated.rs"));
+        assert!(!p.expected_write("/home/u/.bashrc"));
+        assert!(!p.expected_write("/tmp/payload"));
+        assert!(!p.expected_exec("/usr/bin/curl"));
+        assert!(!p.expected_exec("/bin/sh"));
+    }
+}
