@@ -41,7 +41,15 @@ pub mod kind {
     pub const OPEN: u32 = 4;
     /// A connect() returned: [`super::ConnectRecord`].
     pub const CONNECT: u32 = 5;
+    /// A rustc process mapped a proc-macro library executable: [`super::MacroLibRecord`].
+    pub const MACRO_LIB: u32 = 6;
 }
+
+/// Most proc-macro libraries tracked per rustc process (bits of the `callers` fields).
+pub const MACRO_SLOTS: usize = 16;
+/// Bytes of user stack scanned above the stack pointer for return addresses into proc-macro
+/// libraries.
+pub const STACK_SCAN_BYTES: usize = 1024;
 
 /// Which system call produced an [`OpenRecord`] or [`ConnectRecord`].
 pub mod syscall {
@@ -55,6 +63,8 @@ pub mod syscall {
     pub const CREAT: u32 = 4;
     /// connect(2)
     pub const CONNECT: u32 = 20;
+    /// mmap(2)
+    pub const MMAP: u32 = 30;
 }
 
 /// Indices of the per-CPU counters in the `COUNTERS` map. Every one of them counts records that
@@ -121,6 +131,11 @@ pub struct ForkRecord {
     /// Process id of the process that forked it, recorded at fork time (a later re-parenting to
     /// init or a subreaper does not change it).
     pub parent_tgid: u32,
+    /// Proc-macro libraries (slot bits, see [`MacroLibRecord`]) with a return address on the
+    /// forking thread's stack: in a rustc, the proc-macros that asked for the new process.
+    pub callers: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
 }
 
 /// The last thread of a tracked process exited.
@@ -190,6 +205,10 @@ pub struct OpenRecord {
     /// Magic number of the filesystem the resolved object lives on (`PIPEFS_MAGIC`,
     /// `SOCKFS_MAGIC`, ...), 0 when unknown. Tells pipes and sockets, which have no path, apart.
     pub fs_magic: u32,
+    /// Proc-macro libraries (slot bits) with a return address on the calling thread's stack.
+    pub callers: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
 }
 
 /// A connect() returned.
@@ -218,8 +237,8 @@ pub struct ConnectRecord {
     pub unix_path_len: u32,
     /// `sun_path` of an AF_UNIX address.
     pub unix_path: [u8; UNIX_PATH_MAX],
-    /// Reserved, zero; keeps the record a multiple of 8 bytes.
-    pub _pad: [u8; 4],
+    /// Proc-macro libraries (slot bits) with a return address on the calling thread's stack.
+    pub callers: u32,
 }
 
 impl Default for ConnectRecord {
@@ -236,9 +255,46 @@ impl Default for ConnectRecord {
             flags: 0,
             unix_path_len: 0,
             unix_path: [0; UNIX_PATH_MAX],
-            _pad: [0; 4],
+            callers: 0,
         }
     }
+}
+
+/// A rustc process mapped a proc-macro library (`.../deps/lib<name>-<hash>.so`) executable.
+/// Followed by `path_len` bytes of the library's path. From then on, events of that process
+/// whose thread has a return address in `[start, end)` on its stack carry bit `slot` in their
+/// `callers`: the proc-macro's code is on the call stack.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MacroLibRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// Slot number (0..MACRO_SLOTS).
+    pub slot: u32,
+    /// Bytes of path following the fixed part.
+    pub path_len: u32,
+    /// Start of the executable mapping.
+    pub start: u64,
+    /// End of the executable mapping.
+    pub end: u64,
+}
+
+/// The proc-macro libraries of one rustc process, as the stack scan uses them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MacroSlots {
+    /// Slots in use.
+    pub count: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+    /// Lowest address of any slot (a quick filter).
+    pub min: u64,
+    /// Bytes from `min` to the end of the highest slot.
+    pub span: u64,
+    /// Start of each slot's executable mapping.
+    pub start: [u64; MACRO_SLOTS],
+    /// Length of each slot's executable mapping (0: unused slot).
+    pub len: [u64; MACRO_SLOTS],
 }
 
 /// Kernel structure field offsets and tracepoint field offsets, found by userspace at load time
@@ -337,6 +393,8 @@ impl_pod!(
     ExecRecord,
     OpenRecord,
     ConnectRecord,
+    MacroLibRecord,
+    MacroSlots,
     KernelOffsets
 );
 
@@ -379,15 +437,21 @@ unsafe impl Record for OpenRecord {}
 // SAFETY: as above.
 unsafe impl Record for ConnectRecord {}
 // SAFETY: as above.
+unsafe impl Record for MacroLibRecord {}
+// SAFETY: as above.
+unsafe impl Record for MacroSlots {}
+// SAFETY: as above.
 unsafe impl Record for KernelOffsets {}
 
 // No implicit padding anywhere: each size is exactly the sum of the fields' sizes, and a multiple
 // of 8 so records stay aligned in the ring buffer.
 const _: () = assert!(size_of::<RecordHeader>() == 4 + 4 + 8 + 4 + 4 + COMM_LEN);
-const _: () = assert!(size_of::<ForkRecord>() == size_of::<RecordHeader>() + 8);
+const _: () = assert!(size_of::<ForkRecord>() == size_of::<RecordHeader>() + 16);
 const _: () = assert!(size_of::<ExitRecord>() == size_of::<RecordHeader>() + 8);
 const _: () = assert!(size_of::<ExecRecord>() == size_of::<RecordHeader>() + 32);
-const _: () = assert!(size_of::<OpenRecord>() == size_of::<RecordHeader>() + 40);
+const _: () = assert!(size_of::<OpenRecord>() == size_of::<RecordHeader>() + 48);
+const _: () = assert!(size_of::<MacroLibRecord>() == size_of::<RecordHeader>() + 24);
+const _: () = assert!(size_of::<MacroSlots>() == 24 + 16 * MACRO_SLOTS);
 const _: () = assert!(
     size_of::<ConnectRecord>()
         == size_of::<RecordHeader>() + 4 + 4 + 8 + 2 + 2 + 4 + 16 + 4 + 4 + UNIX_PATH_MAX + 4
@@ -432,6 +496,8 @@ mod tests {
             header: header(kind::FORK),
             child_tgid: 7,
             parent_tgid: 6,
+            callers: 0b101,
+            _pad: 0,
         });
         round_trip(ExitRecord {
             header: header(kind::EXIT),
@@ -460,6 +526,8 @@ mod tests {
             path_len: 5,
             resolved_len: 6,
             fs_magic: 0x5049_5045,
+            callers: 1,
+            _pad: 0,
         });
         let mut unix_path = [0u8; UNIX_PATH_MAX];
         unix_path[..8].copy_from_slice(b"/run/x.s");
@@ -475,7 +543,20 @@ mod tests {
             flags: 0,
             unix_path_len: 8,
             unix_path,
-            _pad: [0; 4],
+            callers: 2,
+        });
+        round_trip(MacroLibRecord {
+            header: header(kind::MACRO_LIB),
+            slot: 3,
+            path_len: 40,
+            start: 0x7f00_0000_0000,
+            end: 0x7f00_0010_0000,
+        });
+        round_trip(MacroSlots {
+            count: 1,
+            min: 1,
+            span: 2,
+            ..Default::default()
         });
         round_trip(KernelOffsets {
             task_tgid: 1268,

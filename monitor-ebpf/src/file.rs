@@ -175,6 +175,8 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
         path_len,
         resolved_len,
         fs_magic: magic,
+        callers: crate::macros::callers(task.tgid),
+        _pad: 0,
     };
     // SAFETY: the scratch buffer is at least HDR bytes long.
     unsafe { core::ptr::write_unaligned(buf.cast::<OpenRecord>(), record) };

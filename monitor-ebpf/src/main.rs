@@ -10,6 +10,7 @@
 
 mod file;
 mod kernel;
+mod macros;
 mod maps;
 mod net;
 mod output;

@@ -4,7 +4,9 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use monitor_common::{KernelOffsets, PATH_SCRATCH_SIZE, SCRATCH_SIZE, counter};
+use monitor_common::{
+    KernelOffsets, MacroSlots, PATH_SCRATCH_SIZE, SCRATCH_SIZE, STACK_SCAN_BYTES, counter,
+};
 
 /// Every record goes here. Userspace sets the size at load time (`--ring-buffer-size`).
 #[map]
@@ -32,6 +34,18 @@ pub static SCRATCH: Array<[u8; SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
 /// Per-CPU buffer the path walk builds paths in, back to front (index: CPU id).
 #[map]
 pub static PATH_SCRATCH: Array<[u8; PATH_SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
+
+/// rustc processes and the proc-macro libraries each has mapped (see `macros`).
+#[map]
+pub static MACRO_LIBS: HashMap<u32, MacroSlots> = HashMap::with_max_entries(4096, 0);
+
+/// One all-zero `MacroSlots`, the initial value of a rustc's entry (too big for the stack).
+#[map]
+pub static ZERO_SLOTS: Array<MacroSlots> = Array::with_max_entries(1, 0);
+
+/// Per-CPU copy of the top of a user stack, scanned for proc-macro return addresses.
+#[map]
+pub static STACK_SCRATCH: Array<[u64; STACK_SCAN_BYTES / 8]> = Array::with_max_entries(1, 0);
 
 /// Kernel structure offsets, written by userspace at load time (from BTF and tracefs).
 #[unsafe(no_mangle)]

@@ -73,7 +73,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
         (*rec).port = 0;
         (*rec).addr = [0; 16];
         (*rec).unix_path_len = 0;
-        (*rec)._pad = [0; 4];
+        (*rec).callers = crate::macros::callers(task.tgid);
         let mut family: u16 = 0;
         bpf_probe_read_user((&raw mut family).cast(), 2, sockaddr as *const _);
         (*rec).family = family;

@@ -11,6 +11,7 @@ use monitor_common::{
 
 use crate::{
     kernel::{self, copy_walked, current_task, cwd_path, exe_path, read},
+    macros,
     maps::{OFFSETS, PENDING, TRACKED, count_loss},
     output::{Task, current_tracked, header, scratch, submit, submit_record},
 };
@@ -43,6 +44,8 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
         header: header(kind::FORK, size_of::<ForkRecord>() as u32, &task),
         child_tgid,
         parent_tgid: task.tgid,
+        callers: macros::callers(task.tgid),
+        _pad: 0,
     };
     submit_record(&record);
     Some(())
@@ -86,6 +89,8 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
     } else {
         0
     };
+    // SAFETY: the filename is in scratch[HDR..HDR + filename_len], with PATH_MAX bytes of room.
+    macros::mark_rustc(task.tgid, unsafe { is_rustc(buf.add(HDR), filename_len) });
     let mut off = HDR + filename_len as usize;
 
     // The executable's absolute path, as the kernel resolved it, and the working directory
@@ -159,6 +164,29 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
+/// Whether the `len`-byte filename at `name` is `rustc` or ends in `/rustc`.
+///
+/// # Safety
+/// `name` must point at PATH_MAX readable bytes.
+#[inline(always)]
+unsafe fn is_rustc(name: *const u8, len: u32) -> bool {
+    const RUSTC: &[u8; 6] = b"/rustc";
+    let len = len as usize & (PATH_MAX - 1);
+    if len < 5 {
+        return false;
+    }
+    let mut i = 0;
+    while i < 5 {
+        // SAFETY: (len - 5 + i) < PATH_MAX.
+        if unsafe { *name.add((len - 5 + i) & (PATH_MAX - 1)) } != RUSTC[i + 1] {
+            return false;
+        }
+        i += 1;
+    }
+    // SAFETY: as above.
+    len == 5 || unsafe { *name.add((len - 6) & (PATH_MAX - 1)) } == b'/'
+}
+
 /// Copies the user memory block `[start, end)`, at most `mask` bytes (`mask` is a power of two
 /// minus one), to `dst`; returns how many bytes were copied.
 ///
@@ -213,6 +241,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     }
     let exit_code: u32 = read(current_task(), o.task_exit_code).unwrap_or(0);
     let _ = TRACKED.remove(task.tgid);
+    macros::forget(task.tgid);
     let record = ExitRecord {
         header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),
         exit_code,

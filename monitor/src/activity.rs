@@ -114,7 +114,10 @@ impl ActivityLog {
                 a.network += 1;
                 Activity::insert(&mut a.hosts, &c.endpoint(), &mut a.omitted);
             }
-            EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) => {}
+            EventKind::Fork(_)
+            | EventKind::Exit(_)
+            | EventKind::Lost(_)
+            | EventKind::MacroLib(_) => {}
         }
     }
 

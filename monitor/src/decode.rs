@@ -2,13 +2,13 @@
 use std::path::{Component, Path, PathBuf};
 
 use monitor_common::{
-    ConnectRecord, ExecRecord, ExitRecord, ForkRecord, OpenRecord, Record, RecordHeader, c_bytes,
-    flag, kind, syscall,
+    ConnectRecord, ExecRecord, ExitRecord, ForkRecord, MacroLibRecord, OpenRecord, Record,
+    RecordHeader, c_bytes, flag, kind, syscall,
 };
 use thiserror::Error;
 
 use crate::event::{
-    Access, Connect, Event, EventKind, Exec, Exit, Fork, KEPT_VARIABLES, Lost, Open,
+    Access, Connect, Event, EventKind, Exec, Exit, Fork, KEPT_VARIABLES, Lost, MacroLib, Open,
 };
 
 /// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
@@ -58,9 +58,11 @@ impl Decoder {
     /// Decodes one ring buffer record.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
         let header = fixed::<RecordHeader>(bytes, 0)?;
+        let mut callers = 0u32;
         let kind = match header.kind {
             kind::FORK => {
                 let r = fixed::<ForkRecord>(bytes, header.kind)?;
+                callers = r.callers;
                 EventKind::Fork(Fork {
                     child_pid: r.child_tgid,
                 })
@@ -71,12 +73,24 @@ impl Decoder {
                 EventKind::Exit(Exit::from_wait_status(r.exit_code))
             }
             kind::OPEN => {
-                let mut open = decode_open(bytes)?;
+                let (mut open, c) = decode_open(bytes)?;
+                callers = c;
                 open.path = own_proc_as_self(open.path, header.tgid);
                 EventKind::Open(open)
             }
             kind::CONNECT => {
-                EventKind::Connect(decode_connect(&fixed::<ConnectRecord>(bytes, header.kind)?))
+                let r = fixed::<ConnectRecord>(bytes, header.kind)?;
+                callers = r.callers;
+                EventKind::Connect(decode_connect(&r))
+            }
+            kind::MACRO_LIB => {
+                let r = fixed::<MacroLibRecord>(bytes, header.kind)?;
+                let mut rest = &bytes[size_of::<MacroLibRecord>()..];
+                let path = text(take(&mut rest, r.path_len, header.kind, bytes.len())?);
+                EventKind::MacroLib(MacroLib {
+                    slot: r.slot as u8,
+                    path,
+                })
             }
             other => return Err(DecodeError::UnknownKind(other)),
         };
@@ -87,6 +101,7 @@ impl Decoder {
             ppid: 0,
             comm: text(c_bytes(&header.comm)),
             actor: None,
+            callers: (0..32u8).filter(|bit| callers & (1 << bit) != 0).collect(),
             kind,
         })
     }
@@ -103,6 +118,7 @@ impl Decoder {
             ppid: 0,
             comm: String::new(),
             actor: None,
+            callers: Vec::new(),
             kind: EventKind::Lost(Lost {
                 count,
                 reason: reason.to_owned(),
@@ -193,7 +209,7 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
     })
 }
 
-fn decode_open(bytes: &[u8]) -> Result<Open, DecodeError> {
+fn decode_open(bytes: &[u8]) -> Result<(Open, u32), DecodeError> {
     let r = fixed::<OpenRecord>(bytes, kind::OPEN)?;
     let mut rest = &bytes[size_of::<OpenRecord>()..];
     let raw = text(take(&mut rest, r.path_len, kind::OPEN, bytes.len())?);
@@ -226,7 +242,7 @@ fn decode_open(bytes: &[u8]) -> Result<Open, DecodeError> {
         x if x == libc::O_RDWR as u32 => Access::ReadWrite,
         _ => Access::Read,
     };
-    Ok(Open {
+    let open = Open {
         syscall: syscall_name(r.syscall).to_owned(),
         requested: (raw != path).then_some(raw),
         path,
@@ -236,7 +252,8 @@ fn decode_open(bytes: &[u8]) -> Result<Open, DecodeError> {
         result: r.result,
         error: errno_name(r.result),
         truncated,
-    })
+    };
+    Ok((open, r.callers))
 }
 
 const PIPEFS_MAGIC: u32 = 0x5049_5045;
@@ -352,12 +369,16 @@ mod tests {
     #[test]
     fn fork_and_exit() {
         let rec = ForkRecord {
-            header: header(kind::FORK, 48),
+            header: header(kind::FORK, 56),
             child_tgid: 200,
             parent_tgid: 100,
+            callers: 0b1010,
+            _pad: 0,
         };
         let ev = decoder().decode(rec.as_bytes()).expect("decode");
         assert_eq!(ev.kind, EventKind::Fork(Fork { child_pid: 200 }));
+        assert_eq!(ev.callers, [1, 3]);
+        assert_eq!(ev.callers, [1, 3]);
         assert_eq!(
             (ev.pid, ev.tid, ev.comm.as_str(), ev.time_ns),
             (100, 101, "test", 6_000)
@@ -448,6 +469,8 @@ mod tests {
             path_len: raw.len() as u32,
             resolved_len: resolved.len() as u32,
             fs_magic: 0,
+            callers: 0,
+            _pad: 0,
         };
         let bytes = with_tail(rec.as_bytes(), &[raw.as_bytes(), resolved.as_bytes()]);
         let EventKind::Open(open) = decoder().decode(&bytes).expect("decode").kind else {
@@ -508,6 +531,8 @@ mod tests {
             path_len: 9,
             resolved_len: 1,
             fs_magic: PIPEFS_MAGIC,
+            callers: 0,
+            _pad: 0,
         };
         let bytes = with_tail(rec.as_bytes(), &[b"/dev/fd/7", b"/"]);
         let EventKind::Open(o) = decoder().decode(&bytes).expect("decode").kind else {
@@ -530,7 +555,7 @@ mod tests {
             flags: 0,
             unix_path_len: 0,
             unix_path: [0; UNIX_PATH_MAX],
-            _pad: [0; 4],
+            callers: 0,
         };
         let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
             panic!()

@@ -26,6 +26,10 @@ pub struct Event {
     /// Who is responsible for this event (filled in by attribution).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
+    /// In a rustc process: the proc-macro library slots (see `macro-lib` events) whose code was
+    /// on the calling thread's stack.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callers: Vec<u8>,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -47,6 +51,8 @@ pub enum EventKind {
     Connect(Connect),
     /// Records the sensor could not deliver.
     Lost(Lost),
+    /// A rustc process mapped a proc-macro library: its code is now identifiable on stacks.
+    MacroLib(MacroLib),
 }
 
 impl EventKind {
@@ -59,8 +65,18 @@ impl EventKind {
             EventKind::Open(_) => "open",
             EventKind::Connect(_) => "connect",
             EventKind::Lost(_) => "lost",
+            EventKind::MacroLib(_) => "macro-lib",
         }
     }
+}
+
+/// A proc-macro library mapped by rustc.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MacroLib {
+    /// The slot number events' `callers` refer to.
+    pub slot: u8,
+    /// The library.
+    pub path: String,
 }
 
 /// A new process.
@@ -256,6 +272,7 @@ mod tests {
                 ppid: 9,
                 comm: "cat".into(),
                 actor: None,
+                callers: Vec::new(),
                 kind: EventKind::Open(Open {
                     syscall: "openat".into(),
                     path: "/etc/hostname".into(),
@@ -275,6 +292,7 @@ mod tests {
                 ppid: 9,
                 comm: "sh".into(),
                 actor: None,
+                callers: Vec::new(),
                 kind: EventKind::Exec(Exec {
                     path: "/bin/cat".into(),
                     exe: Some("/usr/bin/cat".into()),
@@ -291,6 +309,7 @@ mod tests {
                 ppid: 9,
                 comm: "x".into(),
                 actor: None,
+                callers: Vec::new(),
                 kind: EventKind::Lost(Lost {
                     count: 5,
                     reason: "ring-buffer-full".into(),

@@ -54,7 +54,10 @@ impl Summary {
             EventKind::Open(open) if open.writes() => counts.writes += 1,
             EventKind::Open(_) => counts.reads += 1,
             EventKind::Connect(_) => counts.connects += 1,
-            EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) => {}
+            EventKind::Fork(_)
+            | EventKind::Exit(_)
+            | EventKind::Lost(_)
+            | EventKind::MacroLib(_) => {}
         }
     }
 

@@ -146,14 +146,39 @@ impl Attributor {
     pub fn process(&mut self, event: &mut Event) {
         let actor = match &event.kind {
             EventKind::Lost(_) => None,
+            EventKind::MacroLib(lib) => {
+                self.note_proc_macro_load(event.pid, &lib.path, true);
+                let krate = self.macro_crate(&lib.path);
+                if let Some(ProcKind::Rustc(r)) = self.table.get_mut(event.pid).map(|p| &mut p.kind)
+                {
+                    r.slots.retain(|(s, _)| *s != lib.slot);
+                    r.slots.push((lib.slot, krate));
+                }
+                let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
+                Some(match &p.kind {
+                    ProcKind::Rustc(r) => rustc_actor(r),
+                    _ => self.actor_of(&p, event),
+                })
+            }
             EventKind::Fork(fork) => {
                 let parent = self.table.entry(event.pid, event.ppid, &event.comm).clone();
                 let actor = self.actor_of(&parent, event);
+                // Until it execs, the child runs its parent's code; a child a proc-macro asked
+                // for acts for that proc-macro.
+                let kind = if actor.role == Role::ProcMacro {
+                    let mut tool = actor.clone();
+                    tool.role = Role::Tool;
+                    tool.via = Some(Role::ProcMacro);
+                    tool.chain = vec!["rustc".to_owned()];
+                    ProcKind::Tool(Box::new(tool))
+                } else {
+                    parent.kind.clone()
+                };
                 let child = Process {
                     pid: fork.child_pid,
                     ppid: event.pid,
                     exited: false,
-                    // Until it execs, the child runs its parent's code.
+                    kind,
                     ..parent
                 };
                 self.table.insert(child);
@@ -221,12 +246,46 @@ impl Attributor {
             ProcKind::BuildScript(krate) => Actor::for_crate(Role::BuildScript, krate),
             ProcKind::Tool(actor) => (**actor).clone(),
             ProcKind::Rustc(r) | ProcKind::Linker(r) => {
-                if r.expects(event, self.cargo_home()) {
+                if let Some(actor) = self.caller_actor(r, &event.callers) {
+                    // A proc-macro's code was on the stack: whatever this is, it is its doing.
+                    actor
+                } else if r.expects(event, self.cargo_home()) {
                     rustc_actor(r)
                 } else {
                     self.proc_macro_actor(r, event_path(event))
                 }
             }
+        }
+    }
+
+    /// The proc-macro(s) whose code the sensor found on the stack.
+    fn caller_actor(&self, r: &RustcInfo, callers: &[u8]) -> Option<Actor> {
+        let mut crates: Vec<&CrateRef> = r
+            .slots
+            .iter()
+            .filter(|(slot, _)| callers.contains(slot))
+            .map(|(_, k)| k)
+            .collect();
+        crates.dedup();
+        let first = *crates.first()?;
+        let mut actor = Actor::for_crate(Role::ProcMacro, first);
+        if crates.len() > 1 {
+            // Nested expansion (one proc-macro calling into another's code): both are on
+            // the stack.
+            actor.exact = false;
+            actor.candidates = crates.into_iter().cloned().collect();
+        }
+        actor.compiling = r.krate.clone();
+        Some(actor)
+    }
+
+    /// The crate of a proc-macro library.
+    fn macro_crate(&self, path: &str) -> CrateRef {
+        match self.proc_macro_libs.get(path) {
+            Some((krate, _)) => krate.clone(),
+            None => self
+                .context
+                .crate_for_lib(paths::proc_macro_crate_name(path).unwrap_or(path)),
         }
     }
 
@@ -358,13 +417,10 @@ impl Attributor {
         if !is_extern && !in_target {
             return false;
         }
-        let Some(crate_name) = paths::proc_macro_crate_name(path) else {
+        if paths::proc_macro_crate_name(path).is_none() {
             return false;
-        };
-        let krate = match self.proc_macro_libs.get(path) {
-            Some((krate, _)) => krate.clone(),
-            None => self.context.crate_for_lib(crate_name),
-        };
+        }
+        let krate = self.macro_crate(path);
         if let Some(ProcKind::Rustc(r)) = self.table.get_mut(pid).map(|p| &mut p.kind)
             && !r.loaded_macros.iter().any(|(p, _)| p == path)
         {

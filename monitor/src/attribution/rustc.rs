@@ -48,6 +48,8 @@ pub struct RustcInfo {
     pub pid: u32,
     /// Proc-macro libraries this rustc opened, in order: (path, crate).
     pub loaded_macros: Vec<(String, CrateRef)>,
+    /// The sensor's slots for this rustc's proc-macro libraries (see `macro-lib` events).
+    pub slots: Vec<(u8, CrateRef)>,
 }
 
 impl RustcInfo {
@@ -200,9 +202,11 @@ impl RustcInfo {
             // rustc never connects; forks and exits are process bookkeeping (the child is judged by
             // what it executes).
             EventKind::Connect(_) => false,
-            EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) | EventKind::Exec(_) => {
-                true
-            }
+            EventKind::Fork(_)
+            | EventKind::Exit(_)
+            | EventKind::Lost(_)
+            | EventKind::Exec(_)
+            | EventKind::MacroLib(_) => true,
         }
     }
 

@@ -172,6 +172,14 @@ const PROGRAMS: &[(&str, &[Hook])] = &[
         "sys_exit_connect",
         &[Hook::TracePoint("syscalls", "sys_exit_connect")],
     ),
+    (
+        "sys_enter_mmap",
+        &[Hook::TracePoint("syscalls", "sys_enter_mmap")],
+    ),
+    (
+        "sys_exit_mmap",
+        &[Hook::TracePoint("syscalls", "sys_exit_mmap")],
+    ),
 ];
 
 /// The eBPF object, built by monitor/build.rs.
@@ -223,6 +231,7 @@ impl Sensor {
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
+            .map_max_entries("STACK_SCRATCH", cpus)
             .load(OBJECT)
             .map_err(|e| SensorError::Object(e.to_string()))?;
         let mut links = Vec::new();

@@ -1,0 +1,268 @@
+//! Telling which proc-macro did something inside rustc.
+//!
+//! Proc-macros run inside rustc, so the process cannot tell them apart. Their code can: a
+//! proc-macro is a shared library (`<target>/<profile>/deps/lib<name>-<hash>.so`) that statically
+//! links its own copy of std, so when a proc-macro opens a file, connects or spawns a process,
+//! the calling thread's stack holds return addresses inside that library's executable mapping,
+//! a few hundred bytes above the stack pointer.
+//!
+//! - `sched_process_exec` marks rustc processes in `MACRO_LIBS` (with no library yet);
+//! - `mmap` of a `.../deps/lib*.so` file with PROT_EXEC in a marked process adds the mapping as a
+//!   slot and reports it (`MacroLibRecord`), so userspace knows which library each slot is;
+//! - events of a marked process scan `STACK_SCAN_BYTES` of the user stack for words inside a
+//!   slot's range and carry the slots found as `callers` bits.
+use aya_ebpf::{
+    helpers::generated::{
+        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_probe_read_kernel,
+        bpf_probe_read_user, bpf_task_pt_regs,
+    },
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use monitor_common::{
+    MACRO_SLOTS, MacroLibRecord, PATH_MAX, STACK_SCAN_BYTES, counter, kind, syscall,
+};
+
+use crate::{
+    file::take_pending,
+    kernel::{self, copy_walked, current_task, fd_path},
+    maps::{MACRO_LIBS, OFFSETS, PENDING, Pending, STACK_SCRATCH, ZERO_SLOTS, count_loss},
+    output::{current_tracked, header, scratch, submit},
+};
+
+const PROT_EXEC: u64 = 4;
+const MAP_ANONYMOUS: u64 = 0x20;
+const WORDS: usize = STACK_SCAN_BYTES / 8;
+
+/// Offset of the user stack pointer in `struct pt_regs` (user_pt_regs on arm64).
+#[cfg(bpf_target_arch = "x86_64")]
+const SP_OFFSET: usize = core::mem::offset_of!(aya_ebpf::bindings::pt_regs, rsp);
+#[cfg(bpf_target_arch = "aarch64")]
+const SP_OFFSET: usize = core::mem::offset_of!(aya_ebpf::bindings::user_pt_regs, sp);
+#[cfg(not(any(bpf_target_arch = "x86_64", bpf_target_arch = "aarch64")))]
+const SP_OFFSET: usize = 0;
+
+/// Marks (or unmarks) the current process as a rustc after an exec.
+#[inline(always)]
+pub fn mark_rustc(tgid: u32, is_rustc: bool) {
+    if !is_rustc {
+        let _ = MACRO_LIBS.remove(tgid);
+        return;
+    }
+    if let Some(zero) = ZERO_SLOTS.get(0)
+        && MACRO_LIBS.insert(tgid, zero, 0).is_err()
+    {
+        count_loss(counter::PENDING_FULL);
+    }
+}
+
+/// Forgets a process that exited.
+#[inline(always)]
+pub fn forget(tgid: u32) {
+    let _ = MACRO_LIBS.remove(tgid);
+}
+
+/// Slot bits of the proc-macro libraries with a return address near the top of the current
+/// thread's user stack (0 outside rustc processes or before any proc-macro is loaded).
+#[inline(always)]
+pub fn callers(tgid: u32) -> u32 {
+    // SAFETY: the value is only read.
+    let Some(slots) = (unsafe { MACRO_LIBS.get(tgid) }) else {
+        return 0;
+    };
+    if slots.count == 0 {
+        return 0;
+    }
+    // SAFETY: no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(stack) = STACK_SCRATCH.get_ptr_mut(cpu) else {
+        return 0;
+    };
+    // SAFETY: the helpers check their arguments; `task_pt_regs` of the current task is valid, and
+    // reading its stack pointer goes through the checking probe-read helper.
+    let sp: u64 = unsafe {
+        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as u64;
+        let mut sp = 0u64;
+        bpf_probe_read_kernel(
+            (&raw mut sp).cast(),
+            8,
+            (regs + SP_OFFSET as u64) as *const _,
+        );
+        sp
+    };
+    if sp == 0 {
+        return 0;
+    }
+    // Near the top of a stack fewer than STACK_SCAN_BYTES may be mapped: then a quarter of it
+    // (the rest of the buffer zeroed, which matches no slot).
+    // SAFETY: `stack` is this CPU's STACK_SCAN_BYTES buffer; the helper checks the source.
+    let ret = unsafe { bpf_probe_read_user(stack.cast(), STACK_SCAN_BYTES as u32, sp as *const _) };
+    if ret < 0 {
+        // SAFETY: as above; the failed read already zeroed the buffer.
+        let ret = unsafe {
+            bpf_probe_read_user(stack.cast(), (STACK_SCAN_BYTES / 4) as u32, sp as *const _)
+        };
+        if ret < 0 {
+            return 0;
+        }
+    }
+    // One unsigned comparison per test (`w - start < len`), constant bounds, no branch on the
+    // slot count (unused slots have length 0 and match nothing): few enough conditional jumps
+    // for the verifier (it queues one state per jump along a path, at most 8192).
+    let (min, span) = (slots.min, slots.span);
+    let mut bits = 0u32;
+    for i in 0..WORDS {
+        // SAFETY: i < WORDS, inside this CPU's buffer.
+        let w = unsafe { (*stack)[i] };
+        if w.wrapping_sub(min) >= span {
+            continue;
+        }
+        for s in 0..MACRO_SLOTS {
+            if w.wrapping_sub(slots.start[s]) < slots.len[s] {
+                bits |= 1 << s;
+            }
+        }
+    }
+    bits
+}
+
+/// `mmap(addr, len, prot, flags, fd, off)`: stashed for rustc processes mapping a file
+/// executable.
+#[tracepoint(category = "syscalls", name = "sys_enter_mmap")]
+pub fn sys_enter_mmap(ctx: TracePointContext) -> i32 {
+    let _ = try_enter(&ctx);
+    0
+}
+
+fn try_enter(ctx: &TracePointContext) -> Option<()> {
+    let task = current_tracked()?;
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let prot: u64 = unsafe { ctx.read_at(32) }.ok()?;
+    if prot & PROT_EXEC == 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let flags: u64 = unsafe { ctx.read_at(40) }.ok()?;
+    // SAFETY: as above.
+    let fd: u64 = unsafe { ctx.read_at(48) }.ok()?;
+    if flags & MAP_ANONYMOUS != 0 || fd as i64 > i32::MAX as i64 || (fd as i32) < 0 {
+        return None;
+    }
+    // SAFETY: the value is only tested for presence.
+    unsafe { MACRO_LIBS.get(task.tgid) }?;
+    // SAFETY: as above.
+    let len: u64 = unsafe { ctx.read_at(24) }.ok()?;
+    let pending = Pending {
+        syscall: syscall::MMAP,
+        _pad: 0,
+        args: [fd, len, prot, 0],
+    };
+    if PENDING.insert(task.pid_tgid, pending, 0).is_err() {
+        count_loss(counter::PENDING_FULL);
+    }
+    Some(())
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_mmap")]
+pub fn sys_exit_mmap(ctx: TracePointContext) -> i32 {
+    let _ = try_exit(&ctx);
+    0
+}
+
+const HDR: usize = size_of::<MacroLibRecord>();
+const PATH_MASK: usize = PATH_MAX - 1;
+
+fn try_exit(ctx: &TracePointContext) -> Option<()> {
+    let task = current_tracked()?;
+    let p = take_pending(task.pid_tgid)?;
+    if p.syscall != syscall::MMAP {
+        return None;
+    }
+    // SAFETY: syscall exit records hold `long ret` at offset 16.
+    let start: i64 = unsafe { ctx.read_at(16) }.ok()?;
+    if start < 0 {
+        return None;
+    }
+    let o = OFFSETS.load();
+    let path = fd_path(current_task(), p.args[0], &o)?;
+    let (pbuf, pstart, _) = kernel::walk(path, &o)?;
+    if !is_proc_macro_lib(pbuf, pstart) {
+        return None;
+    }
+    let slots = MACRO_LIBS.get_ptr_mut(task.tgid)?;
+    let start = start as u64;
+    let end = start + p.args[1];
+    // SAFETY: `slots` points at this process's map value; only this process's threads update it
+    // (a lost race between two threads mapping at once costs a slot, never memory safety).
+    let slot = unsafe {
+        let count = (*slots).count as usize;
+        if count >= MACRO_SLOTS {
+            return None;
+        }
+        let s = count & (MACRO_SLOTS - 1);
+        (*slots).start[s] = start;
+        (*slots).len[s] = end - start;
+        let old_end = (*slots).min + (*slots).span;
+        let min = if count == 0 || start < (*slots).min {
+            start
+        } else {
+            (*slots).min
+        };
+        let max = if count == 0 || end > old_end {
+            end
+        } else {
+            old_end
+        };
+        (*slots).min = min;
+        (*slots).span = max - min;
+        (*slots).count = count as u32 + 1;
+        s as u32
+    };
+    let buf = scratch()?;
+    // SAFETY: the scratch buffer has room for HDR + PATH_MAX bytes.
+    let path_len = unsafe { copy_walked(buf.add(HDR), pbuf, pstart) } & (PATH_MAX as u32 - 1);
+    let total = HDR + path_len as usize;
+    let record = MacroLibRecord {
+        header: header(kind::MACRO_LIB, total as u32, &task),
+        slot,
+        path_len,
+        start,
+        end,
+    };
+    // SAFETY: the scratch buffer is at least HDR bytes long.
+    unsafe { core::ptr::write_unaligned(buf.cast::<MacroLibRecord>(), record) };
+    submit(buf, total);
+    Some(())
+}
+
+/// Whether the walked path `buf[start..PATH_MAX]` is `.../deps/lib<name>.so`.
+#[inline(always)]
+fn is_proc_macro_lib(buf: *const u8, start: u32) -> bool {
+    // SAFETY: every index is masked into the PATH_MAX-byte region of the path buffer.
+    let at = |i: usize| unsafe { *buf.add(i & PATH_MASK) };
+    if (PATH_MAX as u32).saturating_sub(start) < 12
+        || at(PATH_MAX - 3) != b'.'
+        || at(PATH_MAX - 2) != b's'
+        || at(PATH_MAX - 1) != b'o'
+    {
+        return false;
+    }
+    let mut slash = 0usize;
+    for i in 4..256usize {
+        if at(PATH_MAX - i) == b'/' {
+            slash = PATH_MAX - i;
+            break;
+        }
+    }
+    if slash < 6 || slash < start as usize + 5 {
+        return false;
+    }
+    at(slash + 1) == b'l'
+        && at(slash + 2) == b'i'
+        && at(slash + 3) == b'b'
+        && at(slash - 5) == b'/'
+        && at(slash - 4) == b'd'
+        && at(slash - 3) == b'e'
+        && at(slash - 2) == b'p'
+        && at(slash - 1) == b's'
+}
