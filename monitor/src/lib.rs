@@ -10,6 +10,7 @@ pub mod command;
 pub mod decode;
 pub mod event;
 pub mod pipeline;
+pub mod profile;
 pub mod sensor;
 pub mod summary;
 pub mod user;
