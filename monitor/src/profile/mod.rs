@@ -10,6 +10,8 @@
 //! ```
 //!
 //! Pure: the only I/O is reading profile files ([`load_dir`]).
+// The profile schema is an interface: every public item says what it means.
+#![warn(missing_docs)]
 mod compile;
 mod error;
 mod load;

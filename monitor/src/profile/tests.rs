@@ -45,6 +45,50 @@ fn parses_the_example() {
     assert!(proc_macro.exec.is_empty());
 }
 
+/// The format documentation: its examples must stay true.
+const DOC: &str = include_str!("../../../docs/profiles.md");
+
+/// The fenced blocks of `DOC` in language `lang`.
+fn doc_blocks(lang: &str) -> Vec<String> {
+    let fence = format!("```{lang}\n");
+    DOC.split(fence.as_str())
+        .skip(1)
+        .filter_map(|block| block.split_once("```").map(|(body, _)| body.to_owned()))
+        .collect()
+}
+
+#[test]
+fn documented_example_parses() {
+    let blocks = doc_blocks("toml");
+    let example = blocks.first().expect("an example in docs/profiles.md");
+    let profile = parse(example, Path::new("libz-sys.toml")).expect("documented example");
+    let build = profile.build_script.expect("build-script");
+    assert_eq!(build.exec.len(), 5);
+    assert_eq!(build.network.len(), 7);
+    // The last block is the learning mode's review comment, which render writes.
+    let review = blocks.last().expect("review block");
+    assert!(render(&sample_doc()).ends_with(review.as_str()), "{review}");
+}
+
+#[test]
+fn documented_errors_are_real() {
+    let blocks = doc_blocks("text");
+    let texts = [
+        "[build-script]\nread = [\"include/**\"]\n",
+        "[build_script]\nexec = [\"cc\"]\n",
+        "[build-script]\nexec = \"cc\"\n",
+    ];
+    assert_eq!(blocks.len(), texts.len());
+    for (block, text) in blocks.iter().zip(texts) {
+        let error = parse(
+            &format!("schema = 1\ncrate = \"libz-sys\"\n{text}"),
+            Path::new(".buildwatch/profiles/libz-sys.toml"),
+        )
+        .expect_err(text);
+        assert_eq!(format!("{error}\n"), *block);
+    }
+}
+
 #[test]
 fn minimal_profile_allows_nothing() {
     let profile = parse("schema = 1\ncrate = \"libz-sys\"\n", Path::new(PATH)).expect("minimal");
