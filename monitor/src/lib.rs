@@ -13,6 +13,7 @@ pub mod decode;
 pub mod event;
 pub mod metadata;
 pub mod pipeline;
+pub mod profile;
 pub mod replay;
 pub mod sensor;
 pub mod summary;
