@@ -1,11 +1,16 @@
 //! Builds the eBPF programs (monitor-ebpf) for the bpf target with aya-build and leaves the object
 //! in OUT_DIR, where `sensor` embeds it with `include_bytes_aligned!`.
-use std::{env, path::Path, process::Command};
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use anyhow::{Context as _, anyhow, bail};
 use aya_build::Toolchain;
 
 fn main() -> anyhow::Result<()> {
+    embed_shipped_profiles()?;
     check_prerequisites()?;
     let metadata = cargo_metadata::MetadataCommand::new()
         .no_deps()
@@ -34,6 +39,47 @@ fn main() -> anyhow::Result<()> {
     };
     aya_build::build_ebpf([package], Toolchain::Custom(&toolchain))
         .context("failed to build the eBPF programs (monitor-ebpf); `cargo xtask setup` installs what they need")
+}
+
+/// Writes `$OUT_DIR/shipped_profiles.rs`: every `profiles/*.toml` of the repository, embedded
+/// with `include_str!` so that the binary carries them.
+fn embed_shipped_profiles() -> anyhow::Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut entries: Vec<(String, String)> = Vec::new();
+    if dir.is_dir() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                println!("cargo:rerun-if-changed={}", path.display());
+                let name = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let abs = path
+                    .canonicalize()
+                    .with_context(|| format!("cannot resolve {}", path.display()))?;
+                entries.push((name, abs.display().to_string()));
+            }
+        }
+    }
+    entries.sort();
+    let mut code = String::from(
+        "/// Profiles shipped with buildwatch: (crate, file name, TOML).\npub static SHIPPED: &[(&str, &str, &str)] = &[\n",
+    );
+    for (name, path) in entries {
+        code.push_str(&format!(
+            "    ({name:?}, \"profiles/{name}.toml\", include_str!({path:?})),\n"
+        ));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| anyhow!("OUT_DIR not set"))?);
+    std::fs::write(out.join("shipped_profiles.rs"), code)
+        .context("cannot write shipped_profiles.rs")?;
+    Ok(())
 }
 
 /// Fails early, with the fix, when a piece the eBPF build needs is missing.

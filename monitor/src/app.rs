@@ -1,27 +1,115 @@
 //! The binary's edge: runs a parsed command line, prints results and errors, picks the exit code.
+use std::path::Path;
+
+use thiserror::Error;
+
 use crate::{
-    cli::{Cli, Command, ReplayArgs, WatchArgs},
-    replay,
+    cli::{Cli, Command, OutputArgs, PolicyArgs, ReplayArgs, WatchArgs},
+    config,
+    learn::{Accept, Written},
+    pipeline::{PipelineOptions, RunReport},
+    policy::PolicyConfig,
+    profile::{self, ProfileSet},
+    replay, report,
     sensor::SensorConfig,
-    watch::{self, SetupError, WatchOptions},
+    shipped,
+    watch::{self, Outcome, SetupError, WatchOptions},
 };
 
 /// Exit status for usage and setup errors (the command was not started).
 pub const EXIT_SETUP: i32 = 2;
+/// `ci`: a finding failed the policy.
+pub const EXIT_POLICY: i32 = 3;
+/// `ci`: monitoring was incomplete (events lost, sensor failure mid-run).
+pub const EXIT_INCOMPLETE: i32 = 4;
+
+/// Which command is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Watch,
+    Learn,
+    Ci,
+}
+
+/// An error before the command could start.
+#[derive(Debug, Error)]
+enum StartError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("invalid profiles (fix them, or move them out of the way):\n{0}")]
+    Profiles(String),
+}
 
 /// Runs the command line; returns the process exit status.
 pub fn run(cli: Cli) -> i32 {
-    match cli.command {
-        Some(Command::Replay(args)) => replay(&args),
-        None => watch(cli.watch),
+    let result = match cli.command {
+        Some(Command::Replay(args)) => return replay(&args),
+        Some(Command::Learn(args)) => match args.accept.as_deref().map(Accept::parse).transpose() {
+            Ok(accept) => watch(args.watch, Mode::Learn, accept.unwrap_or_default()),
+            Err(e) => Err(StartError::Usage(format!("--accept: {e}"))),
+        },
+        Some(Command::Ci(args)) => watch(args.watch, Mode::Ci, Accept::default()),
+        None => watch(cli.watch, Mode::Watch, Accept::default()),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("buildwatch: error: {e}");
+        EXIT_SETUP
+    })
+}
+
+/// The profile set: the user's directory (every error reported), then the shipped profiles.
+fn load_profiles(dir: &Path) -> Result<ProfileSet, StartError> {
+    let user = profile::load_dir(dir).map_err(|errors| {
+        StartError::Profiles(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let shipped = shipped::profiles().map_err(|e| StartError::Profiles(e.to_string()))?;
+    Ok(ProfileSet::new(user, shipped))
+}
+
+/// The policy from `--fail-on`, else the config file, else the default.
+fn load_policy(args: &PolicyArgs) -> Result<PolicyConfig, StartError> {
+    if let Some(spec) = &args.fail_on {
+        let fail_on = PolicyConfig::parse_fail_on(spec)
+            .map_err(|e| StartError::Usage(format!("--fail-on: {e}")))?;
+        return Ok(PolicyConfig { fail_on });
+    }
+    match config::load(&args.config) {
+        Ok(Some(cfg)) => Ok(cfg.policy),
+        Ok(None) => Ok(PolicyConfig::default()),
+        Err(e) => Err(StartError::Usage(e.to_string())),
     }
 }
 
 fn replay(args: &ReplayArgs) -> i32 {
-    match replay::replay(&args.input, args.events.as_deref()) {
+    let run = || -> Result<RunReport, String> {
+        let profiles = load_profiles(&args.policy.profiles).map_err(|e| e.to_string())?;
+        let policy = load_policy(&args.policy).map_err(|e| e.to_string())?;
+        let options = PipelineOptions {
+            events: args.output.events.as_deref(),
+            profiles,
+            policy,
+            learn: false,
+        };
+        replay::replay(&args.input, options).map_err(|e| e.to_string())
+    };
+    match run() {
         Ok(report) => {
             eprintln!("buildwatch: replay of {}", args.input.display());
             eprint!("{}", report.render());
+            let meta = report::RunMeta {
+                command: vec![],
+                exit_status: None,
+                user: None,
+            };
+            for e in write_outputs(&args.output, &report, &meta, false) {
+                eprintln!("buildwatch: error: {e}");
+            }
             0
         }
         Err(e) => {
@@ -31,51 +119,23 @@ fn replay(args: &ReplayArgs) -> i32 {
     }
 }
 
-fn watch(args: WatchArgs) -> i32 {
+fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError> {
+    let profiles = load_profiles(&args.policy.profiles)?;
+    let policy = load_policy(&args.policy)?;
     let options = WatchOptions {
-        command: args.command,
-        events: args.events,
-        user: args.user,
+        command: args.command.clone(),
+        events: args.output.events.clone(),
+        user: args.user.clone(),
         sensor: SensorConfig {
             ring_buffer_bytes: args.ring_buffer_size,
         },
         metadata: !args.no_metadata,
+        profiles,
+        policy,
+        learn: mode == Mode::Learn,
     };
-    match watch::run(&options) {
-        Ok(outcome) => {
-            eprintln!(
-                "buildwatch: `{}` (pid {}, user {}) ended after {:.1}s: {}",
-                options.command.join(" "),
-                outcome.pid,
-                outcome.user.name,
-                outcome.elapsed.as_secs_f64(),
-                outcome.status
-            );
-            eprint!("{}", outcome.report.render());
-            if outcome.decode_errors > 0 {
-                eprintln!(
-                    "buildwatch: {} sensor records could not be decoded",
-                    outcome.decode_errors
-                );
-            }
-            if !outcome.still_running.is_empty() {
-                let list: Vec<String> = outcome
-                    .still_running
-                    .iter()
-                    .take(10)
-                    .map(|(pid, image)| format!("{image} ({pid})"))
-                    .collect();
-                eprintln!(
-                    "buildwatch: {} processes of the build were still running: {}",
-                    outcome.still_running.len(),
-                    list.join(", ")
-                );
-            }
-            for e in &outcome.output_errors {
-                eprintln!("buildwatch: error: {e}");
-            }
-            outcome.status.exit_code()
-        }
+    let outcome = match watch::run(&options) {
+        Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("buildwatch: error: {e}");
             if let SetupError::Sensor(sensor) = &e
@@ -87,7 +147,161 @@ fn watch(args: WatchArgs) -> i32 {
                     eprintln!("(run with -v for the verifier log)");
                 }
             }
-            EXIT_SETUP
+            return Ok(EXIT_SETUP);
+        }
+    };
+    print_outcome(&options, &outcome);
+    let meta = report::RunMeta {
+        command: options.command.clone(),
+        exit_status: Some(outcome.status.exit_code()),
+        user: Some(outcome.user.name.clone()),
+    };
+    let mut failed_outputs = write_outputs(&args.output, &outcome.report, &meta, mode == Mode::Ci);
+    for path in [
+        &args.output.report,
+        &args.output.sarif,
+        &args.output.summary,
+        &args.output.events,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        watch::give_to_user(path, &outcome.user);
+    }
+    if mode == Mode::Learn
+        && let Some(learner) = &outcome.learner
+    {
+        let header = vec![
+            format!(
+                "Learned by `buildwatch learn` from `{}`.",
+                options.command.join(" ")
+            ),
+            "Review before committing: everything here is allowed from now on.".to_owned(),
+        ];
+        match learner.write(&args.policy.profiles, accept, &header) {
+            Ok(written) => report_learned(&written, &args.policy.profiles),
+            Err(e) => failed_outputs.push(format!("learning: {e}")),
+        }
+        for path in [&args.policy.profiles] {
+            give_tree_to_user(path, &outcome.user);
+        }
+    }
+    for e in &failed_outputs {
+        eprintln!("buildwatch: error: {e}");
+    }
+    Ok(exit_code(mode, &outcome, !failed_outputs.is_empty()))
+}
+
+/// The exit status: in ci, 4 outranks 3, and 3 outranks the command's own failure.
+fn exit_code(mode: Mode, outcome: &Outcome, output_failed: bool) -> i32 {
+    if mode != Mode::Ci {
+        return outcome.status.exit_code();
+    }
+    let incomplete = outcome.report.lost_events > 0 || outcome.decode_errors > 0 || output_failed;
+    if incomplete {
+        EXIT_INCOMPLETE
+    } else if outcome.report.has_errors() {
+        EXIT_POLICY
+    } else {
+        outcome.status.exit_code()
+    }
+}
+
+fn print_outcome(options: &WatchOptions, outcome: &Outcome) {
+    eprintln!(
+        "buildwatch: `{}` (pid {}, user {}) ended after {:.1}s: {}",
+        options.command.join(" "),
+        outcome.pid,
+        outcome.user.name,
+        outcome.elapsed.as_secs_f64(),
+        outcome.status
+    );
+    eprint!("{}", outcome.report.render());
+    if outcome.decode_errors > 0 {
+        eprintln!(
+            "buildwatch: {} sensor records could not be decoded",
+            outcome.decode_errors
+        );
+    }
+    if !outcome.still_running.is_empty() {
+        let list: Vec<String> = outcome
+            .still_running
+            .iter()
+            .take(10)
+            .map(|(pid, image)| format!("{image} ({pid})"))
+            .collect();
+        eprintln!(
+            "buildwatch: {} processes of the build were still running: {}",
+            outcome.still_running.len(),
+            list.join(", ")
+        );
+    }
+    for e in &outcome.output_errors {
+        eprintln!("buildwatch: error: {e}");
+    }
+}
+
+fn report_learned(written: &[Written], dir: &Path) {
+    if written.is_empty() {
+        eprintln!("buildwatch learn: no build script or proc-macro ran; no profile written");
+        return;
+    }
+    for w in written {
+        let what = if w.created { "wrote" } else { "extended" };
+        let review = if w.review > 0 {
+            format!(" ({} items left for review, see the file)", w.review)
+        } else {
+            String::new()
+        };
+        eprintln!("buildwatch learn: {what} {}{review}", w.path.display());
+    }
+    eprintln!("buildwatch learn: profiles are in {}", dir.display());
+}
+
+/// Writes --report, --sarif and --summary; returns what failed.
+fn write_outputs(
+    output: &OutputArgs,
+    run: &RunReport,
+    meta: &report::RunMeta,
+    ci: bool,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    let mut write = |path: &Path, text: String| {
+        if let Err(e) = std::fs::write(path, text) {
+            failed.push(format!("cannot write {}: {e}", path.display()));
+        }
+    };
+    if let Some(path) = &output.report {
+        write(path, report::json(run, meta));
+    }
+    if let Some(path) = &output.sarif {
+        write(path, report::sarif(run, meta));
+    }
+    let summary = output.summary.clone().or_else(|| {
+        ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY").map(std::path::PathBuf::from))
+            .flatten()
+    });
+    if let Some(path) = summary {
+        let text = report::markdown(run, meta);
+        // The step summary is shared by the job's steps: append.
+        let result = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+        if let Err(e) = result {
+            failed.push(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    failed
+}
+
+/// Files created as root under sudo go back to the invoking user.
+fn give_tree_to_user(dir: &Path, user: &crate::user::TargetUser) {
+    watch::give_to_user(dir, user);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            watch::give_to_user(&entry.path(), user);
         }
     }
 }

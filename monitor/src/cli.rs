@@ -11,9 +11,10 @@ use clap::{Args, Parser, Subcommand};
     about,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>",
+    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch learn [OPTIONS] -- <COMMAND>...\n       buildwatch ci [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>",
     after_help = "Exit status: the watched command's own (128+N if signal N killed it); 2 when \
-                  buildwatch could not start (the command was not run)."
+                  buildwatch could not start (the command was not run); ci: 3 when a finding \
+                  fails the policy, 4 when monitoring was incomplete."
 )]
 pub struct Cli {
     /// A command other than watching.
@@ -27,16 +28,64 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Attribution on a recorded events file (JSON Lines, optionally .gz); no privileges needed.
+    /// Watch, and write or extend a profile per crate from what its build script and
+    /// proc-macro did.
+    Learn(LearnArgs),
+    /// Watch without a TUI; findings that fail the policy decide the exit status.
+    Ci(CiArgs),
+    /// Attribution and checking on a recorded events file (JSON Lines, optionally .gz); no
+    /// privileges needed.
     Replay(ReplayArgs),
+}
+
+/// Where profiles come from, and what fails a run.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Per-crate allow profiles; the profiles shipped with buildwatch apply to crates that have
+    /// none here.
+    #[arg(long, value_name = "DIR", default_value = ".buildwatch/profiles")]
+    pub profiles: PathBuf,
+
+    /// Finding codes that are errors (fail a ci run), comma-separated, or `all`.
+    /// Default: unexpected-network,sensitive-read,persistence-write,fileless-exec,process-tamper.
+    #[arg(long, value_name = "CODES")]
+    pub fail_on: Option<String>,
+
+    /// Configuration file (`[policy] fail-on = [...]`).
+    #[arg(long, value_name = "FILE", default_value = ".buildwatch/config.toml")]
+    pub config: PathBuf,
+}
+
+/// Output files.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write every event as JSON Lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Write the run's JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write the findings as SARIF 2.1.0 to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+
+    /// Write a Markdown summary to FILE (default for ci: $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
 }
 
 /// Options of every command that watches a build.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Write every event as JSON Lines to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub events: Option<PathBuf>,
+    /// Outputs.
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Profiles and policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// Plain progress and summary, no TUI (automatic when stdout is not a terminal).
     #[arg(long)]
@@ -63,6 +112,27 @@ pub struct WatchArgs {
     pub command: Vec<String>,
 }
 
+/// Options of `learn`.
+#[derive(Debug, Args)]
+pub struct LearnArgs {
+    /// Also allow these, which learning otherwise leaves for review: comma-separated
+    /// `sensitive-read`, `network`, `persistence-write`.
+    #[arg(long, value_name = "KINDS")]
+    pub accept: Option<String>,
+
+    /// Watching options.
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+/// Options of `ci`.
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Watching options.
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
 /// Options of `replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -70,9 +140,13 @@ pub struct ReplayArgs {
     #[arg(value_name = "EVENTS")]
     pub input: PathBuf,
 
-    /// Write the re-attributed events as JSON Lines to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub events: Option<PathBuf>,
+    /// Outputs.
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Profiles and policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// Parses `4096`, `64K`, `16M`, `1G`.
@@ -133,11 +207,48 @@ mod tests {
         .expect("parse");
         assert!(cli.command.is_none());
         assert_eq!(cli.watch.command, ["cargo", "build", "--release"]);
+        assert_eq!(
+            cli.watch.output.events.as_deref(),
+            Some(std::path::Path::new("e.jsonl"))
+        );
         assert!(Cli::try_parse_from(["buildwatch", "--bogus", "--", "true"]).is_err());
         assert!(Cli::try_parse_from(["buildwatch"]).is_err());
         // `replay` after `--` is a command to watch, not the subcommand.
         let cli = Cli::try_parse_from(["buildwatch", "--", "replay"]).expect("parse");
         assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn learn_and_ci() {
+        let cli = Cli::try_parse_from([
+            "buildwatch",
+            "learn",
+            "--accept",
+            "network",
+            "--",
+            "cargo",
+            "build",
+        ])
+        .expect("parse");
+        assert!(
+            matches!(&cli.command, Some(Command::Learn(l)) if l.accept.as_deref() == Some("network") && l.watch.command == ["cargo", "build"])
+        );
+        let cli = Cli::try_parse_from([
+            "buildwatch",
+            "ci",
+            "--fail-on",
+            "all",
+            "--sarif",
+            "x.sarif",
+            "--",
+            "cargo",
+            "build",
+        ])
+        .expect("parse");
+        assert!(
+            matches!(&cli.command, Some(Command::Ci(c)) if c.watch.policy.fail_on.as_deref() == Some("all"))
+        );
+        assert!(Cli::try_parse_from(["buildwatch", "ci", "--",]).is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! One pipeline for every command: decoded events → attribution → sinks.
+//! One pipeline for every command: decoded events → attribution → policy → sinks.
 use std::{
     fs::File,
     io::{self, BufWriter, Write as _},
@@ -9,14 +9,42 @@ use crate::{
     activity::ActivityLog,
     attribution::{Attributor, BuildContext},
     event::Event,
+    learn::Learner,
+    policy::{Finding, Policy, PolicyConfig},
+    profile::ProfileSet,
     summary::Summary,
 };
+
+/// What a pipeline does besides attributing.
+pub struct PipelineOptions<'a> {
+    /// Write every attributed event as JSON Lines here.
+    pub events: Option<&'a Path>,
+    /// Check events against these profiles (and the baseline).
+    pub profiles: ProfileSet,
+    /// Which findings are errors.
+    pub policy: PolicyConfig,
+    /// Record behaviour for `learn`.
+    pub learn: bool,
+}
+
+impl Default for PipelineOptions<'_> {
+    fn default() -> Self {
+        Self {
+            events: None,
+            profiles: ProfileSet::default(),
+            policy: PolicyConfig::default(),
+            learn: false,
+        }
+    }
+}
 
 /// Everything downstream of the sensor (or of a recorded stream in `replay`).
 pub struct Pipeline {
     attributor: Attributor,
     summary: Summary,
     activity: ActivityLog,
+    policy: Policy,
+    learner: Option<Learner>,
     events_out: Option<BufWriter<File>>,
 }
 
@@ -27,23 +55,64 @@ pub struct RunReport {
     pub summary: Summary,
     /// Per crate and role activity.
     pub activity: ActivityLog,
+    /// Findings, errors first.
+    pub findings: Vec<Finding>,
+    /// Records the sensor lost.
+    pub lost_events: u64,
 }
 
 impl RunReport {
-    /// The text summary (per-crate table, then totals).
+    /// The text summary: per-crate table, totals, then findings.
     pub fn render(&self) -> String {
-        format!("{}{}", self.activity.render(), self.summary.render(8))
+        let mut out = format!("{}{}", self.activity.render(), self.summary.render(8));
+        let shown: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.code != crate::policy::Code::UnusedAllow)
+            .collect();
+        if shown.is_empty() {
+            out.push_str("findings: none\n");
+        } else {
+            out.push_str(&format!("findings: {}\n", shown.len()));
+            for f in shown.iter().take(40) {
+                let tag = match f.severity {
+                    crate::policy::Severity::Error => "ERROR",
+                    crate::policy::Severity::Warning => "warn ",
+                };
+                out.push_str(&format!("  {tag} {}\n", f.headline()));
+            }
+            if shown.len() > 40 {
+                out.push_str(&format!(
+                    "  ... and {} more (see --report)\n",
+                    shown.len() - 40
+                ));
+            }
+        }
+        out
+    }
+
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.severity == crate::policy::Severity::Error)
     }
 }
 
 impl Pipeline {
-    /// A pipeline that writes every attributed event as JSON Lines to `events` when given.
-    pub fn new(events: Option<&Path>) -> io::Result<Self> {
-        let events_out = events.map(File::create).transpose()?.map(BufWriter::new);
+    /// A pipeline with `options`.
+    pub fn new(options: PipelineOptions<'_>) -> io::Result<Self> {
+        let events_out = options
+            .events
+            .map(File::create)
+            .transpose()?
+            .map(BufWriter::new);
         Ok(Self {
             attributor: Attributor::new(),
             summary: Summary::default(),
             activity: ActivityLog::default(),
+            policy: Policy::new(&options.profiles, options.policy),
+            learner: options.learn.then(Learner::new),
             events_out,
         })
     }
@@ -53,27 +122,43 @@ impl Pipeline {
         self.attributor.set_context(context);
     }
 
-    /// Processes one event.
-    pub fn process(&mut self, mut event: Event) -> io::Result<()> {
+    /// Processes one event; returns it attributed.
+    pub fn process(&mut self, mut event: Event) -> io::Result<Event> {
         self.attributor.process(&mut event);
         self.summary.record(&event, self.attributor.table());
         self.activity.record(&event, &self.attributor);
+        self.policy.check(&event, &self.attributor);
+        if let Some(learner) = &mut self.learner {
+            learner.observe(&event, &self.attributor);
+        }
         if let Some(out) = &mut self.events_out {
             serde_json::to_writer(&mut *out, &event)?;
             out.write_all(b"\n")?;
         }
-        Ok(())
+        Ok(event)
     }
 
-    /// Flushes the sinks and returns what the run amounted to.
-    pub fn finish(mut self) -> io::Result<RunReport> {
+    /// Findings so far.
+    pub fn findings(&self) -> Vec<&Finding> {
+        self.policy.findings()
+    }
+
+    /// Flushes the sinks and returns what the run amounted to (and the learner, in learn mode).
+    pub fn finish(mut self) -> io::Result<(RunReport, Option<Learner>)> {
         if let Some(out) = &mut self.events_out {
             out.flush()?;
         }
-        Ok(RunReport {
-            summary: self.summary,
-            activity: self.activity,
-        })
+        let findings = self.policy.finish();
+        let lost_events = self.summary.lost_total();
+        Ok((
+            RunReport {
+                summary: self.summary,
+                activity: self.activity,
+                findings,
+                lost_events,
+            },
+            self.learner,
+        ))
     }
 
     /// The attribution state.

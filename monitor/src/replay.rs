@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::{
     event::Event,
-    pipeline::{Pipeline, RunReport},
+    pipeline::{Pipeline, PipelineOptions, RunReport},
 };
 
 /// Replay failed.
@@ -88,19 +88,23 @@ fn for_each_event(path: &Path, mut f: impl FnMut(Event)) -> Result<(), ReplayErr
     Ok(())
 }
 
-/// Runs the pipeline over a recorded run; `events_out` receives the re-attributed events.
-pub fn replay(input: &Path, events_out: Option<&Path>) -> Result<RunReport, ReplayError> {
+/// Runs the pipeline over a recorded run.
+pub fn replay(input: &Path, options: PipelineOptions<'_>) -> Result<RunReport, ReplayError> {
+    let events_out = options.events.map(Path::to_owned).unwrap_or_default();
     let write_error = |error| ReplayError::Write {
-        path: events_out.map(Path::to_owned).unwrap_or_default(),
+        path: events_out.clone(),
         error,
     };
-    let mut pipeline = Pipeline::new(events_out).map_err(write_error)?;
+    let mut pipeline = Pipeline::new(options).map_err(write_error)?;
     let mut result = Ok(());
     for_each_event(input, |event| {
         if result.is_ok() {
-            result = pipeline.process(event);
+            result = pipeline.process(event).map(|_| ());
         }
     })?;
     result.map_err(write_error)?;
-    pipeline.finish().map_err(write_error)
+    pipeline
+        .finish()
+        .map(|(report, _)| report)
+        .map_err(write_error)
 }

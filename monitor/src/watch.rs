@@ -19,14 +19,16 @@ use crate::{
     attribution::BuildContext,
     command::{self, SpawnError, Status},
     decode::Decoder,
+    learn::Learner,
     metadata,
-    pipeline::{Pipeline, RunReport},
+    pipeline::{Pipeline, PipelineOptions, RunReport},
+    policy::PolicyConfig,
+    profile::ProfileSet,
     sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
     user::{self, TargetUser, UserError},
 };
 
 /// What a watching run needs.
-#[derive(Clone, Debug)]
 pub struct WatchOptions {
     /// The command and its arguments.
     pub command: Vec<String>,
@@ -38,6 +40,12 @@ pub struct WatchOptions {
     pub sensor: SensorConfig,
     /// Run `cargo metadata` for workspace facts.
     pub metadata: bool,
+    /// Profiles to check against.
+    pub profiles: ProfileSet,
+    /// Which findings are errors.
+    pub policy: PolicyConfig,
+    /// Record behaviour for `learn`.
+    pub learn: bool,
 }
 
 /// A run that could not start: the command was not run.
@@ -81,6 +89,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Problems writing outputs during the run.
     pub output_errors: Vec<String>,
+    /// What `learn` recorded.
+    pub learner: Option<Learner>,
 }
 
 #[expect(
@@ -103,15 +113,20 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
     let mut sensor = Sensor::load(&options.sensor)?;
-    let mut pipeline =
-        Pipeline::new(options.events.as_deref()).map_err(|error| SetupError::Output {
-            path: options
-                .events
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            error,
-        })?;
+    let pipeline_options = PipelineOptions {
+        events: options.events.as_deref(),
+        profiles: options.profiles.clone(),
+        policy: options.policy.clone(),
+        learn: options.learn,
+    };
+    let mut pipeline = Pipeline::new(pipeline_options).map_err(|error| SetupError::Output {
+        path: options
+            .events
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        error,
+    })?;
     if let Some(path) = &options.events {
         give_to_user(path, &target);
     }
@@ -186,9 +201,9 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
         .map(|p| (p.pid, p.image_name().to_owned()))
         .collect();
     let mut output_errors = output_errors;
-    let report = pipeline.finish().unwrap_or_else(|e| {
+    let (report, learner) = pipeline.finish().unwrap_or_else(|e| {
         output_errors.push(format!("writing events: {e}"));
-        RunReport::default()
+        (RunReport::default(), None)
     });
     drop(sensor);
     Ok(Outcome {
@@ -200,6 +215,7 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
         still_running,
         elapsed: started.elapsed(),
         output_errors,
+        learner,
     })
 }
 
@@ -221,7 +237,7 @@ fn pump(
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Message::Stream(StreamMessage::Event(event))) => {
-                if let Err(e) = pipeline.process(event)
+                if let Err(e) = pipeline.process(event).map(|_| ())
                     && output_errors.len() < 5
                 {
                     output_errors.push(format!("writing events: {e}"));

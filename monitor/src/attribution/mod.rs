@@ -246,10 +246,17 @@ impl Attributor {
             ProcKind::BuildScript(krate) => Actor::for_crate(Role::BuildScript, krate),
             ProcKind::Tool(actor) => (**actor).clone(),
             ProcKind::Rustc(r) | ProcKind::Linker(r) => {
-                if let Some(actor) = self.caller_actor(r, &event.callers) {
-                    // A proc-macro's code was on the stack: whatever this is, it is its doing.
+                // A proc-macro's code on the stack names it exactly. Within rustc's own places
+                // the event stays rustc's even then: a proc-macro calls back into rustc through
+                // the proc_macro bridge, and rustc loads crate metadata lazily on such calls.
+                // A new process is the exception: rustc only ever starts its linker, so a fork
+                // with a proc-macro on the stack is the proc-macro's.
+                let forked = matches!(event.kind, EventKind::Fork(_));
+                if !forked && r.expects(event, self.cargo_home()) {
+                    rustc_actor(r)
+                } else if let Some(actor) = self.caller_actor(r, &event.callers) {
                     actor
-                } else if r.expects(event, self.cargo_home()) {
+                } else if forked {
                     rustc_actor(r)
                 } else {
                     self.proc_macro_actor(r, event_path(event))

@@ -1,0 +1,364 @@
+//! `buildwatch learn`: record what each crate's build script and proc-macro did into profiles.
+//!
+//! Only what the built-in baseline does not already allow is written, generalized (variables
+//! for machine-specific prefixes, globs for directories of many files). Sensitive reads,
+//! persistence writes, fileless execution and network are never allowed silently: they are
+//! written as a "NOT allowed" comment block for a person to review, and become rules only when
+//! accepted explicitly (`--accept`, or the TUI).
+mod accept;
+pub mod generalize;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+pub use accept::{ProfileChange, accept, diff};
+use thiserror::Error;
+
+use crate::{
+    attribution::{Attributor, CrateRef, Role},
+    event::{Event, EventKind},
+    policy::vars,
+    profile::{self, DocEntry, NotAllowed, ProfileDoc, RoleDoc, RuleList},
+};
+
+/// Learning failed to read or write a profile.
+#[derive(Debug, Error)]
+pub enum LearnError {
+    /// An existing profile cannot be read or parsed.
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
+    /// A file cannot be written.
+    #[error("cannot write {path}: {error}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The finding cannot become a profile entry.
+    #[error("{0}")]
+    NotAcceptable(String),
+}
+
+/// What may be turned into rules without review.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accept {
+    /// Accept sensitive reads.
+    pub sensitive_read: bool,
+    /// Accept network endpoints.
+    pub network: bool,
+    /// Accept persistence writes.
+    pub persistence_write: bool,
+}
+
+impl Accept {
+    /// Parses `--accept`: comma-separated `sensitive-read`, `network`, `persistence-write`.
+    pub fn parse(spec: &str) -> Result<Accept, String> {
+        let mut a = Accept::default();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item {
+                "sensitive-read" => a.sensitive_read = true,
+                "network" => a.network = true,
+                "persistence-write" => a.persistence_write = true,
+                other => {
+                    return Err(format!(
+                        "cannot accept `{other}`: one of sensitive-read, network, persistence-write"
+                    ));
+                }
+            }
+        }
+        Ok(a)
+    }
+}
+
+/// What one crate did in one role, beyond the baseline.
+#[derive(Clone, Debug, Default)]
+struct Observed {
+    versions: BTreeSet<String>,
+    exec: BTreeSet<String>,
+    read: BTreeSet<String>,
+    write: BTreeSet<String>,
+    sensitive: BTreeSet<String>,
+    persistence: BTreeSet<String>,
+    network: BTreeSet<String>,
+    fileless: BTreeSet<String>,
+}
+
+/// Collects observations during a run.
+#[derive(Debug, Default)]
+pub struct Learner {
+    observed: BTreeMap<(String, Role), Observed>,
+}
+
+/// A profile learning wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The crate.
+    pub krate: String,
+    /// The file.
+    pub path: PathBuf,
+    /// It did not exist before.
+    pub created: bool,
+    /// Items left for review (not allowed).
+    pub review: usize,
+}
+
+impl Learner {
+    /// A learner with nothing observed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one attributed event.
+    pub fn observe(&mut self, event: &Event, attributor: &Attributor) {
+        let Some(actor) = &event.actor else { return };
+        let role = actor.policy_role();
+        if !matches!(role, Role::BuildScript | Role::ProcMacro) {
+            return;
+        }
+        let Some(krate) = actor.crate_ref() else {
+            return;
+        };
+        let places = attributor.places_for(Some(&krate));
+        let v = vars(&places);
+        let o = self.observed.entry((krate.name.clone(), role)).or_default();
+        if let Some(version) = &krate.version {
+            o.versions.insert(version.clone());
+        }
+        let home = places.home.as_deref();
+        match &event.kind {
+            EventKind::Exec(exec) => {
+                let image = exec.image();
+                if image.starts_with("/memfd:") {
+                    o.fileless.insert(image.to_owned());
+                } else if !places.expected_exec(image) {
+                    o.exec.insert(exec_entry(image, &v));
+                }
+            }
+            EventKind::Open(open) => {
+                if open.writes() {
+                    if profile::persistence_write(&open.path, home).is_some() {
+                        o.persistence.insert(generalize::substitute(&open.path, &v));
+                    } else if open.result >= 0 && !places.expected_write(&open.path) {
+                        o.write.insert(generalize::substitute(&open.path, &v));
+                    }
+                } else if profile::sensitive_read(&open.path, home).is_some() {
+                    o.sensitive.insert(generalize::substitute(&open.path, &v));
+                } else if open.result >= 0 && !places.expected_read(&open.path) {
+                    o.read.insert(generalize::substitute(&open.path, &v));
+                }
+            }
+            EventKind::Connect(c) => {
+                if !(c.family == "unix"
+                    && matches!(c.addr.as_str(), "/var/run/nscd/socket" | "/run/nscd/socket"))
+                {
+                    o.network.insert(network_entry(c));
+                }
+            }
+            EventKind::Fork(_)
+            | EventKind::Exit(_)
+            | EventKind::Lost(_)
+            | EventKind::MacroLib(_) => {}
+        }
+    }
+
+    /// Crates observed (with a build script or proc-macro that ran).
+    pub fn crates(&self) -> BTreeSet<&str> {
+        self.observed.keys().map(|(k, _)| k.as_str()).collect()
+    }
+
+    /// Writes or extends one profile per observed crate in `dir`.
+    pub fn write(
+        &self,
+        dir: &Path,
+        accept: Accept,
+        header: &[String],
+    ) -> Result<Vec<Written>, LearnError> {
+        std::fs::create_dir_all(dir).map_err(|error| LearnError::Write {
+            path: dir.to_owned(),
+            error,
+        })?;
+        let mut by_crate: BTreeMap<&str, Vec<(Role, &Observed)>> = BTreeMap::new();
+        for ((krate, role), o) in &self.observed {
+            by_crate.entry(krate).or_default().push((*role, o));
+        }
+        let mut written = Vec::new();
+        for (krate, roles) in by_crate {
+            let path = dir.join(format!("{krate}.toml"));
+            let existing = if path.exists() {
+                let text = std::fs::read_to_string(&path).map_err(|error| LearnError::Write {
+                    path: path.clone(),
+                    error,
+                })?;
+                Some(profile::parse(&text, &path)?)
+            } else {
+                None
+            };
+            let mut doc = existing
+                .as_ref()
+                .map(ProfileDoc::from_profile)
+                .unwrap_or_else(|| ProfileDoc {
+                    krate: krate.to_owned(),
+                    ..ProfileDoc::default()
+                });
+            doc.header = header.to_vec();
+            for (role, o) in roles {
+                for version in &o.versions {
+                    let covered = existing.as_ref().is_some_and(|p| {
+                        p.versions.is_empty()
+                            || semver::Version::parse(version).is_ok_and(|v| p.covers(&v))
+                    });
+                    let req = format!("={version}");
+                    if !covered && !doc.versions.contains(&req) {
+                        doc.versions.push(req);
+                    }
+                }
+                let table = match role {
+                    Role::ProcMacro => doc.proc_macro.get_or_insert_with(RoleDoc::default),
+                    _ => doc.build_script.get_or_insert_with(RoleDoc::default),
+                };
+                add(
+                    table,
+                    RuleList::Exec,
+                    o.exec.iter().map(|e| generalize::escape_program(e)),
+                    None,
+                );
+                add(
+                    table,
+                    RuleList::Read,
+                    generalize::collapse(&o.read).into_iter(),
+                    None,
+                );
+                add(
+                    table,
+                    RuleList::Write,
+                    generalize::collapse(&o.write).into_iter(),
+                    None,
+                );
+                let review = |kind: &str, items: &BTreeSet<String>, doc: &mut ProfileDoc| {
+                    for item in items {
+                        doc.not_allowed.push(NotAllowed {
+                            kind: format!("{role} {kind}"),
+                            text: item.clone(),
+                        });
+                    }
+                };
+                let table_add =
+                    |doc: &mut ProfileDoc, list: RuleList, items: &BTreeSet<String>, note: &str| {
+                        let table = match role {
+                            Role::ProcMacro => doc.proc_macro.get_or_insert_with(RoleDoc::default),
+                            _ => doc.build_script.get_or_insert_with(RoleDoc::default),
+                        };
+                        add(
+                            table,
+                            list,
+                            items.iter().map(|s| generalize::escape_glob_keep_vars(s)),
+                            Some(note),
+                        );
+                    };
+                if accept.sensitive_read {
+                    table_add(
+                        &mut doc,
+                        RuleList::SensitiveRead,
+                        &o.sensitive,
+                        "accepted with --accept sensitive-read",
+                    );
+                } else {
+                    review("sensitive-read", &o.sensitive, &mut doc);
+                }
+                if accept.persistence_write {
+                    table_add(
+                        &mut doc,
+                        RuleList::Write,
+                        &o.persistence,
+                        "persistence write accepted with --accept persistence-write",
+                    );
+                } else {
+                    review("persistence-write", &o.persistence, &mut doc);
+                }
+                if accept.network {
+                    let table = match role {
+                        Role::ProcMacro => doc.proc_macro.get_or_insert_with(RoleDoc::default),
+                        _ => doc.build_script.get_or_insert_with(RoleDoc::default),
+                    };
+                    add(
+                        table,
+                        RuleList::Network,
+                        o.network.iter().cloned(),
+                        Some("accepted with --accept network"),
+                    );
+                } else {
+                    review("network", &o.network, &mut doc);
+                }
+                review("fileless-exec", &o.fileless, &mut doc);
+            }
+            let review = doc.not_allowed.len();
+            let text = profile::render(&doc);
+            // Whatever we write must read back.
+            profile::parse(&text, &path)?;
+            std::fs::write(&path, &text).map_err(|error| LearnError::Write {
+                path: path.clone(),
+                error,
+            })?;
+            written.push(Written {
+                krate: krate.to_owned(),
+                path,
+                created: existing.is_none(),
+                review,
+            });
+        }
+        Ok(written)
+    }
+}
+
+fn add(
+    table: &mut RoleDoc,
+    list: RuleList,
+    items: impl Iterator<Item = String>,
+    note: Option<&str>,
+) {
+    let entries = table.list_mut(list);
+    for item in items {
+        if !entries.iter().any(|e| e.text == item) {
+            entries.push(DocEntry {
+                text: item,
+                comment: note.map(str::to_owned),
+            });
+        }
+    }
+}
+
+/// A program as a profile entry: its name when it lives in a standard bin directory, else its
+/// path with variables.
+fn exec_entry(image: &str, vars: &profile::Vars) -> String {
+    const BIN_DIRS: [&str; 6] = [
+        "/usr/bin",
+        "/bin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/sbin",
+        "/usr/local/sbin",
+    ];
+    match image.rsplit_once('/') {
+        Some((dir, name)) if BIN_DIRS.contains(&dir) => name.to_owned(),
+        _ => generalize::substitute(image, vars),
+    }
+}
+
+/// An endpoint as a network entry.
+pub fn network_entry(c: &crate::event::Connect) -> String {
+    match c.family.as_str() {
+        "unix" => format!("unix:{}", c.addr),
+        _ => c.endpoint(),
+    }
+}
+
+/// The profile variables of a crate instance, for callers outside a run (the TUI).
+pub fn crate_vars(attributor: &Attributor, krate: &CrateRef) -> profile::Vars {
+    vars(&attributor.places_for(Some(krate)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! Findings: what checking a run against profiles and the baseline turned up.
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::attribution::{CrateRef, Role};
+
+/// Stable finding codes (kebab-case in every output). Documented in README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// Network by a build script, a proc-macro or anything they ran, that its profile does not
+    /// allow.
+    UnexpectedNetwork,
+    /// A program run that neither the baseline nor the profile allows.
+    UnexpectedExec,
+    /// A read of a secret (SSH/GPG keys, credentials, shell history, .env, ...) not explicitly
+    /// accepted in the profile (attempts that failed count too).
+    SensitiveRead,
+    /// A read outside the baseline and the profile.
+    UnexpectedRead,
+    /// A write outside the baseline and the profile.
+    UnexpectedWrite,
+    /// A write to a place that makes code run later (shell rc files, authorized_keys, cargo's
+    /// config, crontabs, systemd units, git hooks, ~/.cargo/bin, ...).
+    PersistenceWrite,
+    /// A profile exists for other versions of the crate, and this version does something it
+    /// does not allow.
+    NewBehaviour,
+    /// A crate with a build script or proc-macro ran with no profile at all.
+    NoProfile,
+    /// The sensor lost events: monitoring was incomplete.
+    EventsLost,
+    /// A program executed from memory (memfd) or a deleted file.
+    FilelessExec,
+    /// ptrace or process_vm_writev on another process.
+    ProcessTamper,
+    /// io_uring used by a build script or proc-macro.
+    IoUringUse,
+    /// A process started by the build was still running when the build ended.
+    ProcessOutlivedBuild,
+    /// An allow entry in a profile matched nothing during the run.
+    UnusedAllow,
+}
+
+impl Code {
+    /// Every code, in documentation order.
+    pub const ALL: [Code; 14] = [
+        Code::UnexpectedNetwork,
+        Code::SensitiveRead,
+        Code::PersistenceWrite,
+        Code::FilelessExec,
+        Code::ProcessTamper,
+        Code::UnexpectedExec,
+        Code::UnexpectedRead,
+        Code::UnexpectedWrite,
+        Code::NewBehaviour,
+        Code::IoUringUse,
+        Code::ProcessOutlivedBuild,
+        Code::NoProfile,
+        Code::EventsLost,
+        Code::UnusedAllow,
+    ];
+
+    /// The code's name (`unexpected-network`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::UnexpectedNetwork => "unexpected-network",
+            Code::UnexpectedExec => "unexpected-exec",
+            Code::SensitiveRead => "sensitive-read",
+            Code::UnexpectedRead => "unexpected-read",
+            Code::UnexpectedWrite => "unexpected-write",
+            Code::PersistenceWrite => "persistence-write",
+            Code::NewBehaviour => "new-behaviour",
+            Code::NoProfile => "no-profile",
+            Code::EventsLost => "events-lost",
+            Code::FilelessExec => "fileless-exec",
+            Code::ProcessTamper => "process-tamper",
+            Code::IoUringUse => "io-uring-use",
+            Code::ProcessOutlivedBuild => "process-outlived-build",
+            Code::UnusedAllow => "unused-allow",
+        }
+    }
+
+    /// Parses a code name.
+    pub fn from_name(name: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// One line on what triggers the code.
+    pub fn description(self) -> &'static str {
+        match self {
+            Code::UnexpectedNetwork => {
+                "network by a build script, proc-macro or a program they ran, not allowed by its profile"
+            }
+            Code::UnexpectedExec => {
+                "a program run that neither the built-in baseline nor the crate's profile allows"
+            }
+            Code::SensitiveRead => {
+                "a read (or attempted read) of keys, credentials, history or .env files not accepted in the profile"
+            }
+            Code::UnexpectedRead => "a file read outside the baseline and the crate's profile",
+            Code::UnexpectedWrite => "a file written outside the baseline and the crate's profile",
+            Code::PersistenceWrite => {
+                "a write to a place that makes code run later (rc files, authorized_keys, cron, systemd, git hooks, ~/.cargo/bin)"
+            }
+            Code::NewBehaviour => {
+                "this version of the crate does something its profile (written for other versions) does not allow"
+            }
+            Code::NoProfile => {
+                "a crate with a build script or proc-macro has no profile; its observed behaviour is listed"
+            }
+            Code::EventsLost => "the sensor lost events: monitoring was incomplete",
+            Code::FilelessExec => "a program executed from memory (memfd) or from a deleted file",
+            Code::ProcessTamper => "ptrace or process_vm_writev aimed at another process",
+            Code::IoUringUse => {
+                "io_uring set up by a build script or proc-macro, whose operations syscall tracing cannot see"
+            }
+            Code::ProcessOutlivedBuild => {
+                "a process started during the build was still running when the build ended"
+            }
+            Code::UnusedAllow => "an allow entry in a profile matched nothing during the run",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How serious a finding is for this run's policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Fails the run (`ci`), per `--fail-on`.
+    Error,
+    /// Reported, does not fail the run.
+    Warning,
+}
+
+/// The process a finding was seen in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRef {
+    /// Process id.
+    pub pid: u32,
+    /// Its executable.
+    pub exe: String,
+    /// The processes from the responsible one down to this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+}
+
+/// One finding. Identical findings (same code, crate, role and subject) are merged, counting
+/// occurrences.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// What kind of finding.
+    pub code: Code,
+    /// Error (fails the run) or warning.
+    pub severity: Severity,
+    /// The crate responsible.
+    #[serde(rename = "crate", default, skip_serializing_if = "Option::is_none")]
+    pub krate: Option<CrateRef>,
+    /// build-script or proc-macro (or rustc, cargo, command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The first process it was seen in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessRef>,
+    /// What happened: `connect 127.0.0.1:4444`, `read /home/u/.ssh/id_rsa`.
+    pub detail: String,
+    /// The item itself (path, endpoint, program), for merging and for accepting into profiles.
+    pub subject: String,
+    /// The profile that applied, if any (file path or `built-in:<crate>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// The profile list that would allow it (`exec`, `read`, `write`, `sensitive-read`,
+    /// `network`), under `[<role>]` of the crate's profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    /// Other crates it may be (proc-macros that could not be told apart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<CrateRef>,
+    /// How many times it happened.
+    pub count: u64,
+    /// When it first happened (ns since the epoch).
+    pub time_ns: u64,
+}
+
+impl Finding {
+    /// `sensitive-read: keyscan 0.1.4 build-script read /home/u/.ssh/id_rsa`
+    pub fn headline(&self) -> String {
+        let who = match (&self.krate, self.role) {
+            (Some(k), Some(r)) => format!("{k} {r}"),
+            (Some(k), None) => k.to_string(),
+            (None, Some(r)) => r.to_string(),
+            (None, None) => "the build".to_owned(),
+        };
+        let mut s = format!("{}: {who} {}", self.code, self.detail);
+        if self.count > 1 {
+            s.push_str(&format!(" (x{})", self.count));
+        }
+        if !self.candidates.is_empty() {
+            let names: Vec<String> = self.candidates.iter().map(ToString::to_string).collect();
+            s.push_str(&format!(" [could be any of: {}]", names.join(", ")));
+        }
+        s
+    }
+}

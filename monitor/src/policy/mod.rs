@@ -1,0 +1,672 @@
+//! Checking: every attributed event against the built-in baseline and the crate's profile.
+//!
+//! Pure: events and profiles in, findings out. The same code serves watching, `ci`, `learn`
+//! (which records what it would have flagged) and `replay`.
+mod finding;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub use finding::{Code, Finding, ProcessRef, Severity};
+
+use crate::{
+    attribution::{Actor, Attributor, CrateRef, Role},
+    baseline::Places,
+    event::{Event, EventKind},
+    profile::{CompiledRules, Endpoint, Profile, ProfileSet, RuleList, UsageTracker, Vars},
+};
+
+/// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
+/// script essentially never does.
+pub const DEFAULT_FAIL_ON: [Code; 5] = [
+    Code::UnexpectedNetwork,
+    Code::SensitiveRead,
+    Code::PersistenceWrite,
+    Code::FilelessExec,
+    Code::ProcessTamper,
+];
+
+/// Which findings are errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Codes whose findings are errors (fail a `ci` run); the rest are warnings.
+    pub fail_on: BTreeSet<Code>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            fail_on: DEFAULT_FAIL_ON.into_iter().collect(),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// Parses `--fail-on`: `all`, or comma-separated codes.
+    pub fn parse_fail_on(spec: &str) -> Result<BTreeSet<Code>, String> {
+        if spec.trim() == "all" {
+            return Ok(Code::ALL
+                .into_iter()
+                .filter(|c| *c != Code::UnusedAllow)
+                .collect());
+        }
+        spec.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|name| {
+                Code::from_name(name).ok_or_else(|| {
+                    let known: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+                    format!(
+                        "unknown finding code `{name}`; known codes: {}, or `all`",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// A crate instance in a role.
+type Key = (CrateRef, Role);
+
+/// The rules that apply to one crate instance in one role.
+struct Applied {
+    /// Index into `profiles` of the profile, if the crate has one.
+    profile: Option<usize>,
+    /// The profile covers this version (false: it was written for other versions).
+    covers: bool,
+    rules: Option<CompiledRules>,
+    places: Places,
+}
+
+/// Observations about a crate that has no profile.
+#[derive(Default)]
+struct Unprofiled {
+    programs: BTreeSet<String>,
+    unusual: BTreeSet<String>,
+    network: BTreeSet<String>,
+    first_ns: u64,
+    process: Option<ProcessRef>,
+}
+
+/// Most items listed in a no-profile finding.
+const MAX_LISTED: usize = 12;
+
+/// The checker of one run.
+pub struct Policy {
+    profiles: Vec<Profile>,
+    by_name: HashMap<String, usize>,
+    config: PolicyConfig,
+    applied: HashMap<Key, Applied>,
+    usage: HashMap<usize, UsageTracker>,
+    findings: BTreeMap<(Code, Option<CrateRef>, Option<Role>, String), Finding>,
+    unprofiled: BTreeMap<Key, Unprofiled>,
+    lost: u64,
+}
+
+impl Policy {
+    /// A checker with these profiles (user profiles win over shipped ones; see [`ProfileSet`]).
+    pub fn new(profiles: &ProfileSet, config: PolicyConfig) -> Self {
+        let profiles: Vec<Profile> = profiles.iter().cloned().collect();
+        let by_name = profiles
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (crate::profile::crate_key(&p.krate), i))
+            .collect();
+        Self {
+            profiles,
+            by_name,
+            config,
+            applied: HashMap::new(),
+            usage: HashMap::new(),
+            findings: BTreeMap::new(),
+            unprofiled: BTreeMap::new(),
+            lost: 0,
+        }
+    }
+
+    /// The policy configuration.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// Findings so far (merged), errors first.
+    pub fn findings(&self) -> Vec<&Finding> {
+        let mut v: Vec<&Finding> = self.findings.values().collect();
+        v.sort_by_key(|f| (f.severity, f.code, f.time_ns));
+        v
+    }
+
+    /// Checks one attributed event.
+    pub fn check(&mut self, event: &Event, attributor: &Attributor) {
+        if let EventKind::Lost(lost) = &event.kind {
+            self.lost += lost.count;
+            let detail = format!("{} events lost ({})", self.lost, lost.reason);
+            self.report(
+                Code::EventsLost,
+                None,
+                None,
+                None,
+                None,
+                detail,
+                "lost".to_owned(),
+                event,
+                &[],
+            );
+            if let Some(f) =
+                self.findings
+                    .get_mut(&(Code::EventsLost, None, None, "lost".to_owned()))
+            {
+                f.count = self.lost;
+            }
+            return;
+        }
+        let Some(actor) = event.actor.as_ref() else {
+            return;
+        };
+        let role = actor.policy_role();
+        match role {
+            Role::BuildScript | Role::ProcMacro => self.check_crate(event, actor, role, attributor),
+            // rustc itself never reads secrets or plants persistence: if that happens there, an
+            // unidentified proc-macro did it.
+            Role::Rustc => self.check_universal(event, actor, role, attributor),
+            Role::Cargo | Role::Command | Role::Tool => {}
+        }
+    }
+
+    /// Sensitive reads and persistence writes, for roles without profiles.
+    fn check_universal(
+        &mut self,
+        event: &Event,
+        actor: &Actor,
+        role: Role,
+        attributor: &Attributor,
+    ) {
+        let Some(krate) = actor.crate_ref() else {
+            return;
+        };
+        let places = attributor.places_for(Some(&krate));
+        let home = places.home.clone();
+        if let EventKind::Open(open) = &event.kind {
+            if !open.writes()
+                && let Some(kind) = crate::profile::sensitive_read(&open.path, home.as_deref())
+            {
+                let detail = format!("read {} ({kind}){}", open.path, attempt(open.result));
+                self.report(
+                    Code::SensitiveRead,
+                    Some(RuleList::SensitiveRead),
+                    Some(&krate),
+                    Some(role),
+                    None,
+                    detail,
+                    open.path.clone(),
+                    event,
+                    &actor.candidates,
+                );
+            }
+            if open.writes()
+                && let Some(kind) = crate::profile::persistence_write(&open.path, home.as_deref())
+            {
+                let detail = format!("wrote {} ({kind}){}", open.path, attempt(open.result));
+                self.report(
+                    Code::PersistenceWrite,
+                    Some(RuleList::Write),
+                    Some(&krate),
+                    Some(role),
+                    None,
+                    detail,
+                    open.path.clone(),
+                    event,
+                    &actor.candidates,
+                );
+            }
+        }
+    }
+
+    fn applied(&mut self, krate: &CrateRef, role: Role, attributor: &Attributor) -> &Applied {
+        let key = (krate.clone(), role);
+        if !self.applied.contains_key(&key) {
+            let places = attributor.places_for(Some(krate));
+            let profile = self
+                .by_name
+                .get(&crate::profile::crate_key(&krate.name))
+                .copied();
+            let covers = profile.is_some_and(|i| {
+                let p = &self.profiles[i];
+                match krate.version.as_deref().map(semver::Version::parse) {
+                    Some(Ok(v)) => p.covers(&v),
+                    // No version known: only a profile for every version covers it.
+                    _ => p.versions.is_empty(),
+                }
+            });
+            let rules = profile
+                .and_then(|i| self.profiles[i].rules(role))
+                .map(|r| r.compile(&vars(&places)));
+            self.applied.insert(
+                key.clone(),
+                Applied {
+                    profile,
+                    covers,
+                    rules,
+                    places,
+                },
+            );
+        }
+        &self.applied[&key]
+    }
+
+    fn check_crate(&mut self, event: &Event, actor: &Actor, role: Role, attributor: &Attributor) {
+        let Some(krate) = actor.crate_ref() else {
+            return;
+        };
+        self.saw_crate(&krate, role, event, actor);
+        let applied = self.applied(&krate, role, attributor);
+        let (profile, covers, places) = (applied.profile, applied.covers, applied.places.clone());
+        let source = profile.map(|i| self.profiles[i].source.to_string());
+        // Which of the crate's rules allows this, if any (index into the list).
+        let allow = |list: RuleList, subject: &str, applied: &Applied| -> Option<usize> {
+            let rules = applied.rules.as_ref()?;
+            match (list, &event.kind) {
+                (RuleList::Exec, _) => rules.exec(subject),
+                (RuleList::Read, _) => rules.read(subject),
+                (RuleList::Write, _) => rules.write(subject),
+                (RuleList::SensitiveRead, _) => rules.sensitive_read(subject),
+                (RuleList::Network, EventKind::Connect(c)) => rules.network(&endpoint(c)),
+                (RuleList::Network, _) => None,
+            }
+        };
+        // (code, list the allowance would be in, subject, detail)
+        let verdict: Option<(Code, RuleList, String, String)> = match &event.kind {
+            EventKind::Exec(exec) => {
+                let image = exec.image().to_owned();
+                if image.starts_with("/memfd:") {
+                    Some((
+                        Code::FilelessExec,
+                        RuleList::Exec,
+                        image.clone(),
+                        format!("executed {image} (a memfd)"),
+                    ))
+                } else if places.expected_exec(&image) {
+                    None
+                } else {
+                    Some((
+                        Code::UnexpectedExec,
+                        RuleList::Exec,
+                        image.clone(),
+                        format!("ran {}", command_line(exec)),
+                    ))
+                }
+            }
+            EventKind::Open(open) => {
+                let home = places.home.as_deref();
+                if !open.writes() {
+                    if let Some(kind) = crate::profile::sensitive_read(&open.path, home) {
+                        Some((
+                            Code::SensitiveRead,
+                            RuleList::SensitiveRead,
+                            open.path.clone(),
+                            format!("read {} ({kind}){}", open.path, attempt(open.result)),
+                        ))
+                    } else if open.result < 0 || places.expected_read(&open.path) {
+                        None
+                    } else {
+                        Some((
+                            Code::UnexpectedRead,
+                            RuleList::Read,
+                            open.path.clone(),
+                            format!("read {}", open.path),
+                        ))
+                    }
+                } else if let Some(kind) = crate::profile::persistence_write(&open.path, home) {
+                    Some((
+                        Code::PersistenceWrite,
+                        RuleList::Write,
+                        open.path.clone(),
+                        format!("wrote {} ({kind}){}", open.path, attempt(open.result)),
+                    ))
+                } else if open.result < 0 || places.expected_write(&open.path) {
+                    None
+                } else {
+                    Some((
+                        Code::UnexpectedWrite,
+                        RuleList::Write,
+                        open.path.clone(),
+                        format!("wrote {}", open.path),
+                    ))
+                }
+            }
+            EventKind::Connect(c) => {
+                if c.family == "unix" && is_baseline_socket(&c.addr) {
+                    None
+                } else {
+                    let ep = c.endpoint();
+                    let how = if c.family == "unix" {
+                        "connected to unix socket"
+                    } else {
+                        "connected to"
+                    };
+                    Some((
+                        Code::UnexpectedNetwork,
+                        RuleList::Network,
+                        ep.clone(),
+                        format!(
+                            "{how} {ep}{}",
+                            attempt_connect(c.result, c.error.as_deref())
+                        ),
+                    ))
+                }
+            }
+            EventKind::Fork(_)
+            | EventKind::Exit(_)
+            | EventKind::Lost(_)
+            | EventKind::MacroLib(_) => None,
+        };
+        let Some((mut code, list, subject, detail)) = verdict else {
+            return;
+        };
+        let applied = &self.applied[&(krate.clone(), role)];
+        if let Some(index) = allow(list, &subject, applied) {
+            if let Some(profile) = profile {
+                self.usage
+                    .entry(profile)
+                    .or_default()
+                    .record(role, list, index);
+            }
+            return;
+        }
+        if profile.is_none() {
+            self.note_unprofiled(&krate, role, &code, &subject, event, actor);
+            // Without a profile, only what fails a build by default is reported one by one; the
+            // rest is listed in the crate's no-profile finding.
+            if !matches!(
+                code,
+                Code::UnexpectedNetwork
+                    | Code::SensitiveRead
+                    | Code::PersistenceWrite
+                    | Code::FilelessExec
+            ) {
+                return;
+            }
+        } else if !covers
+            && matches!(
+                code,
+                Code::UnexpectedExec | Code::UnexpectedRead | Code::UnexpectedWrite
+            )
+        {
+            code = Code::NewBehaviour;
+        }
+        self.report(
+            code,
+            Some(list),
+            Some(&krate),
+            Some(role),
+            source,
+            detail,
+            subject,
+            event,
+            &actor.candidates,
+        );
+    }
+
+    fn note_unprofiled(
+        &mut self,
+        krate: &CrateRef,
+        role: Role,
+        code: &Code,
+        subject: &str,
+        event: &Event,
+        actor: &Actor,
+    ) {
+        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
+        if u.first_ns == 0 {
+            u.first_ns = event.time_ns;
+            u.process = Some(process_ref(event, actor));
+        }
+        let set = match code {
+            Code::UnexpectedExec => &mut u.programs,
+            Code::UnexpectedNetwork => &mut u.network,
+            _ => &mut u.unusual,
+        };
+        if set.len() < MAX_LISTED {
+            set.insert(subject.to_owned());
+        }
+    }
+
+    /// Notes that a crate with a build script or proc-macro ran (so a crate without a profile
+    /// is reported even when it did nothing unusual).
+    fn saw_crate(&mut self, krate: &CrateRef, role: Role, event: &Event, actor: &Actor) {
+        if !matches!(role, Role::BuildScript | Role::ProcMacro) {
+            return;
+        }
+        if self
+            .by_name
+            .contains_key(&crate::profile::crate_key(&krate.name))
+        {
+            return;
+        }
+        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
+        if u.first_ns == 0 {
+            u.first_ns = event.time_ns;
+            u.process = Some(process_ref(event, actor));
+        }
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call per finding site; a struct would only rename them"
+    )]
+    fn report(
+        &mut self,
+        code: Code,
+        list: Option<RuleList>,
+        krate: Option<&CrateRef>,
+        role: Option<Role>,
+        profile: Option<String>,
+        detail: String,
+        subject: String,
+        event: &Event,
+        candidates: &[CrateRef],
+    ) {
+        let severity = if self.config.fail_on.contains(&code) {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let key = (code, krate.cloned(), role, subject.clone());
+        let process = event.actor.as_ref().map(|a| process_ref(event, a));
+        self.findings
+            .entry(key)
+            .and_modify(|f| f.count += 1)
+            .or_insert_with(|| Finding {
+                code,
+                severity,
+                krate: krate.cloned(),
+                role,
+                process,
+                detail,
+                subject,
+                profile,
+                list: list.map(|l| l.as_str().to_owned()),
+                candidates: candidates.to_vec(),
+                count: 1,
+                time_ns: event.time_ns,
+            });
+    }
+
+    /// Ends the run: adds the no-profile and unused-allow findings; returns every finding,
+    /// errors first.
+    pub fn finish(&mut self) -> Vec<Finding> {
+        let severity = |c: Code, cfg: &PolicyConfig| {
+            if cfg.fail_on.contains(&c) {
+                Severity::Error
+            } else {
+                Severity::Warning
+            }
+        };
+        for ((krate, role), u) in std::mem::take(&mut self.unprofiled) {
+            let mut parts = Vec::new();
+            if !u.programs.is_empty() {
+                parts.push(format!("ran {}", list(&u.programs)));
+            }
+            if !u.unusual.is_empty() {
+                parts.push(format!("touched {}", list(&u.unusual)));
+            }
+            if !u.network.is_empty() {
+                parts.push(format!("network {}", list(&u.network)));
+            }
+            let detail = if parts.is_empty() {
+                "has no profile (nothing outside the built-in baseline seen)".to_owned()
+            } else {
+                format!(
+                    "has no profile; beyond the built-in baseline it {}",
+                    parts.join("; ")
+                )
+            };
+            let key = (
+                Code::NoProfile,
+                Some(krate.clone()),
+                Some(role),
+                krate.name.clone(),
+            );
+            self.findings.insert(
+                key,
+                Finding {
+                    code: Code::NoProfile,
+                    severity: severity(Code::NoProfile, &self.config),
+                    krate: Some(krate.clone()),
+                    role: Some(role),
+                    process: u.process,
+                    detail,
+                    subject: krate.name.clone(),
+                    profile: None,
+                    list: None,
+                    candidates: Vec::new(),
+                    count: 1,
+                    time_ns: u.first_ns,
+                },
+            );
+        }
+        let used: BTreeSet<usize> = self.applied.values().filter_map(|a| a.profile).collect();
+        for index in used {
+            let profile = &self.profiles[index];
+            let tracker = self.usage.get(&index).cloned().unwrap_or_default();
+            for unused in tracker.unused(profile) {
+                let subject = format!(
+                    "{} {}.{} {}",
+                    profile.source, unused.role, unused.list, unused.text
+                );
+                let detail = format!(
+                    "allow entry `{}` in [{}].{} ({}:{}:{}) matched nothing in this run",
+                    unused.text,
+                    unused.role,
+                    unused.list,
+                    profile.source,
+                    unused.location.line,
+                    unused.location.col
+                );
+                let krate = CrateRef {
+                    name: profile.krate.clone(),
+                    version: None,
+                };
+                self.findings.insert(
+                    (
+                        Code::UnusedAllow,
+                        Some(krate.clone()),
+                        Some(unused.role),
+                        subject.clone(),
+                    ),
+                    Finding {
+                        code: Code::UnusedAllow,
+                        severity: severity(Code::UnusedAllow, &self.config),
+                        krate: Some(krate),
+                        role: Some(unused.role),
+                        process: None,
+                        detail,
+                        subject,
+                        profile: Some(profile.source.to_string()),
+                        list: Some(unused.list.as_str().to_owned()),
+                        candidates: Vec::new(),
+                        count: 1,
+                        time_ns: 0,
+                    },
+                );
+            }
+        }
+        self.findings().into_iter().cloned().collect()
+    }
+}
+
+fn list(items: &BTreeSet<String>) -> String {
+    items.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+fn attempt(result: i64) -> String {
+    match crate::decode::errno_name(result) {
+        Some(e) => format!(" (attempt failed: {e})"),
+        None => String::new(),
+    }
+}
+
+fn attempt_connect(result: i64, error: Option<&str>) -> String {
+    match (result, error) {
+        (r, Some("EINPROGRESS")) if r < 0 => String::new(),
+        (r, Some(e)) if r < 0 => format!(" (attempt failed: {e})"),
+        _ => String::new(),
+    }
+}
+
+fn command_line(exec: &crate::event::Exec) -> String {
+    let mut s = exec.image().to_owned();
+    for a in exec.argv.iter().skip(1).take(6) {
+        s.push(' ');
+        s.push_str(a);
+    }
+    if exec.argv.len() > 7 {
+        s.push_str(" ...");
+    }
+    s
+}
+
+/// Unix sockets a program reaches through libc on its own (the name service cache).
+fn is_baseline_socket(path: &str) -> bool {
+    matches!(path, "/var/run/nscd/socket" | "/run/nscd/socket")
+}
+
+fn endpoint(c: &crate::event::Connect) -> Endpoint<'_> {
+    match (c.family.as_str(), c.addr.parse()) {
+        ("inet" | "inet6", Ok(addr)) => Endpoint::Inet {
+            addr,
+            port: c.port,
+            name: None,
+        },
+        _ => Endpoint::Unix { path: &c.addr },
+    }
+}
+
+fn process_ref(event: &Event, actor: &Actor) -> ProcessRef {
+    let exe = match &event.kind {
+        EventKind::Exec(x) => x.image().to_owned(),
+        _ => event.comm.clone(),
+    };
+    ProcessRef {
+        pid: event.pid,
+        exe,
+        chain: actor.chain.clone(),
+    }
+}
+
+/// Profile variables from the places attribution knows.
+pub fn vars(p: &Places) -> Vars {
+    Vars {
+        out_dir: p.out_dir.clone(),
+        manifest_dir: p.manifest_dir.clone(),
+        target_dir: p.target_dir.clone(),
+        cargo_home: p.cargo_home.clone(),
+        rustc_sysroot: p.sysroot.clone(),
+        home: p.home.clone(),
+        tmpdir: p.tmpdir.clone(),
+        workspace: p.workspace.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
