@@ -59,6 +59,8 @@ pub struct RunReport {
     pub findings: Vec<Finding>,
     /// Records the sensor lost.
     pub lost_events: u64,
+    /// Every build script that ran and proc-macro that was loaded.
+    pub seen: std::collections::BTreeSet<(crate::attribution::CrateRef, crate::attribution::Role)>,
 }
 
 impl RunReport {
@@ -167,13 +169,20 @@ impl Pipeline {
             out.flush()?;
         }
         let findings = self.policy.finish(self.attributor.seen());
+        if let Some(learner) = &mut self.learner {
+            for (krate, role) in self.attributor.seen() {
+                learner.saw(krate, *role);
+            }
+        }
         let lost_events = self.summary.lost_total();
+        let seen = self.attributor.seen().clone();
         Ok((
             RunReport {
                 summary: self.summary,
                 activity: self.activity,
                 findings,
                 lost_events,
+                seen,
             },
             self.learner,
         ))

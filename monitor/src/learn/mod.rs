@@ -164,6 +164,15 @@ impl Learner {
         }
     }
 
+    /// Notes a build script that ran or a proc-macro that was loaded, so that it gets a
+    /// profile even if it did nothing beyond the baseline.
+    pub fn saw(&mut self, krate: &CrateRef, role: Role) {
+        let o = self.observed.entry((krate.name.clone(), role)).or_default();
+        if let Some(version) = &krate.version {
+            o.versions.insert(version.clone());
+        }
+    }
+
     /// Crates observed (with a build script or proc-macro that ran).
     pub fn crates(&self) -> BTreeSet<&str> {
         self.observed.keys().map(|(k, _)| k.as_str()).collect()
