@@ -23,7 +23,7 @@ pub const ENV_MAX: usize = 64 * 1024;
 /// Longest `sun_path` of a unix socket address.
 pub const UNIX_PATH_MAX: usize = 108;
 /// Most path components the in-kernel path walk follows before it gives up (and says so).
-pub const PATH_WALK_MAX_COMPONENTS: u32 = 64;
+pub const PATH_WALK_MAX_COMPONENTS: u32 = 40;
 /// Size of the per-CPU scratch buffer records are assembled in (a power of two).
 pub const SCRATCH_SIZE: usize = 128 * 1024;
 /// Size of the per-CPU buffer the path walk builds a path in (a power of two, > PATH_MAX + 256).
@@ -43,6 +43,13 @@ pub mod kind {
     pub const CONNECT: u32 = 5;
     /// A rustc process mapped a proc-macro library executable: [`super::MacroLibRecord`].
     pub const MACRO_LIB: u32 = 6;
+    /// The start of a DNS query sent by a tracked process: [`super::DnsRecord`].
+    pub const DNS: u32 = 7;
+    /// ptrace / process_vm_writev aimed at a process: [`super::TamperRecord`].
+    pub const TAMPER: u32 = 8;
+    /// An io_uring ring was set up, or an operation kind first submitted:
+    /// [`super::IoUringRecord`].
+    pub const IO_URING: u32 = 9;
 }
 
 /// Most proc-macro libraries tracked per rustc process (bits of the `callers` fields).
@@ -63,8 +70,33 @@ pub mod syscall {
     pub const CREAT: u32 = 4;
     /// connect(2)
     pub const CONNECT: u32 = 20;
+    /// sendto(2) with a destination address.
+    pub const SENDTO: u32 = 21;
+    /// sendmsg(2) with a destination address.
+    pub const SENDMSG: u32 = 22;
+    /// sendmmsg(2) with a destination address.
+    pub const SENDMMSG: u32 = 23;
+    /// sendto(2) with MSG_FASTOPEN: a TCP connection opened without connect().
+    pub const FASTOPEN: u32 = 24;
+    /// A connection seen by the cgroup connect hook with no connect-family syscall under way
+    /// (io_uring, and other kernel paths).
+    pub const CGROUP_CONNECT: u32 = 25;
+    /// A datagram seen by the cgroup sendmsg hook with no send syscall under way.
+    pub const CGROUP_SENDMSG: u32 = 26;
     /// mmap(2)
     pub const MMAP: u32 = 30;
+    /// open_by_handle_at(2)
+    pub const OPEN_BY_HANDLE_AT: u32 = 5;
+    /// rename(2), renameat(2), renameat2(2): the new name.
+    pub const RENAME: u32 = 6;
+    /// link(2), linkat(2): the new name.
+    pub const LINK: u32 = 7;
+    /// symlink(2), symlinkat(2): the new name.
+    pub const SYMLINK: u32 = 8;
+    /// ptrace(2)
+    pub const PTRACE: u32 = 40;
+    /// process_vm_writev(2)
+    pub const PROCESS_VM_WRITEV: u32 = 41;
 }
 
 /// Indices of the per-CPU counters in the `COUNTERS` map. Every one of them counts records that
@@ -99,7 +131,103 @@ pub mod flag {
     pub const RESOLVED_IS_BASE: u32 = 1 << 4;
     /// The path argument could not be read from user memory.
     pub const PATH_UNREADABLE: u32 = 1 << 5;
+    /// The executable had been deleted (no links left): a dropped binary removed after start.
+    pub const EXE_DELETED: u32 = 1 << 6;
+    /// The connection was refused by buildwatch's cgroup hook (`--enforce`).
+    pub const REFUSED: u32 = 1 << 7;
 }
+
+/// The value a process has in `CRATE_PROCS` before userspace knows its crate: its network is
+/// refused under `--enforce` unless allowed for this group.
+pub const GROUP_UNKNOWN: u32 = 0;
+/// The group of rustc processes (proc-macros run there): what any proc-macro profile allows.
+pub const GROUP_RUSTC: u32 = 1;
+
+/// Key of the network allow list the cgroup hooks consult under `--enforce` (an LPM trie:
+/// group, port and family must match exactly, the address by prefix).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AllowKey {
+    /// The crate group (see `CRATE_PROCS`).
+    pub group: u32,
+    /// Port in network byte order, or 0 for any port.
+    pub port: u16,
+    /// AF_INET or AF_INET6.
+    pub family: u16,
+    /// The address, network byte order (IPv4 in the first 4 bytes).
+    pub addr: [u8; 16],
+}
+
+impl AllowKey {
+    /// Bits of the key before the address: group, port and family.
+    pub const FIXED_BITS: u32 = 64;
+}
+
+/// Longest DNS message prefix copied.
+pub const DNS_MAX: usize = 256;
+
+/// The first bytes of a datagram sent to port 53.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// Bytes of `data` used.
+    pub len: u32,
+    /// Destination port (host order).
+    pub port: u16,
+    /// Address family.
+    pub family: u16,
+    /// Destination address (network order).
+    pub addr: [u8; 16],
+    /// The message.
+    pub data: [u8; DNS_MAX],
+}
+
+impl Default for DnsRecord {
+    fn default() -> Self {
+        Self {
+            header: RecordHeader::default(),
+            len: 0,
+            port: 0,
+            family: 0,
+            addr: [0; 16],
+            data: [0; DNS_MAX],
+        }
+    }
+}
+
+/// ptrace or process_vm_writev called by a tracked process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TamperRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// [`syscall::PTRACE`] or [`syscall::PROCESS_VM_WRITEV`].
+    pub syscall: u32,
+    /// The ptrace request (0 for process_vm_writev).
+    pub request: u32,
+    /// The target process.
+    pub target: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+}
+
+/// io_uring activity of a tracked process: a ring set up ([`IO_URING_CREATE`]), or the first
+/// submission of an operation kind (its IORING_OP_* code).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoUringRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// IORING_OP_* code, or [`IO_URING_CREATE`].
+    pub opcode: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+}
+
+/// [`IoUringRecord::opcode`] of a ring being set up.
+pub const IO_URING_CREATE: u32 = 0xffff;
 
 /// Fixed header at the start of every record.
 #[repr(C)]
@@ -357,6 +485,22 @@ pub struct KernelOffsets {
     pub dentry_d_sb: u32,
     /// `super_block.s_magic`
     pub super_block_s_magic: u32,
+    /// `dentry.d_inode`
+    pub dentry_d_inode: u32,
+    /// `inode.__i_nlink`
+    pub inode_nlink: u32,
+    /// `file.private_data`
+    pub file_private_data: u32,
+    /// `socket.sk`
+    pub socket_sk: u32,
+    /// `sock.__sk_common.skc_dport`
+    pub sock_dport: u32,
+    /// `sock.__sk_common.skc_daddr`
+    pub sock_daddr: u32,
+    /// Offset of `opcode` in the io_uring_submit_req tracepoint record.
+    pub tp_uring_opcode: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
     /// Offset of `__data_loc char[] filename` in the sched_process_exec tracepoint record.
     pub tp_exec_filename: u32,
     /// Offset of `pid_t old_pid` in the sched_process_exec tracepoint record.
@@ -395,6 +539,10 @@ impl_pod!(
     ConnectRecord,
     MacroLibRecord,
     MacroSlots,
+    DnsRecord,
+    TamperRecord,
+    IoUringRecord,
+    AllowKey,
     KernelOffsets
 );
 
@@ -441,6 +589,14 @@ unsafe impl Record for MacroLibRecord {}
 // SAFETY: as above.
 unsafe impl Record for MacroSlots {}
 // SAFETY: as above.
+unsafe impl Record for DnsRecord {}
+// SAFETY: as above.
+unsafe impl Record for TamperRecord {}
+// SAFETY: as above.
+unsafe impl Record for IoUringRecord {}
+// SAFETY: as above.
+unsafe impl Record for AllowKey {}
+// SAFETY: as above.
 unsafe impl Record for KernelOffsets {}
 
 // No implicit padding anywhere: each size is exactly the sum of the fields' sizes, and a multiple
@@ -456,7 +612,11 @@ const _: () = assert!(
     size_of::<ConnectRecord>()
         == size_of::<RecordHeader>() + 4 + 4 + 8 + 2 + 2 + 4 + 16 + 4 + 4 + UNIX_PATH_MAX + 4
 );
-const _: () = assert!(size_of::<KernelOffsets>() == 30 * 4);
+const _: () = assert!(size_of::<KernelOffsets>() == 38 * 4);
+const _: () = assert!(size_of::<DnsRecord>() == size_of::<RecordHeader>() + 24 + DNS_MAX);
+const _: () = assert!(size_of::<TamperRecord>() == size_of::<RecordHeader>() + 16);
+const _: () = assert!(size_of::<IoUringRecord>() == size_of::<RecordHeader>() + 8);
+const _: () = assert!(size_of::<AllowKey>() == 24);
 const _: () = assert!(size_of::<RecordHeader>().is_multiple_of(8));
 const _: () = assert!(size_of::<ExecRecord>().is_multiple_of(8));
 const _: () = assert!(size_of::<OpenRecord>().is_multiple_of(8));

@@ -89,6 +89,91 @@ pub fn sys_enter_creat(ctx: TracePointContext) -> i32 {
     0
 }
 
+#[tracepoint(category = "syscalls", name = "sys_enter_open_by_handle_at")]
+pub fn sys_enter_open_by_handle_at(ctx: TracePointContext) -> i32 {
+    // (int mountdirfd, struct file_handle *handle, int flags)
+    let _ = stash(&ctx, syscall::OPEN_BY_HANDLE_AT, 3);
+    0
+}
+
+/// Stashes the new name of a rename/link/symlink as (dfd, name): `dfd_arg` is the argument
+/// index of its directory descriptor (None: relative to the working directory), `name_arg`
+/// that of the name.
+#[inline(always)]
+fn stash_new_name(
+    ctx: &TracePointContext,
+    syscall: u32,
+    dfd_arg: Option<usize>,
+    name_arg: usize,
+) -> Option<()> {
+    let task = current_tracked()?;
+    let dfd = match dfd_arg {
+        // SAFETY: syscall tracepoint records hold their arguments at fixed offsets.
+        Some(i) => unsafe { ctx.read_at::<u64>(arg(i)) }.unwrap_or(AT_FDCWD as u64),
+        None => AT_FDCWD as i64 as u64,
+    };
+    // SAFETY: as above.
+    let name: u64 = unsafe { ctx.read_at(arg(name_arg)) }.ok()?;
+    let pending = Pending {
+        syscall,
+        _pad: 0,
+        args: [dfd, name, 0, 0],
+    };
+    if PENDING.insert(task.pid_tgid, pending, 0).is_err() {
+        count_loss(counter::PENDING_FULL);
+    }
+    Some(())
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_rename")]
+pub fn sys_enter_rename(ctx: TracePointContext) -> i32 {
+    // (const char *oldname, const char *newname)
+    let _ = stash_new_name(&ctx, syscall::RENAME, None, 1);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_renameat")]
+pub fn sys_enter_renameat(ctx: TracePointContext) -> i32 {
+    // (int olddfd, const char *oldname, int newdfd, const char *newname)
+    let _ = stash_new_name(&ctx, syscall::RENAME, Some(2), 3);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_renameat2")]
+pub fn sys_enter_renameat2(ctx: TracePointContext) -> i32 {
+    // (int olddfd, const char *oldname, int newdfd, const char *newname, unsigned int flags)
+    let _ = stash_new_name(&ctx, syscall::RENAME, Some(2), 3);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_link")]
+pub fn sys_enter_link(ctx: TracePointContext) -> i32 {
+    // (const char *oldname, const char *newname)
+    let _ = stash_new_name(&ctx, syscall::LINK, None, 1);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_linkat")]
+pub fn sys_enter_linkat(ctx: TracePointContext) -> i32 {
+    // (int olddfd, const char *oldname, int newdfd, const char *newname, int flags)
+    let _ = stash_new_name(&ctx, syscall::LINK, Some(2), 3);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_symlink")]
+pub fn sys_enter_symlink(ctx: TracePointContext) -> i32 {
+    // (const char *oldname, const char *newname)
+    let _ = stash_new_name(&ctx, syscall::SYMLINK, None, 1);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_symlinkat")]
+pub fn sys_enter_symlinkat(ctx: TracePointContext) -> i32 {
+    // (const char *oldname, int newdfd, const char *newname)
+    let _ = stash_new_name(&ctx, syscall::SYMLINK, Some(1), 2);
+    0
+}
+
 /// The exit of openat, openat2, open and creat: one program attached to the four tracepoints
 /// (the stash says which syscall it was), so the verifier checks it once.
 #[tracepoint(category = "syscalls", name = "sys_exit_openat")]
@@ -114,8 +199,19 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
         }
         syscall::OPEN => (AT_FDCWD, p.args[0], p.args[1], p.args[2]),
         syscall::CREAT => (AT_FDCWD, p.args[0], O_CREAT | O_WRONLY | O_TRUNC, p.args[1]),
+        // No path: the handle names the file; the returned descriptor resolves it.
+        syscall::OPEN_BY_HANDLE_AT => (p.args[0] as i32, 0, p.args[2], 0),
+        // The new name of rename/link/symlink: a write there, whatever the data's origin.
+        syscall::RENAME | syscall::LINK | syscall::SYMLINK => {
+            (p.args[0] as i32, p.args[1], O_CREAT | O_WRONLY, 0)
+        }
         _ => return None,
     };
+    // What the syscall returns on success: a descriptor of the opened file, or 0.
+    let ret_is_fd = !matches!(
+        p.syscall,
+        syscall::RENAME | syscall::LINK | syscall::SYMLINK
+    );
     // SAFETY: syscall exit records hold `long ret` at offset 16.
     let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
     let o = OFFSETS.load();
@@ -136,7 +232,7 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
     let first = unsafe { *buf.add(HDR) };
 
     let tsk = current_task();
-    let resolve = if ret >= 0 {
+    let resolve = if ret >= 0 && ret_is_fd {
         flags |= flag::RESOLVED_IS_TARGET;
         fd_path(tsk, ret as u64, &o)
     } else if path_len > 0 && first != b'/' {

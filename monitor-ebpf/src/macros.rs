@@ -13,14 +13,16 @@
 //!   slot's range and carry the slots found as `callers` bits.
 use aya_ebpf::{
     helpers::generated::{
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_probe_read_kernel,
+        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_loop, bpf_probe_read_kernel,
         bpf_probe_read_user, bpf_task_pt_regs,
     },
     macros::tracepoint,
     programs::TracePointContext,
 };
+use core::ffi::c_void;
+
 use monitor_common::{
-    MACRO_SLOTS, MacroLibRecord, PATH_MAX, STACK_SCAN_BYTES, counter, kind, syscall,
+    MACRO_SLOTS, MacroLibRecord, MacroSlots, PATH_MAX, STACK_SCAN_BYTES, counter, kind, syscall,
 };
 
 use crate::{
@@ -106,24 +108,63 @@ pub fn callers(tgid: u32) -> u32 {
             return 0;
         }
     }
-    // One unsigned comparison per test (`w - start < len`), constant bounds, no branch on the
-    // slot count (unused slots have length 0 and match nothing): few enough conditional jumps
-    // for the verifier (it queues one state per jump along a path, at most 8192).
-    let (min, span) = (slots.min, slots.span);
-    let mut bits = 0u32;
-    for i in 0..WORDS {
-        // SAFETY: i < WORDS, inside this CPU's buffer.
-        let w = unsafe { (*stack)[i] };
-        if w.wrapping_sub(min) >= span {
-            continue;
-        }
-        for s in 0..MACRO_SLOTS {
-            if w.wrapping_sub(slots.start[s]) < slots.len[s] {
-                bits |= 1 << s;
+    // The scan runs in a bpf_loop callback, which the verifier checks once (not once per word
+    // as an unrolled loop would be): startup stays fast and far from the verifier's limits.
+    let mut state = ScanState {
+        stack: stack.cast_const(),
+        slots: slots as *const MacroSlots,
+        bits: 0,
+    };
+    // SAFETY: the callback is a BPF subprogram of the required signature; `state` lives on this
+    // stack frame for the duration of the call.
+    unsafe {
+        bpf_loop(
+            (WORDS / WORDS_PER_STEP) as u32,
+            scan_step as *const () as *mut c_void,
+            (&raw mut state).cast(),
+            0,
+        );
+    }
+    state.bits
+}
+
+/// Words of stack each callback step checks.
+const WORDS_PER_STEP: usize = 8;
+
+/// The scan's state, on the caller's stack, shared with the callback.
+#[repr(C)]
+struct ScanState {
+    stack: *const [u64; WORDS],
+    slots: *const MacroSlots,
+    bits: u32,
+}
+
+/// One step of the scan: `WORDS_PER_STEP` words from `index * WORDS_PER_STEP`. One unsigned
+/// comparison per test (`w - start < len`); unused slots have length 0 and match nothing.
+#[inline(never)]
+extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
+    let state = ctx.cast::<ScanState>();
+    // SAFETY: `ctx` is the ScanState the caller passed to bpf_loop; its pointers are map values.
+    unsafe {
+        let stack = (*state).stack;
+        let slots = (*state).slots;
+        let (min, span) = ((*slots).min, (*slots).span);
+        let base = (index as usize * WORDS_PER_STEP) & (WORDS - WORDS_PER_STEP);
+        let mut bits = (*state).bits;
+        for k in 0..WORDS_PER_STEP {
+            let w = (*stack)[(base + k) & (WORDS - 1)];
+            if w.wrapping_sub(min) >= span {
+                continue;
+            }
+            for s in 0..MACRO_SLOTS {
+                if w.wrapping_sub((*slots).start[s]) < (*slots).len[s] {
+                    bits |= 1 << s;
+                }
             }
         }
+        (*state).bits = bits;
     }
-    bits
+    0
 }
 
 /// `mmap(addr, len, prot, flags, fd, off)`: stashed for rustc processes mapping a file

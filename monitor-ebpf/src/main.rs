@@ -15,6 +15,9 @@ mod maps;
 mod net;
 mod output;
 mod process;
+mod send;
+mod tamper;
+mod uring;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -2,10 +2,10 @@
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use monitor_common::{
-    KernelOffsets, MacroSlots, PATH_SCRATCH_SIZE, SCRATCH_SIZE, STACK_SCAN_BYTES, counter,
+    AllowKey, KernelOffsets, MacroSlots, PATH_SCRATCH_SIZE, SCRATCH_SIZE, STACK_SCAN_BYTES, counter,
 };
 
 /// Every record goes here. Userspace sets the size at load time (`--ring-buffer-size`).
@@ -47,6 +47,25 @@ pub static ZERO_SLOTS: Array<MacroSlots> = Array::with_max_entries(1, 0);
 #[map]
 pub static STACK_SCRATCH: Array<[u64; STACK_SCAN_BYTES / 8]> = Array::with_max_entries(1, 0);
 
+/// Processes running a crate's code (build scripts, rustc with its proc-macros, and everything
+/// they start), decided in the kernel at exec and inherited at fork, with their crate group
+/// (`GROUP_UNKNOWN` until userspace has attributed them). The cgroup hooks enforce on these.
+#[map]
+pub static CRATE_PROCS: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
+
+/// Network endpoints a crate group may reach under `--enforce` (userspace fills it from the
+/// profiles).
+#[map]
+pub static ALLOW: LpmTrie<AllowKey, u8> = LpmTrie::with_max_entries(65536, 0);
+
+/// io_uring operation kinds each process has submitted so far (bit = IORING_OP_*).
+#[map]
+pub static URING_OPS: HashMap<u32, u64> = HashMap::with_max_entries(16384, 0);
+
+/// Nonzero: the cgroup hooks refuse crate network that `ALLOW` does not list.
+#[unsafe(no_mangle)]
+pub static ENFORCE: Global<u32> = Global::new(0);
+
 /// Kernel structure offsets, written by userspace at load time (from BTF and tracefs).
 #[unsafe(no_mangle)]
 pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
@@ -77,6 +96,14 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     vfsmount_mnt_root: 0,
     dentry_d_sb: 0,
     super_block_s_magic: 0,
+    dentry_d_inode: 0,
+    inode_nlink: 0,
+    file_private_data: 0,
+    socket_sk: 0,
+    sock_dport: 0,
+    sock_daddr: 0,
+    tp_uring_opcode: 0,
+    _pad: 0,
     tp_exec_filename: 0,
     tp_exec_old_pid: 0,
     tp_exit_group_dead: 0,

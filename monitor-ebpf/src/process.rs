@@ -6,13 +6,14 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use monitor_common::{
-    ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord, PATH_MAX, counter, flag, kind,
+    ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord, GROUP_RUSTC, GROUP_UNKNOWN, PATH_MAX,
+    counter, flag, kind,
 };
 
 use crate::{
     kernel::{self, copy_walked, current_task, cwd_path, exe_path, read},
     macros,
-    maps::{OFFSETS, PENDING, TRACKED, count_loss},
+    maps::{CRATE_PROCS, OFFSETS, PENDING, TRACKED, URING_OPS, count_loss},
     output::{Task, current_tracked, header, scratch, submit, submit_record},
 };
 
@@ -39,6 +40,11 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
     if TRACKED.insert(child_tgid, 1, 0).is_err() {
         count_loss(counter::TRACK_FULL);
         return None;
+    }
+    // Crate code stays crate code in its children.
+    // SAFETY: the value is copied out.
+    if let Some(group) = unsafe { CRATE_PROCS.get(task.tgid) }.copied() {
+        let _ = CRATE_PROCS.insert(child_tgid, group, 0);
     }
     let record = ForkRecord {
         header: header(kind::FORK, size_of::<ForkRecord>() as u32, &task),
@@ -90,7 +96,18 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
         0
     };
     // SAFETY: the filename is in scratch[HDR..HDR + filename_len], with PATH_MAX bytes of room.
-    macros::mark_rustc(task.tgid, unsafe { is_rustc(buf.add(HDR), filename_len) });
+    let rustc = unsafe { is_rustc(buf.add(HDR), filename_len) };
+    macros::mark_rustc(task.tgid, rustc);
+    // Crate code, for enforcement: decided here, in the kernel, so that there is no window in
+    // which a new build script runs unknown to the cgroup hooks.
+    // SAFETY: as above.
+    if rustc || unsafe { is_build_script(buf.add(HDR), filename_len) } {
+        // SAFETY: only tested for presence.
+        if unsafe { CRATE_PROCS.get(task.tgid) }.is_none() {
+            let group = if rustc { GROUP_RUSTC } else { GROUP_UNKNOWN };
+            let _ = CRATE_PROCS.insert(task.tgid, group, 0);
+        }
+    }
     let mut off = HDR + filename_len as usize;
 
     // The executable's absolute path, as the kernel resolved it, and the working directory
@@ -102,6 +119,9 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
         && let Some((pbuf, start, wflags)) = kernel::walk(path, &o)
     {
         magic = kernel::fs_magic(path, &o);
+        if kernel::unlinked(path, &o) {
+            flags |= flag::EXE_DELETED;
+        }
         flags |= wflags | flag::RESOLVED_IS_TARGET;
         // SAFETY: off <= HDR + PATH_MAX, so PATH_MAX more bytes fit in the scratch buffer.
         resolved_len = unsafe { copy_walked(buf.add(off & 0x1fff), pbuf, start) };
@@ -162,6 +182,30 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
     unsafe { core::ptr::write_unaligned(buf.cast::<ExecRecord>(), record) };
     submit(buf, total);
     Some(())
+}
+
+/// Whether the `len`-byte filename at `name` is a cargo build script binary
+/// (`.../build-script-build`: cargo names every build script binary so).
+///
+/// # Safety
+/// `name` must point at PATH_MAX readable bytes.
+#[inline(always)]
+unsafe fn is_build_script(name: *const u8, len: u32) -> bool {
+    const SUFFIX: &[u8; 19] = b"/build-script-build";
+    let len = len as usize & (PATH_MAX - 1);
+    if len < SUFFIX.len() {
+        return false;
+    }
+    let start = len - SUFFIX.len();
+    let mut i = 0;
+    while i < SUFFIX.len() {
+        // SAFETY: (start + i) < len < PATH_MAX.
+        if unsafe { *name.add((start + i) & (PATH_MAX - 1)) } != SUFFIX[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Whether the `len`-byte filename at `name` is `rustc` or ends in `/rustc`.
@@ -242,6 +286,8 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     let exit_code: u32 = read(current_task(), o.task_exit_code).unwrap_or(0);
     let _ = TRACKED.remove(task.tgid);
     macros::forget(task.tgid);
+    let _ = CRATE_PROCS.remove(task.tgid);
+    let _ = URING_OPS.remove(task.tgid);
     let record = ExitRecord {
         header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),
         exit_code,

@@ -114,10 +114,16 @@ impl ActivityLog {
                 a.network += 1;
                 Activity::insert(&mut a.hosts, &c.endpoint(), &mut a.omitted);
             }
+            EventKind::Dns(d) => {
+                a.network += 1;
+                Activity::insert(&mut a.hosts, &format!("dns:{}", d.name), &mut a.omitted);
+            }
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)
-            | EventKind::MacroLib(_) => {}
+            | EventKind::MacroLib(_)
+            | EventKind::Tamper(_)
+            | EventKind::IoUring(_) => {}
         }
     }
 

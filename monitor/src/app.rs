@@ -128,6 +128,7 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
         user: args.user.clone(),
         sensor: SensorConfig {
             ring_buffer_bytes: args.ring_buffer_size,
+            enforce: args.enforce,
         },
         metadata: !args.no_metadata,
         profiles,

@@ -108,6 +108,11 @@ pub struct WatchArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
 
+    /// Refuse the network of build scripts, proc-macros and what they run, unless their
+    /// profile allows it (the build runs in its own cgroup; needs cgroup v2).
+    #[arg(long)]
+    pub enforce: bool,
+
     /// More detail on errors (e.g. the eBPF verifier's log).
     #[arg(short, long)]
     pub verbose: bool,

@@ -2,13 +2,14 @@
 use std::path::{Component, Path, PathBuf};
 
 use monitor_common::{
-    ConnectRecord, ExecRecord, ExitRecord, ForkRecord, MacroLibRecord, OpenRecord, Record,
-    RecordHeader, c_bytes, flag, kind, syscall,
+    ConnectRecord, DnsRecord, ExecRecord, ExitRecord, ForkRecord, IO_URING_CREATE, IoUringRecord,
+    MacroLibRecord, OpenRecord, Record, RecordHeader, TamperRecord, c_bytes, flag, kind, syscall,
 };
 use thiserror::Error;
 
 use crate::event::{
-    Access, Connect, Event, EventKind, Exec, Exit, Fork, KEPT_VARIABLES, Lost, MacroLib, Open,
+    Access, Connect, Dns, Event, EventKind, Exec, Exit, Fork, IoUring, KEPT_VARIABLES, Lost,
+    MacroLib, Open, Tamper,
 };
 
 /// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
@@ -82,6 +83,33 @@ impl Decoder {
                 let r = fixed::<ConnectRecord>(bytes, header.kind)?;
                 callers = r.callers;
                 EventKind::Connect(decode_connect(&r))
+            }
+            kind::DNS => {
+                let r = fixed::<DnsRecord>(bytes, header.kind)?;
+                let msg = &r.data[..(r.len as usize).min(r.data.len())];
+                let (name, qtype) =
+                    dns_question(msg).unwrap_or_else(|| ("<unparsable>".to_owned(), String::new()));
+                EventKind::Dns(Dns {
+                    name,
+                    qtype,
+                    server: ip_text(r.family, &r.addr),
+                    port: r.port,
+                })
+            }
+            kind::TAMPER => {
+                let r = fixed::<TamperRecord>(bytes, header.kind)?;
+                let ptrace = r.syscall == syscall::PTRACE;
+                EventKind::Tamper(Tamper {
+                    syscall: syscall_name(r.syscall).to_owned(),
+                    request: ptrace.then(|| ptrace_request(r.request)),
+                    target: r.target,
+                })
+            }
+            kind::IO_URING => {
+                let r = fixed::<IoUringRecord>(bytes, header.kind)?;
+                EventKind::IoUring(IoUring {
+                    op: uring_op(r.opcode),
+                })
             }
             kind::MACRO_LIB => {
                 let r = fixed::<MacroLibRecord>(bytes, header.kind)?;
@@ -206,6 +234,7 @@ fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
         argv_truncated: r.flags & flag::ARGV_TRUNCATED != 0,
         env,
         env_truncated: r.flags & flag::ENV_TRUNCATED != 0,
+        deleted: r.flags & flag::EXE_DELETED != 0,
     })
 }
 
@@ -284,13 +313,156 @@ fn decode_connect(r: &ConnectRecord) -> Connect {
         }
         other => (format!("af{other}"), String::new()),
     };
+    let refused = r.flags & flag::REFUSED != 0;
     Connect {
+        syscall: syscall_name(r.syscall).to_owned(),
         family,
         addr,
         port: r.port,
-        result: r.result,
-        error: errno_name(r.result),
+        result: if refused {
+            -(libc::EPERM as i64)
+        } else {
+            r.result
+        },
+        error: if refused {
+            Some("EPERM".to_owned())
+        } else {
+            errno_name(r.result)
+        },
+        refused,
     }
+}
+
+/// The name a DNS query asks for, and its type, from the start of the message.
+pub fn dns_question(msg: &[u8]) -> Option<(String, String)> {
+    // Header: 12 bytes; then QNAME as length-prefixed labels ending with 0, then QTYPE.
+    let mut pos = 12;
+    let mut labels: Vec<String> = Vec::new();
+    loop {
+        let len = *msg.get(pos)? as usize;
+        pos += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 || labels.len() > 127 {
+            return None;
+        }
+        let label = msg.get(pos..pos + len)?;
+        labels.push(
+            label
+                .iter()
+                .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
+                .collect(),
+        );
+        pos += len;
+    }
+    let qtype = u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]);
+    let qtype = match qtype {
+        1 => "A".to_owned(),
+        2 => "NS".to_owned(),
+        5 => "CNAME".to_owned(),
+        15 => "MX".to_owned(),
+        16 => "TXT".to_owned(),
+        28 => "AAAA".to_owned(),
+        33 => "SRV".to_owned(),
+        255 => "ANY".to_owned(),
+        n => n.to_string(),
+    };
+    Some((labels.join("."), qtype))
+}
+
+fn ip_text(family: u16, addr: &[u8; 16]) -> String {
+    if family as i32 == libc::AF_INET6 {
+        std::net::Ipv6Addr::from(*addr).to_string()
+    } else {
+        std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string()
+    }
+}
+
+/// Names of the io_uring operations (IORING_OP_*, include/uapi/linux/io_uring.h).
+fn uring_op(op: u32) -> String {
+    const OPS: [&str; 59] = [
+        "NOP",
+        "READV",
+        "WRITEV",
+        "FSYNC",
+        "READ_FIXED",
+        "WRITE_FIXED",
+        "POLL_ADD",
+        "POLL_REMOVE",
+        "SYNC_FILE_RANGE",
+        "SENDMSG",
+        "RECVMSG",
+        "TIMEOUT",
+        "TIMEOUT_REMOVE",
+        "ACCEPT",
+        "ASYNC_CANCEL",
+        "LINK_TIMEOUT",
+        "CONNECT",
+        "FALLOCATE",
+        "OPENAT",
+        "CLOSE",
+        "FILES_UPDATE",
+        "STATX",
+        "READ",
+        "WRITE",
+        "FADVISE",
+        "MADVISE",
+        "SEND",
+        "RECV",
+        "OPENAT2",
+        "EPOLL_CTL",
+        "SPLICE",
+        "PROVIDE_BUFFERS",
+        "REMOVE_BUFFERS",
+        "TEE",
+        "SHUTDOWN",
+        "RENAMEAT",
+        "UNLINKAT",
+        "MKDIRAT",
+        "SYMLINKAT",
+        "LINKAT",
+        "MSG_RING",
+        "FSETXATTR",
+        "SETXATTR",
+        "FGETXATTR",
+        "GETXATTR",
+        "SOCKET",
+        "URING_CMD",
+        "SEND_ZC",
+        "SENDMSG_ZC",
+        "READ_MULTISHOT",
+        "WAITID",
+        "FUTEX_WAIT",
+        "FUTEX_WAKE",
+        "FUTEX_WAITV",
+        "FIXED_FD_INSTALL",
+        "FTRUNCATE",
+        "BIND",
+        "LISTEN",
+        "RECV_ZC",
+    ];
+    if op == IO_URING_CREATE {
+        return "setup".to_owned();
+    }
+    OPS.get(op as usize)
+        .map(|s| (*s).to_owned())
+        .unwrap_or_else(|| format!("op{op}"))
+}
+
+fn ptrace_request(r: u32) -> String {
+    match r {
+        4 => "PTRACE_POKETEXT",
+        5 => "PTRACE_POKEDATA",
+        6 => "PTRACE_POKEUSER",
+        13 => "PTRACE_SETREGS",
+        15 => "PTRACE_SETFPREGS",
+        16 => "PTRACE_ATTACH",
+        0x4205 => "PTRACE_SETREGSET",
+        0x4206 => "PTRACE_SEIZE",
+        _ => return format!("request {r}"),
+    }
+    .to_owned()
 }
 
 /// `/proc/<own pid>/...` is what the kernel resolves `/proc/self/...` to; saying `self` keeps
@@ -311,6 +483,18 @@ fn syscall_name(nr: u32) -> &'static str {
         syscall::OPEN => "open",
         syscall::CREAT => "creat",
         syscall::CONNECT => "connect",
+        syscall::SENDTO => "sendto",
+        syscall::SENDMSG => "sendmsg",
+        syscall::SENDMMSG => "sendmmsg",
+        syscall::FASTOPEN => "fastopen",
+        syscall::CGROUP_CONNECT => "io_uring",
+        syscall::CGROUP_SENDMSG => "send",
+        syscall::OPEN_BY_HANDLE_AT => "open_by_handle_at",
+        syscall::RENAME => "rename",
+        syscall::LINK => "link",
+        syscall::SYMLINK => "symlink",
+        syscall::PTRACE => "ptrace",
+        syscall::PROCESS_VM_WRITEV => "process_vm_writev",
         _ => "unknown",
     }
 }

@@ -53,6 +53,12 @@ pub enum EventKind {
     Lost(Lost),
     /// A rustc process mapped a proc-macro library: its code is now identifiable on stacks.
     MacroLib(MacroLib),
+    /// A DNS query was sent (the name it asks for).
+    Dns(Dns),
+    /// ptrace or process_vm_writev aimed at a process.
+    Tamper(Tamper),
+    /// io_uring: a ring was set up, or an operation kind first submitted.
+    IoUring(IoUring),
 }
 
 impl EventKind {
@@ -66,8 +72,43 @@ impl EventKind {
             EventKind::Connect(_) => "connect",
             EventKind::Lost(_) => "lost",
             EventKind::MacroLib(_) => "macro-lib",
+            EventKind::Dns(_) => "dns",
+            EventKind::Tamper(_) => "tamper",
+            EventKind::IoUring(_) => "io-uring",
         }
     }
+}
+
+/// A DNS query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dns {
+    /// The name asked for.
+    pub name: String,
+    /// The query type (`A`, `AAAA`, `TXT`, ... or a number).
+    pub qtype: String,
+    /// The server it was sent to.
+    pub server: String,
+    /// Its port.
+    pub port: u16,
+}
+
+/// Tampering with a process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tamper {
+    /// `ptrace` or `process_vm_writev`.
+    pub syscall: String,
+    /// The ptrace request (`PTRACE_ATTACH`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// The target process.
+    pub target: u32,
+}
+
+/// io_uring activity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoUring {
+    /// `setup` for a new ring, else the operation (`OPENAT`, `CONNECT`, `READ`, ...).
+    pub op: String,
 }
 
 /// A proc-macro library mapped by rustc.
@@ -109,6 +150,9 @@ pub struct Exec {
     /// The environment was longer than the sensor copies: variables may be missing.
     #[serde(default, skip_serializing_if = "is_false")]
     pub env_truncated: bool,
+    /// The executable had been deleted (no links left) when it ran.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
 }
 
 /// Environment variables kept from each exec: cargo's variables for build scripts and rustc, and
@@ -229,9 +273,14 @@ impl Open {
     }
 }
 
-/// A connect().
+/// A network attempt towards an address: connect(), a datagram sent to an address, a TCP Fast
+/// Open, or a connection made through io_uring (seen by the cgroup hook).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Connect {
+    /// How: `connect`, `sendto`, `sendmsg`, `sendmmsg`, `fastopen`, `io_uring` (the cgroup
+    /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall).
+    #[serde(default = "connect_syscall")]
+    pub syscall: String,
     /// `inet`, `inet6`, `unix`, or `af<N>` for other families.
     pub family: String,
     /// Address: dotted IPv4, IPv6, a unix socket path (`@name` for abstract names).
@@ -243,6 +292,13 @@ pub struct Connect {
     /// Name of the error when `result` is negative.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Refused by buildwatch (`--enforce`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refused: bool,
+}
+
+fn connect_syscall() -> String {
+    "connect".to_owned()
 }
 
 impl Connect {

@@ -57,7 +57,10 @@ impl Summary {
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)
-            | EventKind::MacroLib(_) => {}
+            | EventKind::MacroLib(_)
+            | EventKind::Dns(_)
+            | EventKind::Tamper(_)
+            | EventKind::IoUring(_) => {}
         }
     }
 

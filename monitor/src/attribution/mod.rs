@@ -263,7 +263,10 @@ impl Attributor {
                     _ => Some(self.actor_of(&p, event)),
                 }
             }
-            EventKind::Connect(_) => {
+            EventKind::Connect(_)
+            | EventKind::Dns(_)
+            | EventKind::Tamper(_)
+            | EventKind::IoUring(_) => {
                 let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
                 Some(self.actor_of(&p, event))
             }

@@ -201,7 +201,10 @@ impl RustcInfo {
             }
             // rustc never connects; forks and exits are process bookkeeping (the child is judged by
             // what it executes).
-            EventKind::Connect(_) => false,
+            EventKind::Connect(_)
+            | EventKind::Dns(_)
+            | EventKind::Tamper(_)
+            | EventKind::IoUring(_) => false,
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)

@@ -84,6 +84,8 @@ struct Observed {
     persistence: BTreeSet<String>,
     network: BTreeSet<String>,
     fileless: BTreeSet<String>,
+    tamper: BTreeSet<String>,
+    io_uring: BTreeSet<String>,
 }
 
 /// Collects observations during a run.
@@ -131,7 +133,7 @@ impl Learner {
             EventKind::Exec(exec) => {
                 let image = exec.image();
                 let requested = exec.requested();
-                if image.starts_with("/memfd:") {
+                if image.starts_with("/memfd:") || exec.deleted {
                     o.fileless.insert(image.to_owned());
                 } else if !(places.expected_exec(image) && places.expected_exec(&requested)) {
                     o.exec.insert(exec_entry(&requested, &v));
@@ -156,6 +158,19 @@ impl Learner {
                 {
                     o.network.insert(network_entry(c));
                 }
+            }
+            EventKind::Dns(d) => {
+                o.network.insert(format!("{}:{}", d.name, d.port));
+            }
+            EventKind::Tamper(t) => {
+                o.tamper.insert(
+                    format!("{} {}", t.syscall, t.request.as_deref().unwrap_or(""))
+                        .trim()
+                        .to_owned(),
+                );
+            }
+            EventKind::IoUring(u) => {
+                o.io_uring.insert(u.op.clone());
             }
             EventKind::Fork(_)
             | EventKind::Exit(_)
@@ -302,6 +317,8 @@ impl Learner {
                     review("network", &o.network, &mut doc);
                 }
                 review("fileless-exec", &o.fileless, &mut doc);
+                review("process-tamper", &o.tamper, &mut doc);
+                review("io-uring-use", &o.io_uring, &mut doc);
             }
             let review = doc.not_allowed.len();
             let text = profile::render(&doc);

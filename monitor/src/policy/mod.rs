@@ -277,6 +277,16 @@ impl Policy {
                 (RuleList::Write, _) => rules.write(subject),
                 (RuleList::SensitiveRead, _) => rules.sensitive_read(subject),
                 (RuleList::Network, EventKind::Connect(c)) => rules.network(&endpoint(c)),
+                (RuleList::Network, EventKind::Dns(d)) => match d.server.parse() {
+                    Ok(addr) => rules.network(&Endpoint::Inet {
+                        addr,
+                        port: d.port,
+                        name: Some(&d.name),
+                    }),
+                    Err(_) => None,
+                },
+                // Tampering and io_uring are never allowed by a profile.
+                (_, EventKind::Tamper(_) | EventKind::IoUring(_)) => None,
                 (RuleList::Network, _) => None,
             }
         };
@@ -285,12 +295,16 @@ impl Policy {
             EventKind::Exec(exec) => {
                 let image = exec.image().to_owned();
                 let requested = exec.requested();
-                if image.starts_with("/memfd:") {
+                if image.starts_with("/memfd:") || exec.deleted {
                     Some((
                         Code::FilelessExec,
                         RuleList::Exec,
                         image.clone(),
-                        format!("executed {image} (a memfd)"),
+                        if exec.deleted {
+                            format!("executed {image}, which had been deleted")
+                        } else {
+                            format!("executed {image} (a memfd)")
+                        },
                     ))
                 } else if places.expected_exec(&image) && places.expected_exec(&requested) {
                     None
@@ -346,22 +360,64 @@ impl Policy {
                     None
                 } else {
                     let ep = c.endpoint();
-                    let how = if c.family == "unix" {
-                        "connected to unix socket"
+                    let how = match (c.family.as_str(), c.syscall.as_str()) {
+                        ("unix", _) => "connected to unix socket".to_owned(),
+                        (_, "connect") => "connected to".to_owned(),
+                        (_, "fastopen") => "opened a TCP Fast Open connection to".to_owned(),
+                        (_, "io_uring") => {
+                            "connected (through io_uring, no connect syscall) to".to_owned()
+                        }
+                        (_, how) => format!("sent a datagram ({how}) to"),
+                    };
+                    let refused = if c.refused {
+                        " (refused by --enforce)"
                     } else {
-                        "connected to"
+                        ""
                     };
                     Some((
                         Code::UnexpectedNetwork,
                         RuleList::Network,
                         ep.clone(),
                         format!(
-                            "{how} {ep}{}",
+                            "{how} {ep}{}{refused}",
                             attempt_connect(c.result, c.error.as_deref())
                         ),
                     ))
                 }
             }
+            EventKind::Dns(d) => Some((
+                Code::UnexpectedNetwork,
+                RuleList::Network,
+                format!("dns:{}", d.name),
+                format!(
+                    "looked up {} ({}) at {}:{}",
+                    d.name, d.qtype, d.server, d.port
+                ),
+            )),
+            EventKind::Tamper(t) => Some((
+                Code::ProcessTamper,
+                RuleList::Exec,
+                format!("{} {}", t.syscall, t.target),
+                format!(
+                    "{} {} on process {}",
+                    t.syscall,
+                    t.request.as_deref().unwrap_or(""),
+                    t.target
+                ),
+            )),
+            EventKind::IoUring(u) => Some((
+                Code::IoUringUse,
+                RuleList::Exec,
+                format!("io_uring {}", u.op),
+                if u.op == "setup" {
+                    "set up an io_uring (operations through it bypass syscall tracing)".to_owned()
+                } else {
+                    format!(
+                        "submitted io_uring {} (its target is invisible to syscall tracing)",
+                        u.op
+                    )
+                },
+            )),
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)
@@ -390,6 +446,8 @@ impl Policy {
                     | Code::SensitiveRead
                     | Code::PersistenceWrite
                     | Code::FilelessExec
+                    | Code::ProcessTamper
+                    | Code::IoUringUse
             ) {
                 return;
             }

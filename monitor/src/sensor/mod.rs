@@ -1,6 +1,7 @@
 //! The sensor: loads and attaches the eBPF programs, seeds the tracked set, and streams decoded
 //! events out of the ring buffer. The only module that touches aya.
 mod btf;
+pub mod cgroup;
 mod offsets;
 mod privileges;
 mod stream;
@@ -10,12 +11,17 @@ use std::path::PathBuf;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{
+        HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf,
+        lpm_trie::{Key, LpmTrie},
+    },
     programs::{
-        ProgramError, RawTracePoint, TracePoint, raw_trace_point::RawTracePointLink,
+        CgroupAttachMode, CgroupSockAddr, ProgramError, RawTracePoint, TracePoint,
+        cgroup_sock_addr::CgroupSockAddrLink, raw_trace_point::RawTracePointLink,
         trace_point::TracePointLink,
     },
 };
+use monitor_common::AllowKey;
 use thiserror::Error;
 
 pub use stream::{SensorStream, StreamMessage};
@@ -28,12 +34,15 @@ pub const DEFAULT_RING_BUFFER_BYTES: u32 = 16 * 1024 * 1024;
 pub struct SensorConfig {
     /// Ring buffer size in bytes (a power of two, at least one page).
     pub ring_buffer_bytes: u32,
+    /// Refuse network that profiles do not allow to crate code (needs cgroup v2).
+    pub enforce: bool,
 }
 
 impl Default for SensorConfig {
     fn default() -> Self {
         Self {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
+            enforce: false,
         }
     }
 }
@@ -100,6 +109,16 @@ pub enum SensorError {
         /// Why.
         reason: String,
     },
+    /// The build's cgroup could not be set up.
+    #[error("cgroup: {0}")]
+    Cgroup(String),
+    /// `--enforce` without cgroup v2.
+    #[error(
+        "--enforce needs a cgroup v2 hierarchy (none is mounted, see /proc/mounts): without one \
+         buildwatch cannot refuse connections, and will not pretend to. Mount cgroup2 (e.g. \
+         `mount -t cgroup2 none /sys/fs/cgroup/unified`) or run without --enforce"
+    )]
+    NoCgroupV2,
     /// A map operation failed.
     #[error("eBPF map {map}: {reason}")]
     Map {
@@ -126,60 +145,180 @@ enum Hook {
     RawTracePoint(&'static str),
 }
 
-const PROGRAMS: &[(&str, &[Hook])] = &[
-    (
-        "sched_process_fork",
-        &[Hook::RawTracePoint("sched_process_fork")],
-    ),
-    (
-        "sched_process_exec",
-        &[Hook::TracePoint("sched", "sched_process_exec")],
-    ),
-    (
-        "sched_process_exit",
-        &[Hook::TracePoint("sched", "sched_process_exit")],
-    ),
-    (
-        "sys_enter_openat",
-        &[Hook::TracePoint("syscalls", "sys_enter_openat")],
-    ),
-    (
-        "sys_enter_openat2",
-        &[Hook::TracePoint("syscalls", "sys_enter_openat2")],
-    ),
-    (
-        "sys_enter_open",
-        &[Hook::TracePoint("syscalls", "sys_enter_open")],
-    ),
-    (
-        "sys_enter_creat",
-        &[Hook::TracePoint("syscalls", "sys_enter_creat")],
-    ),
-    (
-        "sys_exit_open_family",
-        &[
+/// A program and its hooks. Required programs must attach or the sensor does not start;
+/// optional ones (hooks some kernels lack) are reported as coverage gaps when missing.
+struct Program {
+    name: &'static str,
+    hooks: &'static [Hook],
+    required: bool,
+}
+
+const PROGRAMS: &[Program] = &[
+    Program {
+        name: "sched_process_fork",
+        hooks: &[Hook::RawTracePoint("sched_process_fork")],
+        required: true,
+    },
+    Program {
+        name: "sched_process_exec",
+        hooks: &[Hook::TracePoint("sched", "sched_process_exec")],
+        required: true,
+    },
+    Program {
+        name: "sched_process_exit",
+        hooks: &[Hook::TracePoint("sched", "sched_process_exit")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_openat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_openat")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_openat2",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_openat2")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_open",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_open")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_creat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_creat")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_open_by_handle_at",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_open_by_handle_at")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_rename",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_rename")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_renameat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_renameat")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_renameat2",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_renameat2")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_link",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_link")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_linkat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_linkat")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_symlink",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_symlink")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_symlinkat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_symlinkat")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_open_family",
+        hooks: &[
             Hook::TracePoint("syscalls", "sys_exit_openat"),
             Hook::TracePoint("syscalls", "sys_exit_openat2"),
             Hook::TracePoint("syscalls", "sys_exit_open"),
             Hook::TracePoint("syscalls", "sys_exit_creat"),
+            Hook::TracePoint("syscalls", "sys_exit_open_by_handle_at"),
+            Hook::TracePoint("syscalls", "sys_exit_rename"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat2"),
+            Hook::TracePoint("syscalls", "sys_exit_link"),
+            Hook::TracePoint("syscalls", "sys_exit_linkat"),
+            Hook::TracePoint("syscalls", "sys_exit_symlink"),
+            Hook::TracePoint("syscalls", "sys_exit_symlinkat"),
         ],
-    ),
-    (
-        "sys_enter_connect",
-        &[Hook::TracePoint("syscalls", "sys_enter_connect")],
-    ),
-    (
-        "sys_exit_connect",
-        &[Hook::TracePoint("syscalls", "sys_exit_connect")],
-    ),
-    (
-        "sys_enter_mmap",
-        &[Hook::TracePoint("syscalls", "sys_enter_mmap")],
-    ),
-    (
-        "sys_exit_mmap",
-        &[Hook::TracePoint("syscalls", "sys_exit_mmap")],
-    ),
+        required: true,
+    },
+    Program {
+        name: "sys_enter_connect",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_connect")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_connect",
+        hooks: &[Hook::TracePoint("syscalls", "sys_exit_connect")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_sendto",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendto")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_sendmsg",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendmsg")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_sendmmsg",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendmmsg")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_send_family",
+        hooks: &[
+            Hook::TracePoint("syscalls", "sys_exit_sendto"),
+            Hook::TracePoint("syscalls", "sys_exit_sendmsg"),
+            Hook::TracePoint("syscalls", "sys_exit_sendmmsg"),
+        ],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_mmap",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_mmap")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_mmap",
+        hooks: &[Hook::TracePoint("syscalls", "sys_exit_mmap")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_ptrace",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_ptrace")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_process_vm_writev",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_process_vm_writev")],
+        required: true,
+    },
+    Program {
+        name: "io_uring_create",
+        hooks: &[Hook::TracePoint("io_uring", "io_uring_create")],
+        required: false,
+    },
+    Program {
+        name: "io_uring_submit_req",
+        hooks: &[Hook::TracePoint("io_uring", "io_uring_submit_req")],
+        required: false,
+    },
+];
+
+/// The cgroup socket-address programs (attached to the build's cgroup, not to tracepoints).
+const CGROUP_PROGRAMS: [&str; 4] = [
+    "cgroup_connect4",
+    "cgroup_connect6",
+    "cgroup_sendmsg4",
+    "cgroup_sendmsg6",
 ];
 
 /// The eBPF object, built by monitor/build.rs.
@@ -189,6 +328,7 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mo
 enum OwnedLink {
     TracePoint(#[expect(dead_code, reason = "held for its Drop, which detaches")] TracePointLink),
     Raw(#[expect(dead_code, reason = "held for its Drop, which detaches")] RawTracePointLink),
+    Cgroup(#[expect(dead_code, reason = "held for its Drop, which detaches")] CgroupSockAddrLink),
 }
 
 /// The loaded and attached sensor. Dropping it detaches every program.
@@ -196,7 +336,11 @@ pub struct Sensor {
     links: Vec<OwnedLink>,
     ebpf: Ebpf,
     tracked: BpfHashMap<MapData, u32, u32>,
+    crate_procs: BpfHashMap<MapData, u32, u32>,
+    allow: LpmTrie<MapData, AllowKey, u8>,
     stream: Option<SensorStream>,
+    cgroup: Option<cgroup::BuildCgroup>,
+    gaps: Vec<String>,
 }
 
 impl Sensor {
@@ -209,59 +353,184 @@ impl Sensor {
         }
         raise_memlock_limit();
         let tracefs_dir: PathBuf = tracefs::ensure_mounted()?;
-        for hook in PROGRAMS.iter().flat_map(|(_, hooks)| hooks.iter()) {
-            if let Hook::TracePoint(category, name) = hook
-                && !tracefs::has_tracepoint(&tracefs_dir, category, name)
-            {
-                return Err(SensorError::MissingHook {
-                    hook: format!("tracepoint {category}/{name}"),
-                    detail: format!("no {}/events/{category}/{name}", tracefs_dir.display()),
-                });
+        let mut gaps = Vec::new();
+        for program in PROGRAMS {
+            for hook in program.hooks {
+                if let Hook::TracePoint(category, name) = hook
+                    && !tracefs::has_tracepoint(&tracefs_dir, category, name)
+                {
+                    if program.required {
+                        return Err(SensorError::MissingHook {
+                            hook: format!("tracepoint {category}/{name}"),
+                            detail: format!(
+                                "no {}/events/{category}/{name}",
+                                tracefs_dir.display()
+                            ),
+                        });
+                    }
+                    gaps.push(format!(
+                        "tracepoint {category}/{name} is missing: {} is not seen",
+                        program.name
+                    ));
+                }
             }
         }
+        // The build's cgroup, for the socket hooks; required by --enforce.
+        let cgroup = match cgroup::cgroup2_mount() {
+            Some(root) => Some(cgroup::BuildCgroup::create(&root)?),
+            None if config.enforce => return Err(SensorError::NoCgroupV2),
+            None => {
+                gaps.push(
+                    "no cgroup v2 hierarchy: network through io_uring and TCP Fast Open is not seen".to_owned(),
+                );
+                None
+            }
+        };
         let offsets = offsets::kernel_offsets(&tracefs_dir)?;
         let cpus = aya::util::nr_cpus().map_err(|(path, e)| {
             SensorError::Object(format!("cannot count CPUs from {path}: {e}"))
         })? as u32;
+        let enforce = u32::from(config.enforce);
         let mut ebpf = EbpfLoader::new()
             // The programs use no CO-RE relocations (offsets come in OFFSETS), so aya need not
             // parse the kernel's BTF a second time.
             .btf(None)
             .override_global("OFFSETS", &offsets, true)
+            .override_global("ENFORCE", &enforce, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
             .map_max_entries("STACK_SCRATCH", cpus)
             .load(OBJECT)
             .map_err(|e| SensorError::Object(e.to_string()))?;
+        // Verification is most of the startup time: load (verify) every program first, in
+        // parallel, then attach.
+        let mut wanted: Vec<&str> = PROGRAMS.iter().map(|p| p.name).collect();
+        if cgroup.is_some() {
+            wanted.extend(CGROUP_PROGRAMS);
+        }
+        load_all(&mut ebpf, &wanted)?;
+        if std::env::var_os("BUILDWATCH_VERIFIER_STATS").is_some() {
+            for (name, program) in ebpf.programs() {
+                if let Ok(info) = program.info() {
+                    eprintln!(
+                        "verifier: {name}: {} instructions verified",
+                        info.verified_instruction_count().unwrap_or(0)
+                    );
+                }
+            }
+        }
         let mut links = Vec::new();
-        for (name, hooks) in PROGRAMS {
-            attach(&mut ebpf, name, hooks, &mut links)?;
+        for program in PROGRAMS {
+            let hooks: Vec<&Hook> = program
+                .hooks
+                .iter()
+                .filter(|h| match h {
+                    Hook::TracePoint(c, n) => tracefs::has_tracepoint(&tracefs_dir, c, n),
+                    Hook::RawTracePoint(_) => true,
+                })
+                .collect();
+            if hooks.is_empty() {
+                continue;
+            }
+            attach(&mut ebpf, program.name, &hooks, &mut links)?;
+        }
+        if let Some(cg) = &cgroup {
+            for name in CGROUP_PROGRAMS {
+                let program = ebpf.program_mut(name).ok_or_else(|| {
+                    SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+                })?;
+                let p: &mut CgroupSockAddr = program
+                    .try_into()
+                    .map_err(|e: ProgramError| load_error(name, e))?;
+                let attach_error = |e: ProgramError| SensorError::Attach {
+                    program: name.to_owned(),
+                    hook: format!("cgroup {}", cg.path().display()),
+                    reason: e.to_string(),
+                };
+                let id = p
+                    .attach(cg.dir(), CgroupAttachMode::Single)
+                    .map_err(attach_error)?;
+                links.push(OwnedLink::Cgroup(p.take_link(id).map_err(attach_error)?));
+            }
         }
         let tracked = take_map(&mut ebpf, "TRACKED", BpfHashMap::try_from)?;
+        let crate_procs = take_map(&mut ebpf, "CRATE_PROCS", BpfHashMap::try_from)?;
+        let allow = take_map(&mut ebpf, "ALLOW", LpmTrie::try_from)?;
         let events = take_map(&mut ebpf, "EVENTS", RingBuf::try_from)?;
         let counters = take_map(&mut ebpf, "COUNTERS", PerCpuArray::try_from)?;
         Ok(Self {
             links,
             ebpf,
             tracked,
+            crate_procs,
+            allow,
             stream: Some(SensorStream::new(events, counters)),
+            cgroup,
+            gaps,
         })
     }
 
-    /// Starts watching process `pid` (and, through fork, all its descendants).
+    /// Starts watching process `pid` (and, through fork, all its descendants), and moves it
+    /// into the build's cgroup.
     pub fn track(&mut self, pid: u32) -> Result<(), SensorError> {
         self.tracked
             .insert(pid, 1, 0)
             .map_err(|e| SensorError::Map {
                 map: "TRACKED",
                 reason: e.to_string(),
+            })?;
+        if let Some(cg) = &self.cgroup {
+            cg.enroll(pid)?;
+        }
+        Ok(())
+    }
+
+    /// What this kernel (or machine) does not let the sensor see.
+    pub fn coverage_gaps(&self) -> &[String] {
+        &self.gaps
+    }
+
+    /// Tells the cgroup hooks which crate group process `tgid` belongs to (see
+    /// `monitor_common::GROUP_RUSTC`); its network is checked against that group's allow list.
+    pub fn set_crate_group(&mut self, tgid: u32, group: u32) -> Result<(), SensorError> {
+        self.crate_procs
+            .insert(tgid, group, 0)
+            .map_err(|e| SensorError::Map {
+                map: "CRATE_PROCS",
+                reason: e.to_string(),
             })
     }
 
-    /// Number of processes currently tracked (alive in the watched tree).
-    pub fn tracked_count(&self) -> usize {
-        self.tracked.keys().filter(Result::is_ok).count()
+    /// Allows crate group `group` to reach `addr`/`prefix` (all ports when `port` is None).
+    pub fn allow(
+        &mut self,
+        group: u32,
+        addr: std::net::IpAddr,
+        prefix: u8,
+        port: Option<u16>,
+    ) -> Result<(), SensorError> {
+        let (family, bytes, max) = match addr {
+            std::net::IpAddr::V4(a) => {
+                let mut b = [0u8; 16];
+                b[..4].copy_from_slice(&a.octets());
+                (libc::AF_INET as u16, b, 32)
+            }
+            std::net::IpAddr::V6(a) => (libc::AF_INET6 as u16, a.octets(), 128),
+        };
+        let key = AllowKey {
+            group,
+            port: port.unwrap_or(0).to_be(),
+            family,
+            addr: bytes,
+        };
+        let bits = AllowKey::FIXED_BITS + u32::from(prefix.min(max));
+        self.allow
+            .insert(&Key::new(bits, key), 1, 0)
+            .map_err(|e| SensorError::Map {
+                map: "ALLOW",
+                reason: e.to_string(),
+            })
     }
 
     /// The event stream, to be moved to the reader thread. Only available once.
@@ -275,17 +544,8 @@ impl Sensor {
     }
 }
 
-/// Loads program `name` once and attaches it to every hook in `hooks`.
-fn attach(
-    ebpf: &mut Ebpf,
-    name: &str,
-    hooks: &[Hook],
-    links: &mut Vec<OwnedLink>,
-) -> Result<(), SensorError> {
-    let program = ebpf.program_mut(name).ok_or_else(|| {
-        SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
-    })?;
-    let load_error = |e: ProgramError| match e {
+fn load_error(name: &str, e: ProgramError) -> SensorError {
+    match e {
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -295,7 +555,70 @@ fn attach(
             log: verifier_log.to_string(),
         },
         other => SensorError::Object(format!("program `{name}`: {other}")),
-    };
+    }
+}
+
+/// Loads (the kernel verifies) every program named in `wanted`, on as many threads as there
+/// are CPUs, the heaviest first.
+fn load_all(ebpf: &mut Ebpf, wanted: &[&str]) -> Result<(), SensorError> {
+    // The programs with path walks and stack scans take most of the verifier's time.
+    const HEAVY: [&str; 6] = [
+        "sched_process_exec",
+        "sys_exit_open_family",
+        "sys_exit_send_family",
+        "sys_exit_mmap",
+        "sched_process_fork",
+        "sys_exit_connect",
+    ];
+    let mut jobs: Vec<(&str, &mut aya::programs::Program)> = ebpf
+        .programs_mut()
+        .filter(|(name, _)| wanted.contains(name))
+        .collect();
+    jobs.sort_by_key(|(name, _)| std::cmp::Reverse(HEAVY.iter().rev().position(|h| h == name)));
+    jobs.reverse();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let queue = std::sync::Mutex::new(jobs);
+    let first_error = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let job = queue.lock().ok().and_then(|mut q| q.pop());
+                    let Some((name, program)) = job else { break };
+                    let result = match program {
+                        aya::programs::Program::TracePoint(p) => p.load(),
+                        aya::programs::Program::RawTracePoint(p) => p.load(),
+                        aya::programs::Program::CgroupSockAddr(p) => p.load(),
+                        _ => Ok(()),
+                    };
+                    if let Err(e) = result
+                        && let Ok(mut slot) = first_error.lock()
+                        && slot.is_none()
+                    {
+                        *slot = Some(load_error(name, e));
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner() {
+        Ok(Some(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Attaches the (loaded) program `name` to every hook in `hooks`.
+fn attach(
+    ebpf: &mut Ebpf,
+    name: &str,
+    hooks: &[&Hook],
+    links: &mut Vec<OwnedLink>,
+) -> Result<(), SensorError> {
+    let program = ebpf.program_mut(name).ok_or_else(|| {
+        SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+    })?;
     let attach_error = |hook: String| {
         move |e: ProgramError| SensorError::Attach {
             program: name.to_owned(),
@@ -305,8 +628,7 @@ fn attach(
     };
     match hooks.first() {
         Some(Hook::TracePoint(..)) => {
-            let p: &mut TracePoint = program.try_into().map_err(load_error)?;
-            p.load().map_err(load_error)?;
+            let p: &mut TracePoint = program.try_into().map_err(|e| load_error(name, e))?;
             for hook in hooks {
                 if let Hook::TracePoint(category, tp) = hook {
                     let err = attach_error(format!("tracepoint {category}/{tp}"));
@@ -316,8 +638,7 @@ fn attach(
             }
         }
         Some(Hook::RawTracePoint(_)) => {
-            let p: &mut RawTracePoint = program.try_into().map_err(load_error)?;
-            p.load().map_err(load_error)?;
+            let p: &mut RawTracePoint = program.try_into().map_err(|e| load_error(name, e))?;
             for hook in hooks {
                 if let Hook::RawTracePoint(tp) = hook {
                     let err = attach_error(format!("raw tracepoint {tp}"));
@@ -332,15 +653,48 @@ fn attach(
 }
 
 impl Drop for Sensor {
-    /// Detaches all programs at once: each detach waits for an RCU grace period (~60 ms here),
-    /// which one after the other would add most of a second to every run.
+    /// Detaching a tracepoint program waits for RCU grace periods (30-60 ms each here), and the
+    /// kernel serializes them: with ~40 attachments that is seconds added to every run. So the
+    /// last references are handed to a short-lived reaper process: a forked child that holds
+    /// copies of every descriptor, waits until this process has let go of its own, then exits,
+    /// paying for the detaches while buildwatch returns at once. If the fork fails, the
+    /// detaches happen here.
     fn drop(&mut self) {
         let links = std::mem::take(&mut self.links);
-        std::thread::scope(|scope| {
-            for link in links {
-                scope.spawn(move || drop(link));
+        let Ok((read_end, write_end)) = nix::unistd::pipe() else {
+            drop(links);
+            return;
+        };
+        // SAFETY: the child only calls read(2) and _exit(2), both async-signal-safe, on a
+        // descriptor created before the fork.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                let mut byte = 0u8;
+                // SAFETY: reading one byte into a local from a valid descriptor.
+                unsafe {
+                    libc::close(std::os::fd::AsRawFd::as_raw_fd(&write_end));
+                    libc::setsid();
+                    libc::read(
+                        std::os::fd::AsRawFd::as_raw_fd(&read_end),
+                        (&raw mut byte).cast(),
+                        1,
+                    );
+                    libc::_exit(0)
+                }
             }
-        });
+            Ok(nix::unistd::ForkResult::Parent { .. }) => {
+                drop(read_end);
+                // The reaper holds references: these closes are quick.
+                drop(links);
+                // Closing the pipe lets the reaper go.
+                drop(write_end);
+            }
+            Err(_) => {
+                drop(read_end);
+                drop(write_end);
+                drop(links);
+            }
+        }
     }
 }
 

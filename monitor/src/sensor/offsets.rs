@@ -56,6 +56,20 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> 
         vfsmount_mnt_root: m("vfsmount", "mnt_root")?,
         dentry_d_sb: m("dentry", "d_sb")?,
         super_block_s_magic: m("super_block", "s_magic")?,
+        dentry_d_inode: m("dentry", "d_inode")?,
+        inode_nlink: m("inode", "__i_nlink").or_else(|_| m("inode", "i_nlink"))?,
+        file_private_data: m("file", "private_data")?,
+        socket_sk: m("socket", "sk")?,
+        sock_dport: m("sock", "__sk_common.skc_dport")?,
+        sock_daddr: m("sock", "__sk_common.skc_daddr")?,
+        tp_uring_opcode: tracefs::field_offset(
+            tracefs_dir,
+            "io_uring",
+            "io_uring_submit_req",
+            "opcode",
+        )?
+        .unwrap_or(0),
+        _pad: 0,
         tp_exec_filename: tp("sched", "sched_process_exec", "filename")?,
         tp_exec_old_pid: tp("sched", "sched_process_exec", "old_pid")?,
         // Older kernels have no group_dead field; the programs then use the leader's exit.

@@ -1,0 +1,62 @@
+//! Tampering with other processes: ptrace requests that attach to or write into a process, and
+//! process_vm_writev. Reported at syscall entry (the attempt is what matters).
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use monitor_common::{TamperRecord, kind, syscall};
+
+use crate::output::{current_tracked, header, submit_record};
+
+const PTRACE_POKETEXT: u64 = 4;
+const PTRACE_POKEDATA: u64 = 5;
+const PTRACE_POKEUSER: u64 = 6;
+const PTRACE_SETREGS: u64 = 13;
+const PTRACE_SETFPREGS: u64 = 15;
+const PTRACE_ATTACH: u64 = 16;
+const PTRACE_SETREGSET: u64 = 0x4205;
+const PTRACE_SEIZE: u64 = 0x4206;
+
+#[tracepoint(category = "syscalls", name = "sys_enter_ptrace")]
+pub fn sys_enter_ptrace(ctx: TracePointContext) -> i32 {
+    // (long request, long pid, unsigned long addr, unsigned long data)
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let request: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    if matches!(
+        request,
+        PTRACE_POKETEXT
+            | PTRACE_POKEDATA
+            | PTRACE_POKEUSER
+            | PTRACE_SETREGS
+            | PTRACE_SETFPREGS
+            | PTRACE_ATTACH
+            | PTRACE_SETREGSET
+            | PTRACE_SEIZE
+    ) {
+        // SAFETY: as above.
+        let pid: u64 = unsafe { ctx.read_at(24) }.unwrap_or(0);
+        emit(syscall::PTRACE, request as u32, pid as u32);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_process_vm_writev")]
+pub fn sys_enter_process_vm_writev(ctx: TracePointContext) -> i32 {
+    // (pid_t pid, const struct iovec *lvec, ...)
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let pid: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    emit(syscall::PROCESS_VM_WRITEV, 0, pid as u32);
+    0
+}
+
+#[inline(always)]
+fn emit(syscall: u32, request: u32, target: u32) {
+    let Some(task) = current_tracked() else {
+        return;
+    };
+    let record = TamperRecord {
+        header: header(kind::TAMPER, size_of::<TamperRecord>() as u32, &task),
+        syscall,
+        request,
+        target,
+        _pad: 0,
+    };
+    submit_record(&record);
+}
