@@ -276,7 +276,8 @@ fn write_outputs(
         write(path, report::json(run, meta));
     }
     if let Some(path) = &output.sarif {
-        write(path, report::sarif(run, meta));
+        let sources = report::Sources::discover(run, meta);
+        write(path, report::sarif(run, meta, &sources));
     }
     let summary = output.summary.clone().or_else(|| {
         ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY").map(std::path::PathBuf::from))
