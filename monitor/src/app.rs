@@ -183,9 +183,7 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
             Ok(written) => report_learned(&written, &args.policy.profiles),
             Err(e) => failed_outputs.push(format!("learning: {e}")),
         }
-        for path in [&args.policy.profiles] {
-            give_tree_to_user(path, &outcome.user);
-        }
+        give_tree_to_user(&args.policy.profiles, &outcome.user);
     }
     for e in &failed_outputs {
         eprintln!("buildwatch: error: {e}");
