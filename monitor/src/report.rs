@@ -933,10 +933,13 @@ pub fn markdown(run: &RunReport, meta: &RunMeta) -> String {
             let counts = e.scrutinised();
             // `proc-macro?`: attributed as one of several candidates, as in the text summary.
             let roles: Vec<String> = e
-                .counts
+                .roles
                 .iter()
-                .filter(|(r, _)| matches!(r, Role::BuildScript | Role::ProcMacro))
-                .map(|(r, c)| format!("{r}{}", if c.ambiguous { "?" } else { "" }))
+                .filter(|r| matches!(r, Role::BuildScript | Role::ProcMacro))
+                .map(|r| {
+                    let ambiguous = e.counts.get(r).is_some_and(|c| c.ambiguous);
+                    format!("{r}{}", if ambiguous { "?" } else { "" })
+                })
                 .collect();
             let mut reached: Vec<String> = e.network.iter().take(5).map(|h| code(h)).collect();
             if e.network.len() > 5 {

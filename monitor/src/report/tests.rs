@@ -302,11 +302,24 @@ fn run() -> RunReport {
             )
         },
     ];
+    // Every build script that ran and proc-macro that was loaded, including one that did
+    // nothing observable.
+    let seen = [
+        (krate("phone-home", "0.1.0"), Role::BuildScript),
+        (krate("keyscan", "0.1.4"), Role::BuildScript),
+        (krate("peek-macro", "0.1.0"), Role::ProcMacro),
+        (krate("benign-derive", "0.2.0"), Role::ProcMacro),
+        (krate("libz-sys", "1.1.20"), Role::BuildScript),
+        (krate("quiet-bs", "0.3.0"), Role::BuildScript),
+    ]
+    .into_iter()
+    .collect();
     RunReport {
         summary,
         activity,
         findings,
         lost_events: 12,
+        seen,
     }
 }
 
@@ -847,7 +860,15 @@ fn report_json_follows_cli_md() {
     let names: Vec<&str> = crates.iter().map(|c| text(&c["name"])).collect();
     assert_eq!(
         names,
-        ["keyscan", "libz-sys", "peek-macro", "phone-home", "serde"]
+        [
+            "benign-derive",
+            "keyscan",
+            "libz-sys",
+            "peek-macro",
+            "phone-home",
+            "quiet-bs",
+            "serde"
+        ]
     );
     for c in crates {
         assert!(c["version"].is_string());
@@ -866,13 +887,16 @@ fn report_json_follows_cli_md() {
             );
         }
     }
-    let peek = &crates[2];
+    let peek = &crates[3];
     assert_eq!(peek["roles"], serde_json::json!(["rustc", "proc-macro"]));
     assert_eq!(
         peek["read"],
         serde_json::json!(["/home/u/.aws/credentials"])
     );
-    assert_eq!(crates[3]["network"], serde_json::json!(["127.0.0.1:4444"]));
+    assert_eq!(crates[4]["network"], serde_json::json!(["127.0.0.1:4444"]));
+    // A build script that ran and did nothing observable is listed too.
+    assert_eq!(crates[5]["roles"], serde_json::json!(["build-script"]));
+    assert_eq!(crates[5]["counts"], serde_json::json!({}));
 
     let findings = report["findings"].as_array().expect("findings");
     assert_eq!(findings.len(), run().findings.len());
