@@ -68,6 +68,15 @@ pub struct ActivityLog {
     entries: BTreeMap<CrateRole, Activity>,
 }
 
+/// A log with these entries (for reports of runs made elsewhere, and tests).
+impl FromIterator<(CrateRole, Activity)> for ActivityLog {
+    fn from_iter<I: IntoIterator<Item = (CrateRole, Activity)>>(iter: I) -> Self {
+        Self {
+            entries: iter.into_iter().collect(),
+        }
+    }
+}
+
 impl ActivityLog {
     /// Counts one attributed event.
     pub fn record(&mut self, event: &Event, attributor: &Attributor) {

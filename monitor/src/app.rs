@@ -184,9 +184,7 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
             Ok(written) => report_learned(&written, &args.policy.profiles),
             Err(e) => failed_outputs.push(format!("learning: {e}")),
         }
-        for path in [&args.policy.profiles] {
-            give_tree_to_user(path, &outcome.user);
-        }
+        give_tree_to_user(&args.policy.profiles, &outcome.user);
     }
     for e in &failed_outputs {
         eprintln!("buildwatch: error: {e}");
@@ -277,7 +275,8 @@ fn write_outputs(
         write(path, report::json(run, meta));
     }
     if let Some(path) = &output.sarif {
-        write(path, report::sarif(run, meta));
+        let sources = report::Sources::discover(run, meta);
+        write(path, report::sarif(run, meta, &sources));
     }
     let summary = output.summary.clone().or_else(|| {
         ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY").map(std::path::PathBuf::from))
