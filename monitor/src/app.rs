@@ -134,7 +134,7 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
         policy,
         learn: mode == Mode::Learn,
     };
-    let outcome = match watch::run(&options) {
+    let outcome = match run_watch(&options, &args, mode) {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("buildwatch: error: {e}");
@@ -182,14 +182,27 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
             Ok(written) => report_learned(&written, &args.policy.profiles),
             Err(e) => failed_outputs.push(format!("learning: {e}")),
         }
-        for path in [&args.policy.profiles] {
-            give_tree_to_user(path, &outcome.user);
-        }
+        give_tree_to_user(&args.policy.profiles, &outcome.user);
     }
     for e in &failed_outputs {
         eprintln!("buildwatch: error: {e}");
     }
     Ok(exit_code(mode, &outcome, !failed_outputs.is_empty()))
+}
+
+/// Runs the watch: with the live view when watching (not learn or ci) on a terminal without
+/// `--no-tui`, plainly otherwise.
+fn run_watch(options: &WatchOptions, args: &WatchArgs, mode: Mode) -> Result<Outcome, SetupError> {
+    use std::io::IsTerminal as _;
+    let tui = mode == Mode::Watch
+        && !args.no_tui
+        && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
+    if tui {
+        crate::tui::live::watch(options, &args.policy.profiles)
+    } else {
+        watch::run(options)
+    }
 }
 
 /// The exit status: in ci, 4 outranks 3, and 3 outranks the command's own failure.

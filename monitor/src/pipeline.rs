@@ -16,6 +16,7 @@ use crate::{
 };
 
 /// What a pipeline does besides attributing.
+#[derive(Default)]
 pub struct PipelineOptions<'a> {
     /// Write every attributed event as JSON Lines here.
     pub events: Option<&'a Path>,
@@ -25,17 +26,6 @@ pub struct PipelineOptions<'a> {
     pub policy: PolicyConfig,
     /// Record behaviour for `learn`.
     pub learn: bool,
-}
-
-impl Default for PipelineOptions<'_> {
-    fn default() -> Self {
-        Self {
-            events: None,
-            profiles: ProfileSet::default(),
-            policy: PolicyConfig::default(),
-            learn: false,
-        }
-    }
 }
 
 /// Everything downstream of the sensor (or of a recorded stream in `replay`).

@@ -25,6 +25,7 @@ use crate::{
     policy::PolicyConfig,
     profile::ProfileSet,
     sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
+    tui::{Stream, feed::LiveFeed},
     user::{self, TargetUser, UserError},
 };
 
@@ -110,6 +111,20 @@ const SETTLE: Duration = Duration::from_millis(20);
 
 /// Runs the command under the sensor.
 pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
+    run_with(options, None)
+}
+
+/// Runs the command under the sensor with a live view fed by `live`: the command's output is
+/// captured (its stdin is /dev/null and the terminal stays the view's), and the view may ask for
+/// the build to be stopped.
+pub fn run_live(options: &WatchOptions, mut live: LiveFeed) -> Result<Outcome, SetupError> {
+    run_with(options, Some(&mut live))
+}
+
+fn run_with(
+    options: &WatchOptions,
+    mut live: Option<&mut LiveFeed>,
+) -> Result<Outcome, SetupError> {
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
     let mut sensor = Sensor::load(&options.sensor)?;
@@ -162,12 +177,29 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
             }
         });
     }
-    let foreground = std::io::stdin().is_terminal();
-    let child = command::spawn(&options.command, &target, &env, foreground, |pid| {
+    let foreground = live.is_none() && std::io::stdin().is_terminal();
+    let (stdio, readers) = if live.is_some() {
+        capture_stdio()?
+    } else {
+        (command::Stdio::default(), Vec::new())
+    };
+    let child = command::spawn_with(&options.command, &target, &env, foreground, stdio, |pid| {
         sensor.track(pid).map_err(|e| e.to_string())
     })?;
     let child = Arc::new(child);
     let pid = child.pid;
+    if let Some(live) = live.as_deref_mut() {
+        live.started(child.clone());
+        for (fd, stream) in readers {
+            if let Err(e) = live.forward_output(fd, stream) {
+                // The command runs already: it must not block on a full pipe nobody reads.
+                child.signal_group(libc::SIGKILL);
+                return Err(
+                    SpawnError::Sys(format!("cannot read the command's output: {e}")).into(),
+                );
+            }
+        }
+    }
 
     let signal_thread = {
         let child = child.clone();
@@ -186,7 +218,8 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     };
     drop(tx);
 
-    let (status, decode_errors, output_errors) = pump(&rx, &mut pipeline, &stop);
+    let (status, decode_errors, output_errors) =
+        pump(&rx, &mut pipeline, &stop, live.as_deref_mut());
     signals_handle.close();
     let _ = signal_thread.join();
     let _ = waiter.join();
@@ -201,10 +234,16 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
         .map(|p| (p.pid, p.image_name().to_owned()))
         .collect();
     let mut output_errors = output_errors;
+    if let Some(live) = live.as_deref_mut() {
+        live.tick(&pipeline);
+    }
     let (report, learner) = pipeline.finish().unwrap_or_else(|e| {
         output_errors.push(format!("writing events: {e}"));
         (RunReport::default(), None)
     });
+    if let Some(live) = live {
+        live.finished(&report.findings, status.as_ref().ok().copied());
+    }
     drop(sensor);
     Ok(Outcome {
         status: status?,
@@ -219,11 +258,13 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     })
 }
 
-/// Moves events through the pipeline until the command has exited and the stream is drained.
+/// Moves events through the pipeline (and on to the live view, if any) until the command has
+/// exited and the stream is drained.
 fn pump(
     rx: &Receiver<Message>,
     pipeline: &mut Pipeline,
     stop: &AtomicBool,
+    mut live: Option<&mut LiveFeed>,
 ) -> (Result<Status, SpawnError>, u64, Vec<String>) {
     let mut status = None;
     let mut decode_errors = 0;
@@ -236,16 +277,22 @@ fn pump(
             stop.store(true, Ordering::Release);
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Message::Stream(StreamMessage::Event(event))) => {
-                if let Err(e) = pipeline.process(event).map(|_| ())
-                    && output_errors.len() < 5
-                {
+            Ok(Message::Stream(StreamMessage::Event(event))) => match pipeline.process(event) {
+                Ok(event) => {
+                    if let Some(live) = live.as_deref_mut() {
+                        live.event(event, pipeline);
+                    }
+                }
+                Err(e) if output_errors.len() < 5 => {
                     output_errors.push(format!("writing events: {e}"));
                 }
-            }
+                Err(_) => {}
+            },
             Ok(Message::Stream(StreamMessage::DecodeError(e))) => {
                 decode_errors += 1;
-                if decode_errors == 1 {
+                if let Some(live) = &live {
+                    live.undecodable();
+                } else if decode_errors == 1 {
                     eprintln!("buildwatch: warning: undecodable sensor record ({e})");
                 }
             }
@@ -255,13 +302,38 @@ fn pump(
                 status = Some(s);
                 exited_at = Some(Instant::now());
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(live) = live.as_deref_mut() {
+                    live.tick(pipeline);
+                }
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     let status =
         status.unwrap_or_else(|| Err(SpawnError::Sys("the command's status was lost".to_owned())));
     (status, decode_errors, output_errors)
+}
+
+/// Pipes for the command's stdout and stderr (and /dev/null for its stdin), and the reading
+/// ends.
+fn capture_stdio() -> Result<(command::Stdio, Vec<(std::os::fd::OwnedFd, Stream)>), SpawnError> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| SpawnError::Sys(format!("cannot create a pipe for the output: {e}")))
+    };
+    let (out_read, out_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
+    let null = std::fs::File::open("/dev/null")
+        .map_err(|e| SpawnError::Sys(format!("cannot open /dev/null: {e}")))?;
+    Ok((
+        command::Stdio {
+            stdin: Some(null.into()),
+            stdout: Some(out_write),
+            stderr: Some(err_write),
+        },
+        vec![(out_read, Stream::Stdout), (err_read, Stream::Stderr)],
+    ))
 }
 
 /// Output files written as root for a sudo user belong to that user.
