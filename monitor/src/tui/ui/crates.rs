@@ -8,6 +8,7 @@ use ratatui::{
 };
 
 use super::{Areas, pane_block};
+use crate::attribution::Role;
 use crate::tui::app::{App, CrateStatus, Pane};
 
 /// The colour of a status.
@@ -55,6 +56,8 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, areas: &Areas) {
         return;
     }
     let selected = app.selected_crate_index(&rows);
+    // Narrow tables name roles `bs`/`pm`, so that the crate's name keeps room.
+    let short = area.width < 90;
     let body: Vec<Row<'_>> = rows
         .iter()
         .map(|r| {
@@ -68,7 +71,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, areas: &Areas) {
                 r.status.label().to_owned()
             };
             let ambiguous = r.view.is_some_and(|v| v.ambiguous);
-            let role = format!("{}{}", r.key.1, if ambiguous { "?" } else { "" });
+            let role = match (short, r.key.1) {
+                (true, Role::BuildScript) => "bs",
+                (true, Role::ProcMacro) => "pm",
+                (_, role) => role.as_str(),
+            };
+            let role = format!("{role}{}", if ambiguous { "?" } else { "" });
             let net_style = if net > 0 {
                 Style::new().fg(Color::Red)
             } else {
@@ -93,9 +101,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, areas: &Areas) {
     let table = Table::new(
         body,
         [
-            Constraint::Fill(1),
+            Constraint::Min(10),
             Constraint::Length(8),
-            Constraint::Length(12),
+            Constraint::Length(if short { 4 } else { 13 }),
             Constraint::Length(4),
             Constraint::Length(5),
             Constraint::Length(5),

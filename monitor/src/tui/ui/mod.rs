@@ -71,7 +71,7 @@ pub fn areas(area: Rect, app: &App) -> Areas {
         ])
         .areas(main);
         let [crates, detail] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(top);
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(top);
         let [log, output] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(bottom);
         Areas {
