@@ -188,6 +188,32 @@ fn screen_finished_200x50_with_tool_chain() {
 }
 
 #[test]
+fn any_size_and_any_dialog_renders_without_panicking() {
+    let (mut app, _dir) = finished();
+    for keys_typed in ["", "?", "f", "/x", "a", "3\n", "q"] {
+        let mut app2 = finished().0;
+        for c in keys_typed.chars() {
+            match c {
+                '\n' => key(&mut app2, KeyCode::Enter),
+                c => key(&mut app2, KeyCode::Char(c)),
+            }
+        }
+        for (w, h) in [(1, 1), (10, 3), (40, 10), (79, 23), (120, 36), (300, 100)] {
+            let _ = render(&mut app2, w, h);
+        }
+    }
+    for pane in ["1", "2", "3", "4", "5"] {
+        keys(&mut app, pane);
+        for (w, h) in [(1, 1), (20, 5), (120, 36)] {
+            let _ = render(&mut app, w, h);
+            key(&mut app, KeyCode::PageDown);
+            key(&mut app, KeyCode::End);
+            key(&mut app, KeyCode::Home);
+        }
+    }
+}
+
+#[test]
 fn screen_finding_selected() {
     let (mut app, _dir) = finished();
     keys(&mut app, "3");
