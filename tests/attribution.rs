@@ -14,7 +14,7 @@ use buildwatch::{
     attribution::{Actor, Role},
     event::{Event, EventKind},
 };
-use support::{Run, repo, require_root, watch_in};
+use support::{Run, copy_fixture, real_home_dir, require_root, watch_in};
 
 struct Build {
     run: Run,
@@ -22,24 +22,6 @@ struct Build {
     fake_home: PathBuf,
     secret: PathBuf,
     received: Arc<Mutex<Vec<String>>>,
-}
-
-/// Copies a fixture workspace (without any target/) into `dst`.
-pub fn copy_fixture(name: &str, dst: &Path) {
-    let src = repo().join("tests/fixtures").join(name);
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(format!("{}/.", src.display()))
-        .arg(dst)
-        .status()
-        .expect("cp");
-    assert!(status.success());
-    let _ = std::fs::remove_dir_all(dst.join("target"));
-}
-
-fn real_home_dir(var: &str, default: &str) -> String {
-    std::env::var(var)
-        .unwrap_or_else(|_| format!("{}/{default}", std::env::var("HOME").expect("HOME")))
 }
 
 fn build() -> &'static Build {

@@ -133,6 +133,7 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
         profiles,
         policy,
         learn: mode == Mode::Learn,
+        linger: (mode == Mode::Ci).then_some(std::time::Duration::from_secs(args.grace)),
     };
     let outcome = match run_watch(&options, &args, mode) {
         Ok(outcome) => outcome,

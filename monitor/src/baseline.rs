@@ -23,6 +23,8 @@ pub struct Places {
     pub tmpdir: Option<String>,
     /// The workspace root.
     pub workspace: Option<String>,
+    /// The crate's build script binary (it may run itself again).
+    pub build_script: Option<String>,
 }
 
 impl Places {
@@ -43,6 +45,36 @@ impl Places {
             || path.starts_with("pipe:")
             || path.starts_with("/proc/self/")
             || path.starts_with("/proc/thread-self/")
+    }
+
+    /// Whether reading `path` is reading a secret (the category), as
+    /// [`crate::profile::sensitive_read`] says, except that the toolchain itself (the sysroot,
+    /// CARGO_HOME's registry and git checkouts) is never a secret even when it lives in another
+    /// user's home. Cargo's credentials stay secret.
+    pub fn sensitive_read(&self, path: &str) -> Option<&'static str> {
+        let kind = crate::profile::sensitive_read(path, self.home.as_deref())?;
+        if kind == "root-home" && self.is_toolchain(path) {
+            return None;
+        }
+        Some(kind)
+    }
+
+    /// Whether writing `path` plants persistence (the category); see [`Self::sensitive_read`]
+    /// for the toolchain exception.
+    pub fn persistence_write(&self, path: &str) -> Option<&'static str> {
+        crate::profile::persistence_write(path, self.home.as_deref())
+    }
+
+    fn is_toolchain(&self, path: &str) -> bool {
+        // <rustup home>/toolchains/<name> is the sysroot; the rest of rustup's home is too.
+        let rustup_home = self
+            .sysroot
+            .as_deref()
+            .and_then(|s| s.rsplit_once("/toolchains/"))
+            .map(|(h, _)| h);
+        self.under(path, &self.sysroot)
+            || rustup_home.is_some_and(|h| paths::is_under(path, h))
+            || paths::is_registry_source(path, self.cargo_home.as_deref())
     }
 
     /// Writes every build script may make.
@@ -68,10 +100,15 @@ impl Places {
             })
     }
 
-    /// Programs every build script may run: rustc (feature probes) and the C/C++ toolchain.
+    /// Programs every build script may run: rustc (feature probes) and the C/C++ toolchain,
+    /// from the system's directories (a binary named `cc` dropped in OUT_DIR is not the
+    /// compiler), and the build script's own binary.
     pub fn expected_exec(&self, image: &str) -> bool {
-        if self.under(image, &self.sysroot) {
+        if self.under(image, &self.sysroot) || self.build_script.as_deref() == Some(image) {
             return true;
+        }
+        if !is_system_program(image) {
+            return false;
         }
         let name = paths::file_name(image);
         paths::is_linker_name(name)
@@ -92,6 +129,24 @@ impl Places {
             || name.ends_with("-ranlib")
             || name.starts_with("llvm-ar")
     }
+}
+
+/// A program installed in the system's directories (not in the target directory, a temporary
+/// directory or a home directory).
+pub fn is_system_program(path: &str) -> bool {
+    [
+        "/usr/bin",
+        "/bin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/sbin",
+        "/usr/lib",
+        "/usr/libexec",
+        "/usr/local/lib",
+        "/opt",
+    ]
+    .iter()
+    .any(|d| paths::is_under(path, d))
 }
 
 /// Headers, pkg-config files and the like a C build reads.
@@ -124,6 +179,7 @@ mod tests {
             home: Some("/home/u".into()),
             tmpdir: None,
             workspace: Some("/w".into()),
+            build_script: None,
         }
     }
 
@@ -152,5 +208,8 @@ mod tests {
         assert!(!p.expected_write("/tmp/payload"));
         assert!(!p.expected_exec("/usr/bin/curl"));
         assert!(!p.expected_exec("/bin/sh"));
+        // A "compiler" dropped by the build script is not the compiler.
+        assert!(!p.expected_exec("/w/target/debug/build/libz-sys-0123456789abcdef/out/cc"));
+        assert!(!p.expected_exec("/tmp/x86_64-linux-gnu-gcc-12"));
     }
 }

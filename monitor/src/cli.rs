@@ -103,6 +103,11 @@ pub struct WatchArgs {
     #[arg(long)]
     pub no_metadata: bool,
 
+    /// ci: how long to keep watching processes the build left running before killing those
+    /// started by a build script or proc-macro (seconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub grace: u64,
+
     /// More detail on errors (e.g. the eBPF verifier's log).
     #[arg(short, long)]
     pub verbose: bool,

@@ -134,6 +134,18 @@ impl Exec {
         self.exe.as_deref().unwrap_or(&self.path)
     }
 
+    /// The program as requested, made absolute against the working directory (for a script,
+    /// the script; [`Exec::image`] is then its interpreter).
+    pub fn requested(&self) -> String {
+        if self.path.starts_with('/') {
+            return self.path.clone();
+        }
+        match &self.cwd {
+            Some(cwd) => crate::decode::normalize(&std::path::Path::new(cwd).join(&self.path)),
+            None => self.path.clone(),
+        }
+    }
+
     /// A kept environment variable.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.env.get(name).map(String::as_str)

@@ -49,6 +49,8 @@ pub struct RunReport {
     pub findings: Vec<Finding>,
     /// Records the sensor lost.
     pub lost_events: u64,
+    /// Every build script that ran and proc-macro that was loaded.
+    pub seen: std::collections::BTreeSet<(crate::attribution::CrateRef, crate::attribution::Role)>,
 }
 
 impl RunReport {
@@ -128,6 +130,24 @@ impl Pipeline {
         Ok(event)
     }
 
+    /// Reports processes that outlived the command (`killed` after `grace`, if any).
+    pub fn outlived(&mut self, pids: &[u32], killed: &[u32], grace: Option<std::time::Duration>) {
+        for &pid in pids {
+            let Some(process) = self.attributor.table().get(pid) else {
+                continue;
+            };
+            let actor = self.attributor.actor_of_pid(pid);
+            let exe = process.image.clone();
+            let exited = process.exited;
+            let fate = match (killed.contains(&pid), grace) {
+                (true, Some(g)) => format!("; killed after the {}s grace period", g.as_secs()),
+                _ if exited => "; it exited later".to_owned(),
+                _ => "; left running".to_owned(),
+            };
+            self.policy.outlived(pid, &exe, actor.as_ref(), &fate);
+        }
+    }
+
     /// Findings so far.
     pub fn findings(&self) -> Vec<&Finding> {
         self.policy.findings()
@@ -138,14 +158,21 @@ impl Pipeline {
         if let Some(out) = &mut self.events_out {
             out.flush()?;
         }
-        let findings = self.policy.finish();
+        let findings = self.policy.finish(self.attributor.seen());
+        if let Some(learner) = &mut self.learner {
+            for (krate, role) in self.attributor.seen() {
+                learner.saw(krate, *role);
+            }
+        }
         let lost_events = self.summary.lost_total();
+        let seen = self.attributor.seen().clone();
         Ok((
             RunReport {
                 summary: self.summary,
                 activity: self.activity,
                 findings,
                 lost_events,
+                seen,
             },
             self.learner,
         ))

@@ -33,6 +33,10 @@ struct CrateEntry {
 
 fn crates(run: &RunReport) -> BTreeMap<CrateRef, CrateEntry> {
     let mut out: BTreeMap<CrateRef, CrateEntry> = BTreeMap::new();
+    // Build scripts and proc-macros that ran, even those that did nothing observable.
+    for (krate, role) in &run.seen {
+        out.entry(krate.clone()).or_default().roles.insert(*role);
+    }
     for (key, a) in run.activity.entries() {
         let Some(krate) = &key.krate else { continue };
         if !matches!(key.role, Role::BuildScript | Role::ProcMacro | Role::Rustc) {

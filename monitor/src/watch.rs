@@ -47,6 +47,9 @@ pub struct WatchOptions {
     pub policy: PolicyConfig,
     /// Record behaviour for `learn`.
     pub learn: bool,
+    /// Keep watching processes that outlive the command for this long, then kill those acting
+    /// for a crate (`ci`); None: report them and stop at once.
+    pub linger: Option<Duration>,
 }
 
 /// A run that could not start: the command was not run.
@@ -108,6 +111,9 @@ enum Message {
 /// tree was produced before its exit was reported, but one being written on another CPU at that
 /// moment may not be committed yet.
 const SETTLE: Duration = Duration::from_millis(20);
+
+/// After killing leftover processes, how long to keep reading for their exit records.
+const KILL_SETTLE: Duration = Duration::from_millis(300);
 
 /// Runs the command under the sensor.
 pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
@@ -218,8 +224,17 @@ fn run_with(
     };
     drop(tx);
 
+    let pumped = pump(
+        &rx,
+        &mut pipeline,
+        &stop,
+        pid,
+        options.linger,
+        live.as_deref_mut(),
+    );
     let (status, decode_errors, output_errors) =
-        pump(&rx, &mut pipeline, &stop, live.as_deref_mut());
+        (pumped.status, pumped.decode_errors, pumped.output_errors);
+    pipeline.outlived(&pumped.outlived, &pumped.killed, options.linger);
     signals_handle.close();
     let _ = signal_thread.join();
     let _ = waiter.join();
@@ -258,23 +273,67 @@ fn run_with(
     })
 }
 
+/// What the event pump ended with.
+struct Pumped {
+    status: Result<Status, SpawnError>,
+    decode_errors: u64,
+    output_errors: Vec<String>,
+    /// Processes still running once the command had exited.
+    outlived: Vec<u32>,
+    /// Those of them killed at the end of the grace period.
+    killed: Vec<u32>,
+}
+
 /// Moves events through the pipeline (and on to the live view, if any) until the command has
-/// exited and the stream is drained.
+/// exited (and, with `linger`, the processes it left behind have exited or been killed when the
+/// grace period ran out) and the stream is drained.
 fn pump(
     rx: &Receiver<Message>,
     pipeline: &mut Pipeline,
     stop: &AtomicBool,
+    pid: u32,
+    linger: Option<Duration>,
     mut live: Option<&mut LiveFeed>,
-) -> (Result<Status, SpawnError>, u64, Vec<String>) {
+) -> Pumped {
     let mut status = None;
     let mut decode_errors = 0;
     let mut output_errors = Vec::new();
     let mut exited_at: Option<Instant> = None;
+    let mut outlived: Option<Vec<u32>> = None;
+    let mut killed: Vec<u32> = Vec::new();
+    let mut killed_at: Option<Instant> = None;
     loop {
         if let Some(at) = exited_at
             && at.elapsed() >= SETTLE
+            && !stop.load(Ordering::Acquire)
         {
-            stop.store(true, Ordering::Release);
+            let alive: Vec<u32> = pipeline
+                .attributor()
+                .table()
+                .alive()
+                .map(|p| p.pid)
+                .filter(|p| *p != pid)
+                .collect();
+            let outlived = outlived.get_or_insert_with(|| alive.clone());
+            let waiting = linger.is_some_and(|grace| at.elapsed() < grace);
+            if alive.is_empty()
+                || (!waiting && killed_at.is_some_and(|k| k.elapsed() >= KILL_SETTLE))
+            {
+                stop.store(true, Ordering::Release);
+            } else if linger.is_none() {
+                // Plain watching reports processes left behind but does not wait for them.
+                stop.store(true, Ordering::Release);
+            } else if !waiting && killed_at.is_none() {
+                // Grace period over: the build scripts' leftovers are killed.
+                for p in alive.iter().filter(|p| outlived.contains(p)) {
+                    if pipeline.attributor().acts_for_crate(*p) {
+                        // SAFETY: kill(2) on a pid of the watched tree, seen alive just now.
+                        unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+                        killed.push(*p);
+                    }
+                }
+                killed_at = Some(Instant::now());
+            }
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Message::Stream(StreamMessage::Event(event))) => match pipeline.process(event) {
@@ -312,7 +371,13 @@ fn pump(
     }
     let status =
         status.unwrap_or_else(|| Err(SpawnError::Sys("the command's status was lost".to_owned())));
-    (status, decode_errors, output_errors)
+    Pumped {
+        status,
+        decode_errors,
+        output_errors,
+        outlived: outlived.unwrap_or_default(),
+        killed,
+    }
 }
 
 /// Pipes for the command's stdout and stderr (and /dev/null for its stdin), and the reading

@@ -116,3 +116,56 @@ pub fn read_events(path: &Path) -> Vec<Event> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l}: {e}")))
         .collect()
 }
+
+/// Copies a fixture workspace (without any target/) into `dst`.
+pub fn copy_fixture(name: &str, dst: &Path) {
+    let src = repo().join("tests/fixtures").join(name);
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", src.display()))
+        .arg(dst)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(dst.join("target"));
+}
+
+/// The real CARGO_HOME / RUSTUP_HOME (for builds run with a fake HOME).
+pub fn real_home_dir(var: &str, default: &str) -> String {
+    std::env::var(var)
+        .unwrap_or_else(|_| format!("{}/{default}", std::env::var("HOME").expect("HOME")))
+}
+
+/// Runs `buildwatch <args>` (args include the command after `--`) in `dir`, with `env`.
+pub fn buildwatch_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run buildwatch")
+}
+
+/// The JSON report written by `--report`.
+pub fn read_report(path: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("report {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+/// (code, crate) of every finding in a report, sorted.
+pub fn finding_codes(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap_or_default().to_owned(),
+                f["crate"]["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}

@@ -16,7 +16,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   setup   install what the eBPF build needs (rust-src, bpf-linker on rustc's LLVM), mount tracefs
   test    run every test: unit, end-to-end and privileged (as root; uses sudo when not root)
-  demo    build buildwatch and watch `cargo build` of the example workspace (examples/demo)";
+  demo    build buildwatch and watch `cargo build` of the example workspace (examples/demo)
+  record  re-record the event streams the attribution unit tests replay (tests/fixtures/streams)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,7 @@ fn main() {
         Some("setup") => setup::setup(),
         Some("test") => test(&args[1..]),
         Some("demo") => demo(&args[1..]),
+        Some("record") => record(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -163,5 +165,58 @@ fn demo(extra: &[String]) -> Result<()> {
         "xtask: every event of that build is in {}",
         events.display()
     );
+    Ok(())
+}
+
+/// `cargo xtask record`: runs the real sensor over fixture builds and stores the event streams
+/// (gzipped) that the attribution and learning unit tests replay.
+fn record() -> Result<()> {
+    setup::setup()?;
+    run(cargo().args(["build", "--release", "--package", "monitor"]))?;
+    let bin = root().join("target/release/buildwatch");
+    let streams = root().join("tests/fixtures/streams");
+    std::fs::create_dir_all(&streams)?;
+    let tmp = std::env::temp_dir().join("buildwatch-record");
+    for (fixture, name, script) in [
+        // `sleep` keeps watching while the daemonized grandchild does its late read.
+        (
+            "mixed",
+            "attribution-mixed",
+            "cargo build --offline && sleep 1",
+        ),
+        (
+            "hostile",
+            "attribution-hostile",
+            "BW_PORT=9 BW_SECRET_FILE=/etc/hostname cargo build --offline && sleep 1",
+        ),
+    ] {
+        let ws = tmp.join(fixture);
+        let _ = std::fs::remove_dir_all(&ws);
+        std::fs::create_dir_all(&ws)?;
+        run(Command::new("cp")
+            .arg("-r")
+            .arg(root().join("tests/fixtures").join(fixture).join("."))
+            .arg(&ws))?;
+        let _ = std::fs::remove_dir_all(ws.join("target"));
+        let events = tmp.join(format!("{name}.jsonl"));
+        let mut watch = Command::new(&bin);
+        watch
+            .current_dir(&ws)
+            .arg("--no-tui")
+            .arg("--events")
+            .arg(&events)
+            .args(["--", "sh", "-c", script]);
+        run(&mut as_root(watch))?;
+        run(Command::new("gzip")
+            .arg("-9")
+            .arg("-f")
+            .arg("-k")
+            .arg(&events))?;
+        std::fs::copy(
+            tmp.join(format!("{name}.jsonl.gz")),
+            streams.join(format!("{name}.jsonl.gz")),
+        )?;
+    }
+    eprintln!("xtask: streams written to {}", streams.display());
     Ok(())
 }

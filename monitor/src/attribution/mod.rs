@@ -19,7 +19,7 @@ pub mod paths;
 mod process_table;
 mod rustc;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 pub use actor::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
@@ -45,6 +45,8 @@ pub struct Attributor {
     inferred_cargo_home: Option<String>,
     /// Where each crate instance's sources and OUT_DIR are.
     crate_dirs: HashMap<CrateRef, CrateDirs>,
+    /// Every build script that ran and proc-macro that was loaded.
+    seen: BTreeSet<(CrateRef, Role)>,
     /// rustc's sysroot, HOME, TMPDIR and the target directory, as seen in the run.
     sysroot: Option<String>,
     home: Option<String>,
@@ -59,6 +61,8 @@ pub struct CrateDirs {
     pub manifest_dir: Option<String>,
     /// OUT_DIR of its build script.
     pub out_dir: Option<String>,
+    /// The build script's own binary.
+    pub build_script: Option<String>,
 }
 
 impl Attributor {
@@ -103,6 +107,39 @@ impl Attributor {
             .or(self.inferred_cargo_home.as_deref())
     }
 
+    /// Who answers for what process `pid` does now.
+    pub fn actor_of_pid(&self, pid: u32) -> Option<Actor> {
+        let p = self.table.get(pid)?;
+        let probe = Event {
+            time_ns: 0,
+            pid,
+            tid: pid,
+            ppid: p.ppid,
+            comm: p.comm.clone(),
+            actor: None,
+            callers: Vec::new(),
+            kind: EventKind::Exit(crate::event::Exit {
+                code: None,
+                signal: None,
+            }),
+        };
+        Some(self.actor_of(p, &probe))
+    }
+
+    /// Whether process `pid` acts for a crate's build script or proc-macro (a build script, or
+    /// something it or a proc-macro started).
+    pub fn acts_for_crate(&self, pid: u32) -> bool {
+        matches!(
+            self.table.get(pid).map(|p| &p.kind),
+            Some(ProcKind::BuildScript(_) | ProcKind::Tool(_))
+        )
+    }
+
+    /// Every build script that ran and proc-macro that rustc loaded, with its role.
+    pub fn seen(&self) -> &BTreeSet<(CrateRef, Role)> {
+        &self.seen
+    }
+
     /// The locations profile variables and the baseline refer to, for `krate` (or for the build
     /// as a whole).
     pub fn places_for(&self, krate: Option<&CrateRef>) -> Places {
@@ -113,6 +150,7 @@ impl Attributor {
         Places {
             manifest_dir: dirs.manifest_dir,
             out_dir: dirs.out_dir,
+            build_script: dirs.build_script,
             target_dir: self
                 .context
                 .target_dir
@@ -392,6 +430,11 @@ impl Attributor {
                 .or_else(|| self.context.unique_version(&name).map(str::to_owned));
             let krate = CrateRef { name, version };
             self.note_dirs(&krate, exec);
+            self.crate_dirs
+                .entry(krate.clone())
+                .or_default()
+                .build_script = Some(image.to_owned());
+            self.seen.insert((krate.clone(), Role::BuildScript));
             return ProcKind::BuildScript(krate);
         }
         if paths::is_cargo_name(name) || paths::is_cargo_name(argv0) {
@@ -431,7 +474,8 @@ impl Attributor {
         if let Some(ProcKind::Rustc(r)) = self.table.get_mut(pid).map(|p| &mut p.kind)
             && !r.loaded_macros.iter().any(|(p, _)| p == path)
         {
-            r.loaded_macros.push((path.to_owned(), krate));
+            r.loaded_macros.push((path.to_owned(), krate.clone()));
+            self.seen.insert((krate, Role::ProcMacro));
         }
         true
     }

@@ -127,24 +127,24 @@ impl Learner {
         if let Some(version) = &krate.version {
             o.versions.insert(version.clone());
         }
-        let home = places.home.as_deref();
         match &event.kind {
             EventKind::Exec(exec) => {
                 let image = exec.image();
+                let requested = exec.requested();
                 if image.starts_with("/memfd:") {
                     o.fileless.insert(image.to_owned());
-                } else if !places.expected_exec(image) {
-                    o.exec.insert(exec_entry(image, &v));
+                } else if !(places.expected_exec(image) && places.expected_exec(&requested)) {
+                    o.exec.insert(exec_entry(&requested, &v));
                 }
             }
             EventKind::Open(open) => {
                 if open.writes() {
-                    if profile::persistence_write(&open.path, home).is_some() {
+                    if places.persistence_write(&open.path).is_some() {
                         o.persistence.insert(generalize::substitute(&open.path, &v));
                     } else if open.result >= 0 && !places.expected_write(&open.path) {
                         o.write.insert(generalize::substitute(&open.path, &v));
                     }
-                } else if profile::sensitive_read(&open.path, home).is_some() {
+                } else if places.sensitive_read(&open.path).is_some() {
                     o.sensitive.insert(generalize::substitute(&open.path, &v));
                 } else if open.result >= 0 && !places.expected_read(&open.path) {
                     o.read.insert(generalize::substitute(&open.path, &v));
@@ -161,6 +161,15 @@ impl Learner {
             | EventKind::Exit(_)
             | EventKind::Lost(_)
             | EventKind::MacroLib(_) => {}
+        }
+    }
+
+    /// Notes a build script that ran or a proc-macro that was loaded, so that it gets a
+    /// profile even if it did nothing beyond the baseline.
+    pub fn saw(&mut self, krate: &CrateRef, role: Role) {
+        let o = self.observed.entry((krate.name.clone(), role)).or_default();
+        if let Some(version) = &krate.version {
+            o.versions.insert(version.clone());
         }
     }
 

@@ -185,10 +185,9 @@ impl Policy {
             return;
         };
         let places = attributor.places_for(Some(&krate));
-        let home = places.home.clone();
         if let EventKind::Open(open) = &event.kind {
             if !open.writes()
-                && let Some(kind) = crate::profile::sensitive_read(&open.path, home.as_deref())
+                && let Some(kind) = places.sensitive_read(&open.path)
             {
                 let detail = format!("read {} ({kind}){}", open.path, attempt(open.result));
                 self.report(
@@ -204,7 +203,7 @@ impl Policy {
                 );
             }
             if open.writes()
-                && let Some(kind) = crate::profile::persistence_write(&open.path, home.as_deref())
+                && let Some(kind) = places.persistence_write(&open.path)
             {
                 let detail = format!("wrote {} ({kind}){}", open.path, attempt(open.result));
                 self.report(
@@ -266,6 +265,13 @@ impl Policy {
         let allow = |list: RuleList, subject: &str, applied: &Applied| -> Option<usize> {
             let rules = applied.rules.as_ref()?;
             match (list, &event.kind) {
+                // A system program may be named either way (`sh` or `dash`, `cc` or `gcc-12`);
+                // anything else only as requested.
+                (RuleList::Exec, EventKind::Exec(exec)) => rules.exec(subject).or_else(|| {
+                    crate::baseline::is_system_program(subject)
+                        .then(|| rules.exec(exec.image()))
+                        .flatten()
+                }),
                 (RuleList::Exec, _) => rules.exec(subject),
                 (RuleList::Read, _) => rules.read(subject),
                 (RuleList::Write, _) => rules.write(subject),
@@ -278,6 +284,7 @@ impl Policy {
         let verdict: Option<(Code, RuleList, String, String)> = match &event.kind {
             EventKind::Exec(exec) => {
                 let image = exec.image().to_owned();
+                let requested = exec.requested();
                 if image.starts_with("/memfd:") {
                     Some((
                         Code::FilelessExec,
@@ -285,21 +292,21 @@ impl Policy {
                         image.clone(),
                         format!("executed {image} (a memfd)"),
                     ))
-                } else if places.expected_exec(&image) {
+                } else if places.expected_exec(&image) && places.expected_exec(&requested) {
                     None
                 } else {
+                    // The subject is the program as requested: for a script, the script.
                     Some((
                         Code::UnexpectedExec,
                         RuleList::Exec,
-                        image.clone(),
+                        requested,
                         format!("ran {}", command_line(exec)),
                     ))
                 }
             }
             EventKind::Open(open) => {
-                let home = places.home.as_deref();
                 if !open.writes() {
-                    if let Some(kind) = crate::profile::sensitive_read(&open.path, home) {
+                    if let Some(kind) = places.sensitive_read(&open.path) {
                         Some((
                             Code::SensitiveRead,
                             RuleList::SensitiveRead,
@@ -316,7 +323,7 @@ impl Policy {
                             format!("read {}", open.path),
                         ))
                     }
-                } else if let Some(kind) = crate::profile::persistence_write(&open.path, home) {
+                } else if let Some(kind) = places.persistence_write(&open.path) {
                     Some((
                         Code::PersistenceWrite,
                         RuleList::Write,
@@ -492,9 +499,57 @@ impl Policy {
             });
     }
 
+    /// Reports a process that was still running when the build ended.
+    pub fn outlived(&mut self, pid: u32, exe: &str, actor: Option<&Actor>, fate: &str) {
+        let krate = actor.and_then(Actor::crate_ref);
+        let role = actor.map(Actor::policy_role);
+        let detail = format!("process {pid} ({exe}) was still running when the build ended{fate}");
+        let severity = if self.config.fail_on.contains(&Code::ProcessOutlivedBuild) {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let subject = format!("{exe} ({pid})");
+        self.findings.insert(
+            (
+                Code::ProcessOutlivedBuild,
+                krate.clone(),
+                role,
+                subject.clone(),
+            ),
+            Finding {
+                code: Code::ProcessOutlivedBuild,
+                severity,
+                krate,
+                role,
+                process: Some(ProcessRef {
+                    pid,
+                    exe: exe.to_owned(),
+                    chain: actor.map(|a| a.chain.clone()).unwrap_or_default(),
+                }),
+                detail,
+                subject,
+                profile: None,
+                list: None,
+                candidates: Vec::new(),
+                count: 1,
+                time_ns: 0,
+            },
+        );
+    }
+
     /// Ends the run: adds the no-profile and unused-allow findings; returns every finding,
-    /// errors first.
-    pub fn finish(&mut self) -> Vec<Finding> {
+    /// errors first. `seen` lists every build script that ran and proc-macro that was loaded,
+    /// so that a crate without a profile is reported even if it did nothing unusual.
+    pub fn finish(&mut self, seen: &BTreeSet<(CrateRef, Role)>) -> Vec<Finding> {
+        for (krate, role) in seen {
+            if !self
+                .by_name
+                .contains_key(&crate::profile::crate_key(&krate.name))
+            {
+                self.unprofiled.entry((krate.clone(), *role)).or_default();
+            }
+        }
         let severity = |c: Code, cfg: &PolicyConfig| {
             if cfg.fail_on.contains(&c) {
                 Severity::Error

@@ -327,6 +327,7 @@ fn navigation_moves_the_crate_selection_in_table_order() {
             "netprobe build-script finding",
             "phone-home proc-macro finding",
             "benign-bs build-script no profile",
+            "benign-derive proc-macro no profile",
             "peek-macro proc-macro no profile",
         ]
     );

@@ -1,0 +1,212 @@
+//! `buildwatch ci` end to end: the exit status matrix and processes that outlive the build.
+mod support;
+
+use std::{io::Read as _, net::TcpListener, path::Path};
+
+use support::{
+    buildwatch_in, copy_fixture, finding_codes, procs, read_report, real_home_dir, require_root,
+};
+
+fn cargo_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("CARGO_HOME", real_home_dir("CARGO_HOME", ".cargo")),
+        ("RUSTUP_HOME", real_home_dir("RUSTUP_HOME", ".rustup")),
+    ]
+}
+
+fn run_ci(
+    dir: &Path,
+    extra: &[&str],
+    command: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Output, serde_json::Value) {
+    let report = dir.join("report.json");
+    let report_arg = report.display().to_string();
+    let profiles = dir.join("no-profiles").display().to_string();
+    let mut args = vec!["ci", "--profiles", &profiles, "--report", &report_arg];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(command);
+    let owned = cargo_env();
+    let mut all: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(env);
+    let out = buildwatch_in(dir, &args, &all);
+    let report = if report.exists() {
+        read_report(&report)
+    } else {
+        serde_json::Value::Null
+    };
+    (out, report)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_clean_build_exits_0() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_fixture("../../examples/demo", dir.path());
+    let (out, report) = run_ci(dir.path(), &[], &["cargo", "build", "--offline"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let errors: Vec<_> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "no error findings on a clean build: {errors:?}"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_build_script_connecting_out_exits_3_with_the_finding() {
+    require_root();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let _ = s.read_to_end(&mut Vec::new());
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_fixture("hostile", dir.path());
+    let (out, report) = run_ci(
+        dir.path(),
+        &["--sarif", "out.sarif"],
+        &["cargo", "build", "--offline"],
+        &[("BW_PORT", &port), ("BW_SECRET_FILE", "/etc/hostname")],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let codes = finding_codes(&report);
+    for krate in ["netprobe", "phone-home", "lingerer"] {
+        assert!(
+            codes.contains(&("unexpected-network".to_owned(), krate.to_owned())),
+            "{krate}: {codes:?}"
+        );
+    }
+    let sarif = std::fs::read_to_string(dir.path().join("out.sarif")).expect("sarif written");
+    assert!(
+        sarif.contains("netprobe 0.3.1"),
+        "the SARIF result names the crate and version"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn lost_events_exit_4() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3");
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
+    let procs = procs().display().to_string();
+    let (out, report) = run_ci(
+        dir.path(),
+        &["--ring-buffer-size", "4096"],
+        &[&python, &procs, "storm", "200000", "/etc/hostname"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(report["lost_events"].as_u64().unwrap_or(0) > 0);
+    assert!(
+        finding_codes(&report)
+            .iter()
+            .any(|(c, _)| c == "events-lost")
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_failing_command_without_findings_keeps_its_status() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, report) = run_ci(dir.path(), &[], &["sh", "-c", "exit 5"], &[]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(report["exit_status"], 5);
+}
+
+#[test]
+fn an_unknown_option_exits_2_and_the_command_does_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let out = buildwatch_in(
+        dir.path(),
+        &[
+            "ci",
+            "--bogus",
+            "--",
+            "touch",
+            &marker.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--bogus"));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_bad_fail_on_code_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = buildwatch_in(
+        dir.path(),
+        &["ci", "--fail-on", "unexpected-netwrk", "--", "true"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown finding code `unexpected-netwrk`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_daemon_outliving_the_build_is_reported_and_killed_after_the_grace_period() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_fixture("leftover", dir.path());
+    // A duration no other process on the machine uses, to find it afterwards.
+    let seconds = "297";
+    let (out, report) = run_ci(
+        dir.path(),
+        &["--grace", "1"],
+        &["cargo", "build", "--offline"],
+        &[("BW_STAY_SECONDS", seconds)],
+    );
+    let findings = report["findings"].as_array().expect("findings");
+    let outlived: Vec<_> = findings
+        .iter()
+        .filter(|f| f["code"] == "process-outlived-build")
+        .collect();
+    assert!(!outlived.is_empty(), "{}", stderr(&out));
+    let f = outlived
+        .iter()
+        .find(|f| f["detail"].as_str().unwrap_or_default().contains("sleep"))
+        .expect("the sleep");
+    assert_eq!(f["crate"]["name"], "stayer");
+    assert_eq!(f["role"], "build-script");
+    assert!(
+        f["detail"].as_str().unwrap_or_default().contains("killed"),
+        "{f}"
+    );
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &format!("sleep {seconds}")])
+        .output()
+        .expect("pgrep");
+    assert!(
+        left.stdout.is_empty(),
+        "the daemon must be gone: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
