@@ -250,7 +250,7 @@ fn run_with(
         .collect();
     let mut output_errors = output_errors;
     if let Some(live) = live.as_deref_mut() {
-        live.tick(&pipeline);
+        live.sync(&pipeline);
     }
     let (report, learner) = pipeline.finish().unwrap_or_else(|e| {
         output_errors.push(format!("writing events: {e}"));

@@ -115,16 +115,15 @@ impl LiveFeed {
             self.findings_sent = signature;
             self.send(UiEvent::Findings(findings.into_iter().cloned().collect()));
         }
-        self.sync_vars(pipeline, None);
+        self.sync_vars(pipeline);
     }
 
     /// Sends the variables of crates whose findings may be accepted, when they changed.
-    fn sync_vars(&mut self, pipeline: &Pipeline, extra: Option<&[Finding]>) {
+    fn sync_vars(&mut self, pipeline: &Pipeline) {
         let attributor = pipeline.attributor();
-        let live = pipeline.findings();
-        let crates: Vec<CrateRef> = live
+        let crates: Vec<CrateRef> = pipeline
+            .findings()
             .into_iter()
-            .chain(extra.unwrap_or_default())
             .filter(|f| matches!(f.role, Some(Role::BuildScript | Role::ProcMacro)))
             .filter_map(|f| f.krate.clone())
             .collect();
@@ -137,10 +136,10 @@ impl LiveFeed {
         }
     }
 
-    /// Before the pipeline is finished: variables for the crates of the final findings
-    /// (`no-profile` findings only exist from then on).
-    pub fn before_finish(&mut self, pipeline: &Pipeline, final_findings: &[Finding]) {
-        self.sync_vars(pipeline, Some(final_findings));
+    /// Sends what changed now, however recent the last sync (before the pipeline finishes).
+    pub fn sync(&mut self, pipeline: &Pipeline) {
+        self.last_sync = None;
+        self.tick(pipeline);
     }
 
     /// The run is over: the final findings, then the command's status.
