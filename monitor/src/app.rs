@@ -136,7 +136,7 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
         learn: mode == Mode::Learn,
         linger: (mode == Mode::Ci).then_some(std::time::Duration::from_secs(args.grace)),
     };
-    let outcome = match watch::run(&options) {
+    let outcome = match run_watch(&options, &args, mode) {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("buildwatch: error: {e}");
@@ -190,6 +190,21 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
         eprintln!("buildwatch: error: {e}");
     }
     Ok(exit_code(mode, &outcome, !failed_outputs.is_empty()))
+}
+
+/// Runs the watch: with the live view when watching (not learn or ci) on a terminal without
+/// `--no-tui`, plainly otherwise.
+fn run_watch(options: &WatchOptions, args: &WatchArgs, mode: Mode) -> Result<Outcome, SetupError> {
+    use std::io::IsTerminal as _;
+    let tui = mode == Mode::Watch
+        && !args.no_tui
+        && std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal();
+    if tui {
+        crate::tui::live::watch(options, &args.policy.profiles)
+    } else {
+        watch::run(options)
+    }
 }
 
 /// The exit status: in ci, 4 outranks 3, and 3 outranks the command's own failure.

@@ -8,7 +8,10 @@
 //! exec (everything it needs is prepared before the fork).
 use std::{
     ffi::{CString, OsStr},
-    os::{fd::AsRawFd as _, unix::ffi::OsStrExt as _},
+    os::{
+        fd::{AsRawFd as _, OwnedFd},
+        unix::ffi::OsStrExt as _,
+    },
     path::{Path, PathBuf},
 };
 
@@ -112,6 +115,17 @@ fn cstring(s: &OsStr) -> Result<CString, SpawnError> {
     CString::new(s.as_bytes()).map_err(|_| SpawnError::Nul(s.to_string_lossy().into_owned()))
 }
 
+/// Where the command's standard streams go; `None` inherits buildwatch's own.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    /// Standard input.
+    pub stdin: Option<OwnedFd>,
+    /// Standard output.
+    pub stdout: Option<OwnedFd>,
+    /// Standard error.
+    pub stderr: Option<OwnedFd>,
+}
+
 /// Starts `argv` as `user` with environment `env`. `track` is called with the child's pid while
 /// the child waits, before its exec; if it fails the child is killed and never runs `argv`.
 pub fn spawn(
@@ -119,6 +133,19 @@ pub fn spawn(
     user: &TargetUser,
     env: &[(String, String)],
     foreground: bool,
+    track: impl FnOnce(u32) -> Result<(), String>,
+) -> Result<Child, SpawnError> {
+    spawn_with(argv, user, env, foreground, Stdio::default(), track)
+}
+
+/// As [`spawn`], with the command's standard streams redirected as `stdio` says (the live view
+/// captures the build's output).
+pub fn spawn_with(
+    argv: &[String],
+    user: &TargetUser,
+    env: &[(String, String)],
+    foreground: bool,
+    stdio: Stdio,
     track: impl FnOnce(u32) -> Result<(), String>,
 ) -> Result<Child, SpawnError> {
     let program = argv
@@ -141,6 +168,8 @@ pub fn spawn(
     let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
     let groups: Vec<libc::gid_t> = user.groups.clone();
+    let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+    let stdio_fds = [raw(&stdio.stdin), raw(&stdio.stdout), raw(&stdio.stderr)];
 
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| SpawnError::Sys(e.to_string()))?;
@@ -166,6 +195,7 @@ pub fn spawn(
                     uid: user.uid,
                     gid: user.gid,
                     groups: &groups,
+                    stdio: stdio_fds,
                     path: c_path.as_ptr(),
                     argv: argv_ptrs.as_ptr(),
                     envp: env_ptrs.as_ptr(),
@@ -175,6 +205,9 @@ pub fn spawn(
         ForkResult::Parent { child } => {
             drop(go_read);
             drop(err_write);
+            // The child has its copies; the reading ends (held by the caller) see end of file
+            // once the command's whole tree is done with them.
+            drop(stdio);
             // Also set the group from this side, so that it exists whichever process runs first.
             let _ = nix::unistd::setpgid(child, child);
             let kill_child = || {
@@ -234,6 +267,8 @@ struct ChildSetup<'a> {
     uid: u32,
     gid: u32,
     groups: &'a [libc::gid_t],
+    /// Descriptors to become fds 0, 1, 2 (-1: keep).
+    stdio: [i32; 3],
     path: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -252,6 +287,12 @@ unsafe fn child_after_fork(s: ChildSetup<'_>) -> ! {
             libc::_exit(127)
         };
         libc::setpgid(0, 0);
+        for (target, fd) in s.stdio.iter().enumerate() {
+            // dup2 clears close-on-exec on the copy: the command keeps it.
+            if *fd >= 0 && libc::dup2(*fd, target as i32) < 0 {
+                fail(*libc::__errno_location());
+            }
+        }
         if s.user_switch {
             if libc::setgroups(s.groups.len(), s.groups.as_ptr()) != 0 {
                 fail(*libc::__errno_location());

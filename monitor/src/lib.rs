@@ -2,7 +2,7 @@
 //! and proc-macros did.
 //!
 //! Data flows one way: [`sensor`] (the only module that touches aya) → [`decode`] →
-//! [`attribution`] → sinks ([`summary`], JSON Lines). See ARCHITECTURE.md.
+//! [`attribution`] → sinks ([`summary`], JSON Lines, the live [`tui`]). See ARCHITECTURE.md.
 pub mod activity;
 pub mod app;
 pub mod attribution;
@@ -22,5 +22,6 @@ pub mod report;
 pub mod sensor;
 pub mod shipped;
 pub mod summary;
+pub mod tui;
 pub mod user;
 pub mod watch;

@@ -25,6 +25,7 @@ use crate::{
     policy::PolicyConfig,
     profile::ProfileSet,
     sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
+    tui::{Stream, feed::LiveFeed},
     user::{self, TargetUser, UserError},
 };
 
@@ -116,6 +117,20 @@ const KILL_SETTLE: Duration = Duration::from_millis(300);
 
 /// Runs the command under the sensor.
 pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
+    run_with(options, None)
+}
+
+/// Runs the command under the sensor with a live view fed by `live`: the command's output is
+/// captured (its stdin is /dev/null and the terminal stays the view's), and the view may ask for
+/// the build to be stopped.
+pub fn run_live(options: &WatchOptions, mut live: LiveFeed) -> Result<Outcome, SetupError> {
+    run_with(options, Some(&mut live))
+}
+
+fn run_with(
+    options: &WatchOptions,
+    mut live: Option<&mut LiveFeed>,
+) -> Result<Outcome, SetupError> {
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
     let mut sensor = Sensor::load(&options.sensor)?;
@@ -168,12 +183,29 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
             }
         });
     }
-    let foreground = std::io::stdin().is_terminal();
-    let child = command::spawn(&options.command, &target, &env, foreground, |pid| {
+    let foreground = live.is_none() && std::io::stdin().is_terminal();
+    let (stdio, readers) = if live.is_some() {
+        capture_stdio()?
+    } else {
+        (command::Stdio::default(), Vec::new())
+    };
+    let child = command::spawn_with(&options.command, &target, &env, foreground, stdio, |pid| {
         sensor.track(pid).map_err(|e| e.to_string())
     })?;
     let child = Arc::new(child);
     let pid = child.pid;
+    if let Some(live) = live.as_deref_mut() {
+        live.started(child.clone());
+        for (fd, stream) in readers {
+            if let Err(e) = live.forward_output(fd, stream) {
+                // The command runs already: it must not block on a full pipe nobody reads.
+                child.signal_group(libc::SIGKILL);
+                return Err(
+                    SpawnError::Sys(format!("cannot read the command's output: {e}")).into(),
+                );
+            }
+        }
+    }
 
     let signal_thread = {
         let child = child.clone();
@@ -192,7 +224,14 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     };
     drop(tx);
 
-    let pumped = pump(&rx, &mut pipeline, &stop, pid, options.linger);
+    let pumped = pump(
+        &rx,
+        &mut pipeline,
+        &stop,
+        pid,
+        options.linger,
+        live.as_deref_mut(),
+    );
     let (status, decode_errors, output_errors) =
         (pumped.status, pumped.decode_errors, pumped.output_errors);
     pipeline.outlived(&pumped.outlived, &pumped.killed, options.linger);
@@ -210,10 +249,16 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
         .map(|p| (p.pid, p.image_name().to_owned()))
         .collect();
     let mut output_errors = output_errors;
+    if let Some(live) = live.as_deref_mut() {
+        live.sync(&pipeline);
+    }
     let (report, learner) = pipeline.finish().unwrap_or_else(|e| {
         output_errors.push(format!("writing events: {e}"));
         (RunReport::default(), None)
     });
+    if let Some(live) = live {
+        live.finished(&report.findings, status.as_ref().ok().copied());
+    }
     drop(sensor);
     Ok(Outcome {
         status: status?,
@@ -228,7 +273,6 @@ pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
     })
 }
 
-/// Moves events through the pipeline until the command has exited and the stream is drained.
 /// What the event pump ended with.
 struct Pumped {
     status: Result<Status, SpawnError>,
@@ -240,15 +284,16 @@ struct Pumped {
     killed: Vec<u32>,
 }
 
-/// Moves events through the pipeline until the command has exited (and, with `linger`, the
-/// processes it left behind have exited or been killed when the grace period ran out) and the
-/// stream is drained.
+/// Moves events through the pipeline (and on to the live view, if any) until the command has
+/// exited (and, with `linger`, the processes it left behind have exited or been killed when the
+/// grace period ran out) and the stream is drained.
 fn pump(
     rx: &Receiver<Message>,
     pipeline: &mut Pipeline,
     stop: &AtomicBool,
     pid: u32,
     linger: Option<Duration>,
+    mut live: Option<&mut LiveFeed>,
 ) -> Pumped {
     let mut status = None;
     let mut decode_errors = 0;
@@ -291,16 +336,22 @@ fn pump(
             }
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Message::Stream(StreamMessage::Event(event))) => {
-                if let Err(e) = pipeline.process(event).map(|_| ())
-                    && output_errors.len() < 5
-                {
+            Ok(Message::Stream(StreamMessage::Event(event))) => match pipeline.process(event) {
+                Ok(event) => {
+                    if let Some(live) = live.as_deref_mut() {
+                        live.event(event, pipeline);
+                    }
+                }
+                Err(e) if output_errors.len() < 5 => {
                     output_errors.push(format!("writing events: {e}"));
                 }
-            }
+                Err(_) => {}
+            },
             Ok(Message::Stream(StreamMessage::DecodeError(e))) => {
                 decode_errors += 1;
-                if decode_errors == 1 {
+                if let Some(live) = &live {
+                    live.undecodable();
+                } else if decode_errors == 1 {
                     eprintln!("buildwatch: warning: undecodable sensor record ({e})");
                 }
             }
@@ -310,7 +361,11 @@ fn pump(
                 status = Some(s);
                 exited_at = Some(Instant::now());
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(live) = live.as_deref_mut() {
+                    live.tick(pipeline);
+                }
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -323,6 +378,27 @@ fn pump(
         outlived: outlived.unwrap_or_default(),
         killed,
     }
+}
+
+/// Pipes for the command's stdout and stderr (and /dev/null for its stdin), and the reading
+/// ends.
+fn capture_stdio() -> Result<(command::Stdio, Vec<(std::os::fd::OwnedFd, Stream)>), SpawnError> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| SpawnError::Sys(format!("cannot create a pipe for the output: {e}")))
+    };
+    let (out_read, out_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
+    let null = std::fs::File::open("/dev/null")
+        .map_err(|e| SpawnError::Sys(format!("cannot open /dev/null: {e}")))?;
+    Ok((
+        command::Stdio {
+            stdin: Some(null.into()),
+            stdout: Some(out_write),
+            stderr: Some(err_write),
+        },
+        vec![(out_read, Stream::Stdout), (err_read, Stream::Stderr)],
+    ))
 }
 
 /// Output files written as root for a sudo user belong to that user.

@@ -5,7 +5,7 @@
 //! - bpf-linker 0.13.0 linked against rustc's own libLLVM (TOOLCHAIN.md: Debian's LLVM is too
 //!   old, and one LLVM for rustc and the linker avoids bitcode mismatches);
 //! - tracefs mounted (the tracepoints need it), when running as root;
-//! - the programs the tests use (python3, setpriv).
+//! - the programs the tests use (python3, setpriv; tmux, installed with apt-get when missing).
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -162,6 +162,7 @@ fn tracefs() -> Result<()> {
 }
 
 fn test_tools() {
+    tmux();
     for (tool, why) in [
         ("python3", "the sensor tests' process behaviours"),
         ("setpriv", "the capability test"),
@@ -173,4 +174,29 @@ fn test_tools() {
             eprintln!("xtask: warning: {tool} not found; it is needed by {why}");
         }
     }
+}
+
+/// The live view's end-to-end test runs buildwatch in a real terminal: tmux's.
+fn tmux() {
+    let found = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if found("tmux") {
+        return;
+    }
+    if is_root() && found("apt-get") {
+        let installed = run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| {
+            run(Command::new("apt-get")
+                .args(["install", "-y", "-q", "tmux"])
+                .env("DEBIAN_FRONTEND", "noninteractive"))
+        });
+        if let Err(e) = installed {
+            eprintln!("xtask: warning: installing tmux failed: {e}");
+        }
+        return;
+    }
+    eprintln!("xtask: warning: tmux not found; the live view's end-to-end test needs it");
 }

@@ -1,0 +1,848 @@
+//! The view's state and what keys do to it.
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    path::PathBuf,
+    time::Duration,
+};
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::{
+    OutputLine, QuitReason, TuiContext, UiEvent,
+    log::{EventLog, LogEntry, LogFilter},
+    model::{BuildModel, CrateKey, CrateView},
+};
+use crate::{
+    attribution::{CrateRef, Role},
+    command::Status,
+    learn::{self, ProfileChange},
+    policy::{Code, Finding, Severity},
+    profile::{Vars, crate_key},
+};
+
+/// Output lines kept for the pane and for printing after the view closes.
+pub const OUTPUT_CAPACITY: usize = 100_000;
+
+/// The panes, in Tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    /// The crate table.
+    Crates,
+    /// The selected crate's details.
+    Detail,
+    /// Every finding.
+    Findings,
+    /// The event log.
+    Log,
+    /// The build's own output.
+    Output,
+}
+
+impl Pane {
+    /// Tab order.
+    pub const ALL: [Pane; 5] = [
+        Pane::Crates,
+        Pane::Detail,
+        Pane::Findings,
+        Pane::Log,
+        Pane::Output,
+    ];
+
+    /// The pane's title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Crates => "Crates",
+            Pane::Detail => "Detail",
+            Pane::Findings => "Findings",
+            Pane::Log => "Events",
+            Pane::Output => "Build output",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+/// Identifies a finding across updates of the list (the policy merges on this).
+pub type FindingKey = (Code, Option<CrateRef>, Option<Role>, String);
+
+/// The key of a finding.
+pub fn finding_key(f: &Finding) -> FindingKey {
+    (f.code, f.krate.clone(), f.role, f.subject.clone())
+}
+
+/// A dialog over the panes; it takes the keys while open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Popup {
+    /// The keys.
+    Help,
+    /// Event log filter toggles.
+    Filter,
+    /// Typing the log's search text (the previous text, restored on Esc).
+    Search {
+        /// The text before editing.
+        previous: String,
+    },
+    /// The change accepting a finding would make, waiting for y/n.
+    Accept {
+        /// The finding.
+        finding: FindingKey,
+        /// The change.
+        change: ProfileChange,
+        /// Its diff, as shown.
+        diff: String,
+        /// First diff line shown.
+        scroll: usize,
+    },
+    /// The build is running: stop it and quit?
+    ConfirmQuit,
+    /// A finding in full.
+    Finding(FindingKey),
+    /// A message (errors of accepting, mostly).
+    Message {
+        /// Title.
+        title: String,
+        /// Text.
+        text: String,
+    },
+}
+
+/// How a crate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CrateStatus {
+    /// A finding that is an error.
+    Error,
+    /// A finding that is a warning.
+    Warning,
+    /// No profile, nothing else to report.
+    NoProfile,
+    /// Its findings were all accepted into its profile.
+    Accepted,
+    /// Within its profile.
+    Ok,
+}
+
+impl CrateStatus {
+    /// As shown in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            CrateStatus::Error | CrateStatus::Warning => "finding",
+            CrateStatus::NoProfile => "no profile",
+            CrateStatus::Accepted => "accepted",
+            CrateStatus::Ok => "ok",
+        }
+    }
+}
+
+/// One row of the crate table.
+#[derive(Debug)]
+pub struct CrateRow<'a> {
+    /// The crate and role.
+    pub key: CrateKey,
+    /// What it did (None: only known from findings).
+    pub view: Option<&'a CrateView>,
+    /// How it stands.
+    pub status: CrateStatus,
+    /// Findings not accepted (no-profile findings left out).
+    pub pending: usize,
+}
+
+/// Lines of captured output.
+#[derive(Clone, Debug, Default)]
+pub struct OutputLog {
+    /// The lines.
+    pub lines: VecDeque<OutputLine>,
+    /// Lines dropped to stay within [`OUTPUT_CAPACITY`].
+    pub dropped: u64,
+}
+
+/// The whole state of the view.
+pub struct App {
+    pub(super) command: Vec<String>,
+    profiles_dir: PathBuf,
+    profiled: BTreeSet<String>,
+    pub(super) model: BuildModel,
+    findings: Vec<Finding>,
+    accepted: BTreeMap<FindingKey, PathBuf>,
+    vars: HashMap<CrateRef, Vars>,
+    pub(super) log: EventLog,
+    pub(super) output: OutputLog,
+    pub(super) pid: Option<u32>,
+    clock: Duration,
+    pub(super) ended: Option<(Option<Status>, Duration)>,
+    pub(super) undecodable: u64,
+    rate_samples: VecDeque<(Duration, u64)>,
+    size: (u16, u16),
+    pub(super) focus: Pane,
+    pub(super) bottom: Pane,
+    /// The crate the user selected; None: the top row.
+    selected_crate: Option<CrateKey>,
+    /// The finding the user selected; None: the first one.
+    selected_finding: Option<FindingKey>,
+    pub(super) detail_scroll: usize,
+    pub(super) log_back: usize,
+    pub(super) output_back: usize,
+    pub(super) filter: LogFilter,
+    pub(super) popup: Option<Popup>,
+    pub(super) status: Option<String>,
+    quit: Option<QuitReason>,
+    stop_pending: bool,
+    written: Vec<PathBuf>,
+}
+
+impl App {
+    /// A view of `command`, accepting findings into `profiles_dir`; `profiled` are the crates
+    /// (as [`crate_key`]) that have a profile.
+    pub fn new(command: Vec<String>, profiles_dir: PathBuf, profiled: BTreeSet<String>) -> Self {
+        Self {
+            command,
+            profiles_dir,
+            profiled,
+            model: BuildModel::default(),
+            findings: Vec::new(),
+            accepted: BTreeMap::new(),
+            vars: HashMap::new(),
+            log: EventLog::default(),
+            output: OutputLog::default(),
+            pid: None,
+            clock: Duration::ZERO,
+            ended: None,
+            undecodable: 0,
+            rate_samples: VecDeque::new(),
+            size: (80, 24),
+            focus: Pane::Crates,
+            bottom: Pane::Detail,
+            selected_crate: None,
+            selected_finding: None,
+            detail_scroll: 0,
+            log_back: 0,
+            output_back: 0,
+            filter: LogFilter::default(),
+            popup: None,
+            status: None,
+            quit: None,
+            stop_pending: false,
+            written: Vec::new(),
+        }
+    }
+
+    /// A view for the run described by `ctx` (its `stop_build` stays with the runner).
+    pub fn from_context(ctx: &TuiContext) -> Self {
+        Self::new(
+            ctx.command.clone(),
+            ctx.profiles_dir.clone(),
+            ctx.profiled.clone(),
+        )
+    }
+
+    /// Applies one event.
+    pub fn update(&mut self, event: UiEvent) {
+        match event {
+            UiEvent::Started { pid } => self.pid = Some(pid),
+            UiEvent::Event(event) => {
+                self.model.record(&event);
+                let entry = LogEntry::from_event(&event);
+                if self.log_back > 0 {
+                    let selected = if self.filter.selected_only {
+                        self.selected_crate()
+                    } else {
+                        None
+                    };
+                    if self.filter.matches(&entry, selected.as_ref()) {
+                        // Keep a paused view still.
+                        self.log_back += 1;
+                    }
+                }
+                self.log.push(entry);
+            }
+            UiEvent::Findings(findings) => {
+                self.findings = findings
+                    .into_iter()
+                    .filter(|f| f.code != Code::UnusedAllow)
+                    .collect();
+            }
+            UiEvent::Vars(krate, vars) => {
+                self.vars.insert(krate, *vars);
+            }
+            UiEvent::Output(line) => {
+                if self.output.lines.len() == OUTPUT_CAPACITY {
+                    self.output.lines.pop_front();
+                    self.output.dropped += 1;
+                }
+                self.output.lines.push_back(line);
+                if self.output_back > 0 {
+                    self.output_back += 1;
+                }
+            }
+            UiEvent::Lost(n) => self.undecodable += n,
+            UiEvent::Exited(status) => {
+                if self.ended.is_none() {
+                    self.ended = Some((status, self.clock));
+                }
+                if self.popup == Some(Popup::ConfirmQuit) {
+                    self.popup = None;
+                    self.status = Some("the build ended; q quits".to_owned());
+                }
+            }
+            UiEvent::Tick | UiEvent::Resize => {}
+            UiEvent::Key(key) => self.key(key),
+        }
+    }
+
+    /// Sets the time since the run started.
+    pub fn set_clock(&mut self, clock: Duration) {
+        self.clock = clock;
+        let stale = self
+            .rate_samples
+            .back()
+            .is_none_or(|(t, _)| clock.saturating_sub(*t) >= Duration::from_millis(500));
+        if stale {
+            self.rate_samples.push_back((clock, self.model.events));
+        }
+        while self
+            .rate_samples
+            .front()
+            .is_some_and(|(t, _)| clock.saturating_sub(*t) > Duration::from_secs(3))
+        {
+            self.rate_samples.pop_front();
+        }
+    }
+
+    /// The terminal's size (for paging and bounding scrolls by what fits).
+    pub fn set_size(&mut self, width: u16, height: u16) {
+        self.size = (width, height);
+    }
+
+    /// Rows of content `pane` shows at the current size (10 when it is not shown).
+    fn pane_height(&self, pane: Pane) -> usize {
+        let screen = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
+        super::ui::areas(screen, self)
+            .of(pane)
+            .map(|r| r.height.saturating_sub(2) as usize)
+            .unwrap_or(10)
+            .max(1)
+    }
+
+    /// Time since the run started (frozen when it ended).
+    pub fn elapsed(&self) -> Duration {
+        self.ended.map(|(_, at)| at).unwrap_or(self.clock)
+    }
+
+    /// Events per second over the last seconds (over the whole run once it ended).
+    pub fn events_per_sec(&self) -> u64 {
+        if self.ended.is_some() {
+            let secs = self.elapsed().as_secs_f64();
+            return if secs > 0.0 {
+                (self.model.events as f64 / secs) as u64
+            } else {
+                0
+            };
+        }
+        match self.rate_samples.front() {
+            Some((t, n)) if self.clock > *t => {
+                let dt = (self.clock - *t).as_secs_f64();
+                ((self.model.events - n) as f64 / dt) as u64
+            }
+            _ => 0,
+        }
+    }
+
+    /// Records lost, from the sensor and undecodable.
+    pub fn lost(&self) -> u64 {
+        self.model.lost + self.undecodable
+    }
+
+    /// Why the view should close, once it should.
+    pub fn quit_reason(&self) -> Option<QuitReason> {
+        self.quit
+    }
+
+    /// Closes the view now (a signal, or the run ending before it started).
+    pub fn quit_now(&mut self, reason: QuitReason) {
+        self.quit = Some(reason);
+    }
+
+    /// Whether the user asked to stop the build since the last call.
+    pub fn take_stop_request(&mut self) -> bool {
+        std::mem::take(&mut self.stop_pending)
+    }
+
+    /// The build is still running.
+    pub fn running(&self) -> bool {
+        self.ended.is_none()
+    }
+
+    /// The findings shown (unused-allow left out).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// Where a finding was accepted into.
+    pub fn accepted(&self, f: &Finding) -> Option<&PathBuf> {
+        self.accepted.get(&finding_key(f))
+    }
+
+    /// The profile variables known for a crate instance.
+    pub fn vars_of(&self, krate: &CrateRef) -> Option<&Vars> {
+        self.vars.get(krate)
+    }
+
+    /// Profiles written by accepting findings.
+    pub fn written(&self) -> &[PathBuf] {
+        &self.written
+    }
+
+    /// Output captured, oldest first.
+    pub fn take_output(&mut self) -> (Vec<OutputLine>, u64) {
+        (
+            std::mem::take(&mut self.output.lines).into(),
+            self.output.dropped,
+        )
+    }
+
+    /// Crate table rows, findings first.
+    pub fn crate_rows(&self) -> Vec<CrateRow<'_>> {
+        let mut keys: BTreeSet<CrateKey> = self.model.crates.keys().cloned().collect();
+        for f in &self.findings {
+            if let (Some(k), Some(r @ (Role::BuildScript | Role::ProcMacro))) = (&f.krate, f.role) {
+                keys.insert((k.clone(), r));
+            }
+        }
+        let mut rows: Vec<CrateRow<'_>> = keys
+            .into_iter()
+            .map(|key| {
+                let (status, pending) = self.crate_status(&key);
+                CrateRow {
+                    view: self.model.crates.get(&key),
+                    key,
+                    status,
+                    pending,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| (a.status, &a.key).cmp(&(b.status, &b.key)));
+        rows
+    }
+
+    /// The findings of one crate and role.
+    pub fn crate_findings(&self, key: &CrateKey) -> impl Iterator<Item = &Finding> + '_ {
+        let key = key.clone();
+        self.findings
+            .iter()
+            .filter(move |f| f.krate.as_ref() == Some(&key.0) && f.role == Some(key.1))
+    }
+
+    fn crate_status(&self, key: &CrateKey) -> (CrateStatus, usize) {
+        let mut pending = 0;
+        let mut worst = None;
+        let mut accepted = false;
+        let mut no_profile = !self.profiled.contains(&crate_key(&key.0.name));
+        for f in self.crate_findings(key) {
+            if self.accepted.contains_key(&finding_key(f)) {
+                accepted = true;
+                continue;
+            }
+            if f.code == Code::NoProfile {
+                no_profile = true;
+                continue;
+            }
+            pending += 1;
+            worst = Some(worst.map_or(f.severity, |w: Severity| w.min(f.severity)));
+        }
+        let status = match worst {
+            Some(Severity::Error) => CrateStatus::Error,
+            Some(Severity::Warning) => CrateStatus::Warning,
+            None if no_profile && !accepted => CrateStatus::NoProfile,
+            None if accepted => CrateStatus::Accepted,
+            None => CrateStatus::Ok,
+        };
+        (status, pending)
+    }
+
+    /// The crate selected in the table: the user's choice, else the top row (which changes
+    /// as findings arrive).
+    pub fn selected_crate(&self) -> Option<CrateKey> {
+        match &self.selected_crate {
+            Some(key) => Some(key.clone()),
+            None => self.crate_rows().first().map(|r| r.key.clone()),
+        }
+    }
+
+    /// Its row index among `rows` ([`App::crate_rows`]).
+    pub fn selected_crate_index(&self, rows: &[CrateRow<'_>]) -> Option<usize> {
+        if rows.is_empty() {
+            return None;
+        }
+        match &self.selected_crate {
+            Some(key) => rows.iter().position(|r| &r.key == key),
+            None => Some(0),
+        }
+    }
+
+    /// The finding selected in the findings pane: the user's choice, else the first.
+    pub fn selected_finding_index(&self) -> Option<usize> {
+        if self.findings.is_empty() {
+            return None;
+        }
+        match &self.selected_finding {
+            Some(key) => self
+                .findings
+                .iter()
+                .position(|f| &finding_key(f) == key)
+                .or(Some(0)),
+            None => Some(0),
+        }
+    }
+
+    /// The finding `a` acts on: the findings pane's selection there, else the selected crate's
+    /// first finding not yet accepted.
+    pub fn current_finding(&self) -> Option<&Finding> {
+        match self.focus {
+            Pane::Crates | Pane::Detail => {
+                let key = self.selected_crate()?;
+                let mut fs = self.crate_findings(&key);
+                let first = self.crate_findings(&key).next();
+                fs.find(|f| !self.accepted.contains_key(&finding_key(f)))
+                    .or(first)
+            }
+            _ => self.selected_finding_index().map(|i| &self.findings[i]),
+        }
+    }
+
+    /// A finding by key.
+    pub fn finding(&self, key: &FindingKey) -> Option<&Finding> {
+        self.findings.iter().find(|f| &finding_key(f) == key)
+    }
+
+    /// Selects the crate `key` (tests, and jumping from a finding).
+    pub fn select_crate(&mut self, key: CrateKey) {
+        self.selected_crate = Some(key);
+        self.detail_scroll = 0;
+    }
+
+    // ---- keys ----
+
+    fn key(&mut self, key: KeyEvent) {
+        if key.kind == KeyEventKind::Release {
+            return;
+        }
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c'));
+        if let Some(popup) = self.popup.take() {
+            self.popup_key(popup, key, ctrl_c);
+            return;
+        }
+        self.status = None;
+        if ctrl_c {
+            self.ask_quit();
+            return;
+        }
+        match key.code {
+            KeyCode::Char('q') => self.ask_quit(),
+            KeyCode::Char('?') => self.popup = Some(Popup::Help),
+            KeyCode::Tab => self.cycle_focus(1),
+            KeyCode::BackTab => self.cycle_focus(Pane::ALL.len() - 1),
+            KeyCode::Char(c @ '1'..='5') => {
+                let index = c as usize - '1' as usize;
+                self.focus_pane(Pane::ALL[index]);
+            }
+            KeyCode::Char('f') => self.popup = Some(Popup::Filter),
+            KeyCode::Char('/') => {
+                self.focus_pane(Pane::Log);
+                self.popup = Some(Popup::Search {
+                    previous: self.filter.text.clone(),
+                });
+            }
+            KeyCode::Char('a') => self.start_accept(),
+            KeyCode::Enter => self.enter(),
+            KeyCode::Esc if self.focus == Pane::Detail => self.focus = Pane::Crates,
+            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
+            KeyCode::PageUp => self.move_by(-(self.pane_height(self.focus) as isize)),
+            KeyCode::PageDown => self.move_by(self.pane_height(self.focus) as isize),
+            KeyCode::Home | KeyCode::Char('g') => self.move_by(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('G') => self.move_by(isize::MAX / 2),
+            _ => {}
+        }
+    }
+
+    fn ask_quit(&mut self) {
+        if self.running() {
+            self.popup = Some(Popup::ConfirmQuit);
+        } else {
+            self.quit = Some(QuitReason::User);
+        }
+    }
+
+    fn cycle_focus(&mut self, step: usize) {
+        let next = Pane::ALL[(self.focus.index() + step) % Pane::ALL.len()];
+        self.focus_pane(next);
+    }
+
+    fn focus_pane(&mut self, pane: Pane) {
+        self.focus = pane;
+        if pane != Pane::Crates {
+            self.bottom = pane;
+        }
+    }
+
+    fn enter(&mut self) {
+        match self.focus {
+            Pane::Crates => self.focus_pane(Pane::Detail),
+            Pane::Findings => {
+                if let Some(i) = self.selected_finding_index() {
+                    let f = &self.findings[i];
+                    if let (Some(k), Some(r)) = (&f.krate, f.role) {
+                        self.selected_crate = Some((k.clone(), r));
+                        self.detail_scroll = 0;
+                    }
+                    self.popup = Some(Popup::Finding(finding_key(f)));
+                }
+            }
+            Pane::Detail | Pane::Log | Pane::Output => {}
+        }
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Pane::Crates => {
+                let rows = self.crate_rows();
+                let current = self.selected_crate_index(&rows);
+                if let Some(i) = step(current, delta, rows.len()) {
+                    let key = rows[i].key.clone();
+                    self.select_crate(key);
+                }
+            }
+            Pane::Findings => {
+                let current = self.selected_finding_index();
+                if let Some(i) = step(current, delta, self.findings.len()) {
+                    self.selected_finding = Some(finding_key(&self.findings[i]));
+                }
+            }
+            Pane::Detail => {
+                let max = super::ui::detail::lines(self)
+                    .len()
+                    .saturating_sub(self.pane_height(Pane::Detail));
+                self.detail_scroll = offset(self.detail_scroll, delta).min(max);
+            }
+            Pane::Log => {
+                let selected = self.selected_crate();
+                let len = self.log.filtered(&self.filter, selected.as_ref()).count();
+                let max = len.saturating_sub(self.pane_height(Pane::Log));
+                self.log_back = offset(self.log_back, -delta).min(max);
+            }
+            Pane::Output => {
+                let max = self
+                    .output
+                    .lines
+                    .len()
+                    .saturating_sub(self.pane_height(Pane::Output));
+                self.output_back = offset(self.output_back, -delta).min(max);
+            }
+        }
+    }
+
+    fn popup_key(&mut self, popup: Popup, key: KeyEvent, ctrl_c: bool) {
+        match popup {
+            Popup::Help | Popup::Finding(_) | Popup::Message { .. } => {
+                // Any of these closes it; everything else leaves it open.
+                if !matches!(
+                    key.code,
+                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q' | '?')
+                ) && !ctrl_c
+                {
+                    if let (Popup::Finding(_), KeyCode::Char('a')) = (&popup, key.code) {
+                        self.focus_pane(Pane::Findings);
+                        self.start_accept();
+                        return;
+                    }
+                    self.popup = Some(popup);
+                }
+            }
+            Popup::ConfirmQuit => match key.code {
+                KeyCode::Char('y' | 'Y') => self.confirm_stop(),
+                _ if ctrl_c => self.confirm_stop(),
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+                    self.status = Some("still watching".to_owned());
+                }
+                _ => self.popup = Some(popup),
+            },
+            Popup::Filter => {
+                let close = match key.code {
+                    KeyCode::Esc | KeyCode::Enter | KeyCode::Char('f' | 'q') => true,
+                    KeyCode::Char('b') => {
+                        self.filter.crates_only = !self.filter.crates_only;
+                        false
+                    }
+                    KeyCode::Char('s') => {
+                        self.filter.selected_only = !self.filter.selected_only;
+                        false
+                    }
+                    KeyCode::Char('x') => {
+                        self.filter = LogFilter::default();
+                        false
+                    }
+                    KeyCode::Char('/') => {
+                        self.focus_pane(Pane::Log);
+                        self.popup = Some(Popup::Search {
+                            previous: self.filter.text.clone(),
+                        });
+                        return;
+                    }
+                    KeyCode::Char(c) => {
+                        self.filter.kinds.toggle(c);
+                        false
+                    }
+                    _ => false,
+                };
+                self.log_back = 0;
+                if !close {
+                    self.popup = Some(popup);
+                }
+            }
+            Popup::Search { previous } => {
+                match key.code {
+                    KeyCode::Enter => {}
+                    KeyCode::Esc => self.filter.text = previous,
+                    KeyCode::Backspace => {
+                        self.filter.text.pop();
+                        self.popup = Some(Popup::Search { previous });
+                    }
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        self.filter.text.push(c);
+                        self.popup = Some(Popup::Search { previous });
+                    }
+                    _ if ctrl_c => self.filter.text = previous,
+                    _ => self.popup = Some(Popup::Search { previous }),
+                }
+                self.log_back = 0;
+            }
+            Popup::Accept {
+                finding,
+                change,
+                diff,
+                scroll,
+            } => match key.code {
+                KeyCode::Char('y' | 'Y') => self.apply(&finding, &change),
+                KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+                    self.status = Some("not accepted; nothing written".to_owned());
+                }
+                _ if ctrl_c => self.status = Some("not accepted; nothing written".to_owned()),
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.popup = Some(Popup::Accept {
+                        finding,
+                        change,
+                        diff,
+                        scroll: scroll.saturating_sub(1),
+                    });
+                }
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.popup = Some(Popup::Accept {
+                        finding,
+                        change,
+                        diff,
+                        scroll: scroll + 1,
+                    });
+                }
+                _ => {
+                    self.popup = Some(Popup::Accept {
+                        finding,
+                        change,
+                        diff,
+                        scroll,
+                    })
+                }
+            },
+        }
+    }
+
+    fn confirm_stop(&mut self) {
+        if self.running() {
+            self.stop_pending = true;
+            self.quit = Some(QuitReason::StopBuild);
+        } else {
+            self.quit = Some(QuitReason::User);
+        }
+    }
+
+    /// `a`: computes the change accepting the current finding makes, and shows it.
+    fn start_accept(&mut self) {
+        let Some(f) = self.current_finding() else {
+            self.status = Some("no finding selected".to_owned());
+            return;
+        };
+        if let Some(path) = self.accepted(f) {
+            self.status = Some(format!("already accepted into {}", path.display()));
+            return;
+        }
+        let key = finding_key(f);
+        let vars = f
+            .krate
+            .as_ref()
+            .and_then(|k| self.vars.get(k))
+            .cloned()
+            .unwrap_or_default();
+        match learn::accept(f, &self.profiles_dir, &vars) {
+            Ok(change) if change.before.as_deref() == Some(change.after.as_str()) => {
+                self.status = Some(format!(
+                    "{} already allows this; nothing to change",
+                    change.path.display()
+                ));
+            }
+            Ok(change) => {
+                let diff = learn::diff(&change);
+                self.popup = Some(Popup::Accept {
+                    finding: key,
+                    change,
+                    diff,
+                    scroll: 0,
+                });
+            }
+            Err(e) => {
+                self.popup = Some(Popup::Message {
+                    title: "Cannot accept this finding".to_owned(),
+                    text: e.to_string(),
+                });
+            }
+        }
+    }
+
+    fn apply(&mut self, finding: &FindingKey, change: &ProfileChange) {
+        match change.apply() {
+            Ok(()) => {
+                self.accepted.insert(finding.clone(), change.path.clone());
+                if !self.written.contains(&change.path) {
+                    self.written.push(change.path.clone());
+                }
+                if let Some(k) = &finding.1 {
+                    self.profiled.insert(crate_key(&k.name));
+                }
+                self.status = Some(format!(
+                    "wrote {} (applies from the next run)",
+                    change.path.display()
+                ));
+            }
+            Err(e) => {
+                self.popup = Some(Popup::Message {
+                    title: "Writing the profile failed".to_owned(),
+                    text: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// A selection moved by `delta` within `len` items.
+fn step(current: Option<usize>, delta: isize, len: usize) -> Option<usize> {
+    if len == 0 {
+        return None;
+    }
+    let current = current.unwrap_or(0) as isize;
+    Some(current.saturating_add(delta).clamp(0, len as isize - 1) as usize)
+}
+
+/// A scroll offset moved by `delta`, not below 0.
+fn offset(current: usize, delta: isize) -> usize {
+    (current as isize).saturating_add(delta).max(0) as usize
+}

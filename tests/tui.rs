@@ -1,0 +1,235 @@
+//! The live view end to end, in a real terminal: tmux runs `buildwatch -- <hostile fixture
+//! build>` under the real sensor; keys are sent as a person would type them and the screen is
+//! read back. The build is kept running after cargo finishes (a `sleep`), so that quitting asks
+//! whether to stop it; answering yes must stop it and end buildwatch with the build's status.
+mod support;
+
+use std::{
+    io::Read as _,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use support::{bin, repo, require_root};
+
+/// A tmux server of our own (its own socket), so that the session gets this process's
+/// environment and nothing of a user's tmux.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        let found = Command::new("tmux").arg("-V").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "tmux is needed for this test: `cargo xtask setup` installs it"
+        );
+        Self {
+            socket: format!("buildwatch-tui-test-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "bw"];
+        args.extend(keys);
+        let out = self.cmd(&args);
+        assert!(out.status.success(), "send-keys {keys:?}: {out:?}");
+        // Let the view apply and redraw.
+        std::thread::sleep(Duration::from_millis(400));
+    }
+
+    fn screen(&self) -> String {
+        let out = self.cmd(&["capture-pane", "-p", "-t", "bw", "-S", "-200"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `ok`; panics with the screen after `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn copy_fixture(name: &str, dst: &Path) {
+    let src = repo().join("tests/fixtures").join(name);
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", src.display()))
+        .arg(dst)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(dst.join("target"));
+}
+
+fn real_home_dir(var: &str, default: &str) -> String {
+    std::env::var(var)
+        .unwrap_or_else(|_| format!("{}/{default}", std::env::var("HOME").expect("HOME")))
+}
+
+fn listen() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = Vec::new();
+            let _ = stream.read_to_end(&mut buf);
+        }
+    });
+    port
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn live_view_shows_findings_and_quitting_stops_the_build() {
+    require_root();
+    let tmux = Tmux::new();
+    let port = listen();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = dir.path().join("ws");
+    std::fs::create_dir(&ws).expect("mkdir");
+    copy_fixture("hostile", &ws);
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "s3cr3t").expect("secret");
+    let status_file: PathBuf = dir.path().join("status");
+
+    // The build, then a long sleep: still running when the user quits.
+    let build = format!(
+        "cd {ws} && HOME={home} CARGO_HOME={cargo_home} RUSTUP_HOME={rustup_home} \
+         BW_PORT={port} BW_SECRET_FILE={secret} cargo build --offline && exec sleep 300",
+        ws = ws.display(),
+        home = home.display(),
+        cargo_home = real_home_dir("CARGO_HOME", ".cargo"),
+        rustup_home = real_home_dir("RUSTUP_HOME", ".rustup"),
+        secret = secret.display(),
+    );
+    std::fs::write(dir.path().join("build.sh"), build).expect("build.sh");
+    let outer = format!(
+        "cd {dir} && {bin} --profiles {dir}/profiles -- sh build.sh; echo $? > {status}; exec sleep 600",
+        dir = dir.path().display(),
+        bin = bin(),
+        status = status_file.display(),
+    );
+    std::fs::write(dir.path().join("outer.sh"), outer).expect("outer.sh");
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "bw",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &format!("sh {}/outer.sh", dir.path().display()),
+    ]);
+    assert!(started.status.success(), "tmux new-session: {started:?}");
+
+    // The live view, with the hostile build script's finding.
+    let screen = tmux.wait_for(
+        "netprobe's network finding",
+        Duration::from_secs(180),
+        |s| {
+            s.contains("buildwatch")
+                && s.lines().any(|l| {
+                    l.contains("unexpected-network")
+                        && l.contains("netprobe")
+                        && l.contains(&port.to_string())
+                })
+        },
+    );
+    assert!(screen.contains("● running"), "{screen}");
+    assert!(screen.contains("Crates"), "{screen}");
+
+    // Cargo's own output is captured in its pane, not written over the view.
+    tmux.wait_for(
+        "cargo's output in its pane",
+        Duration::from_secs(120),
+        |s| s.contains("Finished `dev` profile"),
+    );
+
+    // Navigate: the findings pane, down to netprobe's finding, open it.
+    tmux.keys(&["3"]);
+    let screen = tmux.screen();
+    let findings: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("warn "))
+        .collect();
+    let index = findings
+        .iter()
+        .position(|l| l.contains("netprobe") && l.contains("unexpected-network"))
+        .unwrap_or_else(|| panic!("netprobe's finding listed\n{screen}"));
+    for _ in 0..index {
+        tmux.keys(&["Down"]);
+    }
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the finding's details", Duration::from_secs(5), |s| {
+        s.contains("Finding") && s.contains("allow in")
+    });
+    assert!(
+        screen.contains("[build-script].network") && screen.contains("netprobe 0.3.1"),
+        "{screen}"
+    );
+    tmux.keys(&["Escape"]);
+
+    // The crate's detail: its build script's process.
+    tmux.keys(&["1"]);
+    let screen = tmux.screen();
+    assert!(screen.contains("build-script-build [pid"), "{screen}");
+
+    // Quit while the build runs: asked first; yes stops it.
+    tmux.keys(&["q"]);
+    tmux.wait_for("the quit question", Duration::from_secs(5), |s| {
+        s.contains("Quit?") && s.contains("stop it")
+    });
+    tmux.keys(&["y"]);
+    let start = Instant::now();
+    while !status_file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "buildwatch did not exit after stopping the build; screen:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let status = std::fs::read_to_string(&status_file).expect("status");
+    let screen = tmux.screen();
+    // sh was killed by SIGTERM: buildwatch exits 128 + 15, as it would without the view.
+    assert_eq!(status.trim(), "143", "{screen}");
+    // After the view: the build's output and the summary, on the normal screen.
+    assert!(screen.contains("Compiling netprobe v0.3.1"), "{screen}");
+    assert!(screen.contains("killed by signal 15"), "{screen}");
+    assert!(
+        screen.contains("ERROR unexpected-network: netprobe 0.3.1 build-script"),
+        "{screen}"
+    );
+}
