@@ -210,3 +210,96 @@ fn a_daemon_outliving_the_build_is_reported_and_killed_after_the_grace_period() 
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn enforce_refuses_what_profiles_do_not_allow() {
+    require_root();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let received = received.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let mut s = s;
+                let mut buf = String::new();
+                let _ = s.read_to_string(&mut buf);
+                received.lock().expect("lock").push(buf);
+            }
+        });
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_fixture("hostile", dir.path());
+    // netprobe's profile allows the listener; lingerer and phone-home have none.
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir(&profiles).expect("mkdir");
+    std::fs::write(
+        profiles.join("netprobe.toml"),
+        format!(
+            "schema = 1\ncrate = \"netprobe\"\n\n[build-script]\nnetwork = [\"127.0.0.1:{port}\"]\n"
+        ),
+    )
+    .expect("profile");
+    let port_arg = port.to_string();
+    let report = dir.path().join("report.json");
+    let report_arg = report.display().to_string();
+    let profiles_arg = profiles.display().to_string();
+    let owned = cargo_env();
+    let mut env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend([
+        ("BW_PORT", port_arg.as_str()),
+        ("BW_SECRET_FILE", "/etc/hostname"),
+    ]);
+    let out = buildwatch_in(
+        dir.path(),
+        &[
+            "ci",
+            "--enforce",
+            "--profiles",
+            &profiles_arg,
+            "--report",
+            &report_arg,
+            "--",
+            "sh",
+            "-c",
+            "cargo build --offline && sleep 1",
+        ],
+        &env,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let report = read_report(&report);
+    assert_eq!(
+        report["exit_status"],
+        0,
+        "cargo's own work succeeds\n{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let got = received.lock().expect("lock").clone();
+    assert_eq!(
+        got,
+        ["netprobe"],
+        "only the allowed build script got through"
+    );
+    let refused: Vec<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["code"] == "unexpected-network"
+                && f["detail"].as_str().unwrap_or_default().contains("refused")
+        })
+        .filter_map(|f| f["crate"]["name"].as_str().map(str::to_owned))
+        .collect();
+    for krate in ["lingerer", "phone-home"] {
+        assert!(
+            refused.iter().any(|k| k == krate),
+            "{krate} refused: {refused:?}"
+        );
+    }
+    assert!(
+        !refused.iter().any(|k| k == "netprobe"),
+        "netprobe was allowed"
+    );
+}

@@ -115,7 +115,7 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
 pub struct Pending {
     /// One of `monitor_common::syscall`.
     pub syscall: u32,
-    /// Reserved.
+    /// Flags set while the syscall is under way (`flag::REFUSED` by the cgroup hooks).
     pub _pad: u32,
     /// Raw arguments, meaning per syscall.
     pub args: [u64; 4],

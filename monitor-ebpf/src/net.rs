@@ -74,6 +74,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
         (*rec).result = ret;
         (*rec).callers = crate::macros::callers(task.tgid);
         fill_sockaddr(rec, p.args[1], p.args[2] as u32);
+        (*rec).flags |= p._pad & flag::REFUSED;
     }
     entry.submit(0);
     Some(())
@@ -184,12 +185,14 @@ fn hook(ctx: &SockAddrContext, family: u16, via: u32) -> i32 {
         }
     }
     let refuse = ENFORCE.load() != 0 && !allowed(task.tgid, family, port_be, addr);
-    // A connect-family syscall under way is reported by its tracepoint; only other paths
-    // (io_uring, the kernel connecting for TCP Fast Open) and refusals are reported here.
-    // SAFETY: the value is only tested for presence.
-    let syscall_path = unsafe { PENDING.get(task.pid_tgid) }.is_some_and(|p: &Pending| {
+    // A connect-family syscall under way is reported by its tracepoint (with the refusal noted
+    // in its stash, and the proc-macro stack scan the hook cannot do); only other paths
+    // (io_uring, the kernel connecting for TCP Fast Open from sendto) are reported here.
+    let pending = PENDING.get_ptr_mut(task.pid_tgid);
+    // SAFETY: a pointer from a successful lookup of this thread's own stash.
+    let syscall_path = pending.is_some_and(|p| unsafe {
         matches!(
-            p.syscall,
+            (*p).syscall,
             syscall::CONNECT
                 | syscall::SENDTO
                 | syscall::SENDMSG
@@ -197,8 +200,14 @@ fn hook(ctx: &SockAddrContext, family: u16, via: u32) -> i32 {
                 | syscall::FASTOPEN
         )
     });
-    if refuse || !syscall_path {
-        report(&task, family, u16::from_be(port_be), addr, via, refuse);
+    match pending {
+        Some(p) if syscall_path => {
+            if refuse {
+                // SAFETY: as above; `_pad` carries flags for the syscall's exit.
+                unsafe { (*p)._pad |= flag::REFUSED };
+            }
+        }
+        _ => report(&task, family, u16::from_be(port_be), addr, via, refuse),
     }
     if refuse { REFUSED } else { ALLOWED }
 }

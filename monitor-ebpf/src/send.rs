@@ -143,6 +143,7 @@ fn send_exit(ctx: &TracePointContext) -> Option<()> {
             (*rec).result = ret;
             (*rec).callers = crate::macros::callers(task.tgid);
             fill_sockaddr(rec, dest, dest_len as u32);
+            (*rec).flags |= p._pad & monitor_common::flag::REFUSED;
             ((*rec).family, (*rec).port, (*rec).addr)
         };
         entry.submit(0);

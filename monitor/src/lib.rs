@@ -11,6 +11,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod decode;
+pub mod enforce;
 pub mod event;
 pub mod learn;
 pub mod metadata;

@@ -19,6 +19,7 @@ use crate::{
     attribution::BuildContext,
     command::{self, SpawnError, Status},
     decode::Decoder,
+    enforce::Enforcer,
     learn::Learner,
     metadata,
     pipeline::{Pipeline, PipelineOptions, RunReport},
@@ -224,6 +225,11 @@ fn run_with(
     };
     drop(tx);
 
+    let mut enforcer = if options.sensor.enforce {
+        Some(Enforcer::new(&mut sensor, options.profiles.clone()).map_err(SetupError::Sensor)?)
+    } else {
+        None
+    };
     let pumped = pump(
         &rx,
         &mut pipeline,
@@ -231,7 +237,9 @@ fn run_with(
         pid,
         options.linger,
         live.as_deref_mut(),
+        enforcer.as_mut(),
     );
+    let mut output_errors_extra = enforcer.map(|e| e.errors).unwrap_or_default();
     let (status, decode_errors, output_errors) =
         (pumped.status, pumped.decode_errors, pumped.output_errors);
     pipeline.outlived(&pumped.outlived, &pumped.killed, options.linger);
@@ -249,6 +257,7 @@ fn run_with(
         .map(|p| (p.pid, p.image_name().to_owned()))
         .collect();
     let mut output_errors = output_errors;
+    output_errors.append(&mut output_errors_extra);
     if let Some(live) = live.as_deref_mut() {
         live.sync(&pipeline);
     }
@@ -294,6 +303,7 @@ fn pump(
     pid: u32,
     linger: Option<Duration>,
     mut live: Option<&mut LiveFeed>,
+    mut enforcer: Option<&mut Enforcer<'_>>,
 ) -> Pumped {
     let mut status = None;
     let mut decode_errors = 0;
@@ -338,6 +348,9 @@ fn pump(
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Message::Stream(StreamMessage::Event(event))) => match pipeline.process(event) {
                 Ok(event) => {
+                    if let Some(enforcer) = enforcer.as_deref_mut() {
+                        enforcer.after(&event, pipeline);
+                    }
                     if let Some(live) = live.as_deref_mut() {
                         live.event(event, pipeline);
                     }
