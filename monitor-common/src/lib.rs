@@ -178,6 +178,10 @@ pub struct DnsRecord {
     pub port: u16,
     /// Address family.
     pub family: u16,
+    /// Proc-macro libraries (slot bits) with a return address on the sending thread's stack.
+    pub callers: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
     /// Destination address (network order).
     pub addr: [u8; 16],
     /// The message.
@@ -191,6 +195,8 @@ impl Default for DnsRecord {
             len: 0,
             port: 0,
             family: 0,
+            callers: 0,
+            _pad: 0,
             addr: [0; 16],
             data: [0; DNS_MAX],
         }
@@ -209,8 +215,8 @@ pub struct TamperRecord {
     pub request: u32,
     /// The target process.
     pub target: u32,
-    /// Reserved, zero.
-    pub _pad: u32,
+    /// Proc-macro libraries (slot bits) with a return address on the calling thread's stack.
+    pub callers: u32,
 }
 
 /// io_uring activity of a tracked process: a ring set up ([`IO_URING_CREATE`]), or the first
@@ -222,8 +228,8 @@ pub struct IoUringRecord {
     pub header: RecordHeader,
     /// IORING_OP_* code, or [`IO_URING_CREATE`].
     pub opcode: u32,
-    /// Reserved, zero.
-    pub _pad: u32,
+    /// Proc-macro libraries (slot bits) with a return address on the submitting thread's stack.
+    pub callers: u32,
 }
 
 /// [`IoUringRecord::opcode`] of a ring being set up.
@@ -613,7 +619,7 @@ const _: () = assert!(
         == size_of::<RecordHeader>() + 4 + 4 + 8 + 2 + 2 + 4 + 16 + 4 + 4 + UNIX_PATH_MAX + 4
 );
 const _: () = assert!(size_of::<KernelOffsets>() == 38 * 4);
-const _: () = assert!(size_of::<DnsRecord>() == size_of::<RecordHeader>() + 24 + DNS_MAX);
+const _: () = assert!(size_of::<DnsRecord>() == size_of::<RecordHeader>() + 32 + DNS_MAX);
 const _: () = assert!(size_of::<TamperRecord>() == size_of::<RecordHeader>() + 16);
 const _: () = assert!(size_of::<IoUringRecord>() == size_of::<RecordHeader>() + 8);
 const _: () = assert!(size_of::<AllowKey>() == 24);

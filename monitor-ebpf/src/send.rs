@@ -197,6 +197,8 @@ fn dns(task: &Task, family: u16, port: u16, addr: [u8; 16], buf: u64, len: u64) 
         (*rec).family = family;
         (*rec).port = port;
         (*rec).addr = addr;
+        (*rec).callers = crate::macros::callers(task.tgid);
+        (*rec)._pad = 0;
         let ret = bpf_probe_read_user((&raw mut (*rec).data).cast(), len, buf as *const _);
         (*rec).len = if ret < 0 { 0 } else { len };
     }

@@ -56,7 +56,7 @@ fn emit(syscall: u32, request: u32, target: u32) {
         syscall,
         request,
         target,
-        _pad: 0,
+        callers: crate::macros::callers(task.tgid),
     };
     submit_record(&record);
 }

@@ -45,7 +45,7 @@ fn emit(task: &Task, opcode: u32) {
     let record = IoUringRecord {
         header: header(kind::IO_URING, size_of::<IoUringRecord>() as u32, task),
         opcode,
-        _pad: 0,
+        callers: crate::macros::callers(task.tgid),
     };
     submit_record(&record);
 }

@@ -86,6 +86,7 @@ impl Decoder {
             }
             kind::DNS => {
                 let r = fixed::<DnsRecord>(bytes, header.kind)?;
+                callers = r.callers;
                 let msg = &r.data[..(r.len as usize).min(r.data.len())];
                 let (name, qtype) =
                     dns_question(msg).unwrap_or_else(|| ("<unparsable>".to_owned(), String::new()));
@@ -98,6 +99,7 @@ impl Decoder {
             }
             kind::TAMPER => {
                 let r = fixed::<TamperRecord>(bytes, header.kind)?;
+                callers = r.callers;
                 let ptrace = r.syscall == syscall::PTRACE;
                 EventKind::Tamper(Tamper {
                     syscall: syscall_name(r.syscall).to_owned(),
@@ -107,6 +109,7 @@ impl Decoder {
             }
             kind::IO_URING => {
                 let r = fixed::<IoUringRecord>(bytes, header.kind)?;
+                callers = r.callers;
                 EventKind::IoUring(IoUring {
                     op: uring_op(r.opcode),
                 })

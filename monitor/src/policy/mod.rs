@@ -300,10 +300,12 @@ impl Policy {
                         Code::FilelessExec,
                         RuleList::Exec,
                         image.clone(),
-                        if exec.deleted {
-                            format!("executed {image}, which had been deleted")
+                        if image.starts_with("/memfd:") {
+                            format!(
+                                "executed {image} (a memfd: a program that exists only in memory)"
+                            )
                         } else {
-                            format!("executed {image} (a memfd)")
+                            format!("executed {image}, which had been deleted")
                         },
                     ))
                 } else if places.expected_exec(&image) && places.expected_exec(&requested) {
@@ -398,12 +400,10 @@ impl Policy {
                 Code::ProcessTamper,
                 RuleList::Exec,
                 format!("{} {}", t.syscall, t.target),
-                format!(
-                    "{} {} on process {}",
-                    t.syscall,
-                    t.request.as_deref().unwrap_or(""),
-                    t.target
-                ),
+                match t.request.as_deref() {
+                    Some(request) => format!("{} {request} on process {}", t.syscall, t.target),
+                    None => format!("{} on process {}", t.syscall, t.target),
+                },
             )),
             EventKind::IoUring(u) => Some((
                 Code::IoUringUse,
