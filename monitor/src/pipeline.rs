@@ -49,6 +49,8 @@ pub struct RunReport {
     pub findings: Vec<Finding>,
     /// Records the sensor lost.
     pub lost_events: u64,
+    /// What this kernel could not watch (a missing optional hook), one sentence each.
+    pub coverage_gaps: Vec<String>,
     /// Every build script that ran and proc-macro that was loaded.
     pub seen: std::collections::BTreeSet<(crate::attribution::CrateRef, crate::attribution::Role)>,
 }
@@ -172,6 +174,7 @@ impl Pipeline {
                 activity: self.activity,
                 findings,
                 lost_events,
+                coverage_gaps: Vec::new(),
                 seen,
             },
             self.learner,

@@ -158,6 +158,7 @@ struct JsonReport<'a> {
     user: Option<&'a str>,
     exit_status: Option<i32>,
     lost_events: u64,
+    coverage_gaps: &'a [String],
     counts: BTreeMap<&'a str, u64>,
     crates: Vec<JsonCrate<'a>>,
     findings: Vec<JsonFinding<'a>>,
@@ -268,6 +269,7 @@ pub fn json(run: &RunReport, meta: &RunMeta) -> String {
         user: meta.user.as_deref(),
         exit_status: meta.exit_status,
         lost_events: run.lost_events,
+        coverage_gaps: &run.coverage_gaps,
         counts,
         crates: crates
             .iter()
@@ -749,6 +751,12 @@ pub fn sarif(run: &RunReport, meta: &RunMeta, sources: &Sources) -> String {
             "message": {"text": format!("Monitoring was incomplete: the sensor lost {} events, so these results may miss behaviour.", run.lost_events)},
         }));
     }
+    for gap in &run.coverage_gaps {
+        notifications.push(json!({
+            "level": "warning",
+            "message": {"text": format!("Not watched on this kernel: {gap}.")},
+        }));
+    }
     if findings.len() > MAX_SARIF_RESULTS {
         notifications.push(json!({
             "level": "warning",
@@ -868,6 +876,9 @@ pub fn markdown(run: &RunReport, meta: &RunMeta) -> String {
             "> [!WARNING]\n> Monitoring was incomplete: the sensor lost {} events.\n",
             run.lost_events
         );
+    }
+    for gap in &run.coverage_gaps {
+        let _ = writeln!(out, "> [!NOTE]\n> Not watched on this kernel: {gap}.\n");
     }
     if !shown.is_empty() {
         out.push_str("| | finding | crate | role | what | times |\n|---|---|---|---|---|---|\n");

@@ -135,6 +135,9 @@ fn run_with(
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
     let mut sensor = Sensor::load(&options.sensor)?;
+    for gap in sensor.coverage_gaps() {
+        eprintln!("buildwatch: warning: {gap}");
+    }
     let pipeline_options = PipelineOptions {
         events: options.events.as_deref(),
         profiles: options.profiles.clone(),
@@ -261,10 +264,11 @@ fn run_with(
     if let Some(live) = live.as_deref_mut() {
         live.sync(&pipeline);
     }
-    let (report, learner) = pipeline.finish().unwrap_or_else(|e| {
+    let (mut report, learner) = pipeline.finish().unwrap_or_else(|e| {
         output_errors.push(format!("writing events: {e}"));
         (RunReport::default(), None)
     });
+    report.coverage_gaps = sensor.coverage_gaps().to_vec();
     if let Some(live) = live {
         live.finished(&report.findings, status.as_ref().ok().copied());
     }

@@ -319,6 +319,10 @@ fn run() -> RunReport {
         activity,
         findings,
         lost_events: 12,
+        coverage_gaps: vec![
+            "tracepoint io_uring/io_uring_submit_req is missing: io_uring_submit_req is not seen"
+                .to_owned(),
+        ],
         seen,
     }
 }
@@ -841,6 +845,10 @@ fn report_json_follows_cli_md() {
     );
     assert_eq!(report["exit_status"], 0);
     assert_eq!(report["lost_events"], 12);
+    assert_eq!(
+        report["coverage_gaps"][0],
+        "tracepoint io_uring/io_uring_submit_req is missing: io_uring_submit_req is not seen"
+    );
     let counts = report["counts"].as_object().expect("counts");
     for kind in [
         "exec",

@@ -381,7 +381,7 @@ impl Sensor {
             None if config.enforce => return Err(SensorError::NoCgroupV2),
             None => {
                 gaps.push(
-                    "no cgroup v2 hierarchy: network through io_uring and TCP Fast Open is not seen".to_owned(),
+                    "no cgroup v2 hierarchy: connections made through io_uring are not seen (--enforce needs it too)".to_owned(),
                 );
                 None
             }
