@@ -303,3 +303,50 @@ fn enforce_refuses_what_profiles_do_not_allow() {
         "netprobe was allowed"
     );
 }
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn offline_build_fetches_first_then_builds_with_the_network_off() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_fixture("../../examples/demo", dir.path());
+    let (out, report) = run_ci(
+        dir.path(),
+        &["--offline-build"],
+        &[
+            "sh",
+            "-c",
+            "test \"$CARGO_NET_OFFLINE\" = true && cargo build",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        report["exit_status"], 0,
+        "the build saw CARGO_NET_OFFLINE=true"
+    );
+    assert!(
+        stderr(&out).contains("--offline-build: cargo fetch"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_failed_offline_build_fetch_exits_2_and_the_build_does_not_run() {
+    require_root();
+    // No Cargo.toml here: the fetch fails.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let (out, report) = run_ci(dir.path(), &["--offline-build"], &["sh", "-c", &touch], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`cargo fetch` failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!marker.exists(), "the build did not run");
+    assert!(report.is_null(), "no report: nothing was watched");
+}

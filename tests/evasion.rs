@@ -25,12 +25,15 @@ use support::{buildwatch_in, copy_fixture, read_report, real_home_dir, require_r
 const DNS_ADDR: &str = "127.0.0.77";
 const VERSION: &str = "0.1.0";
 
-/// Loopback listeners recording what they received: ("tcp" | "udp" | "dns", payload).
+/// What the listeners received: ("tcp" | "udp" | "dns", payload).
+type Received = Vec<(&'static str, Vec<u8>)>;
+
+/// Loopback listeners recording what they received.
 struct Listeners {
     dns_addr: &'static str,
     tcp_port: u16,
     udp_port: u16,
-    received: Arc<Mutex<Vec<(&'static str, Vec<u8>)>>>,
+    received: Arc<Mutex<Received>>,
 }
 
 impl Listeners {
@@ -84,7 +87,7 @@ impl Listeners {
     }
 
     /// Everything received so far, after a moment for in-flight data.
-    fn received(&self) -> Vec<(&'static str, Vec<u8>)> {
+    fn received(&self) -> Received {
         std::thread::sleep(Duration::from_millis(300));
         self.received.lock().expect("lock").clone()
     }
@@ -98,7 +101,7 @@ struct Build {
     home: PathBuf,
     tcp_port: u16,
     udp_port: u16,
-    received: Vec<(&'static str, Vec<u8>)>,
+    received: Received,
 }
 
 impl Build {
@@ -211,7 +214,7 @@ fn watch_fixture(
     // forker's grandchild outlives its build script by ~300 ms: keep watching a little.
     let script = format!("{build} && sleep 1");
     args.extend(["--", "sh", "-c", &script]);
-    let owned = vec![
+    let owned = [
         ("CARGO_HOME", real_home_dir("CARGO_HOME", ".cargo")),
         ("RUSTUP_HOME", real_home_dir("RUSTUP_HOME", ".rustup")),
         ("HOME", home.display().to_string()),

@@ -45,11 +45,29 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Some(Command::Replay(args)) => return replay(&args),
         Some(Command::Learn(args)) => match args.accept.as_deref().map(Accept::parse).transpose() {
-            Ok(accept) => watch(args.watch, Mode::Learn, accept.unwrap_or_default()),
+            Ok(accept) => watch(
+                args.watch,
+                Mode::Learn,
+                accept.unwrap_or_default(),
+                Vec::new(),
+            ),
             Err(e) => Err(StartError::Usage(format!("--accept: {e}"))),
         },
-        Some(Command::Ci(args)) => watch(args.watch, Mode::Ci, Accept::default()),
-        None => watch(cli.watch, Mode::Watch, Accept::default()),
+        Some(Command::Ci(args)) => {
+            let extra_env = if args.offline_build {
+                match offline_fetch(&args.watch) {
+                    Ok(env) => env,
+                    Err(e) => {
+                        eprintln!("buildwatch: error: {e}");
+                        return EXIT_SETUP;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            watch(args.watch, Mode::Ci, Accept::default(), extra_env)
+        }
+        None => watch(cli.watch, Mode::Watch, Accept::default(), Vec::new()),
     };
     result.unwrap_or_else(|e| {
         eprintln!("buildwatch: error: {e}");
@@ -119,7 +137,22 @@ fn replay(args: &ReplayArgs) -> i32 {
     }
 }
 
-fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError> {
+/// `ci --offline-build`: fetches as the build's user, unwatched; the variables that then keep
+/// the build offline.
+fn offline_fetch(args: &WatchArgs) -> Result<Vec<(String, String)>, String> {
+    let target = crate::user::resolve(args.user.as_deref()).map_err(|e| e.to_string())?;
+    let env = crate::user::command_env(&target);
+    crate::fetch::run(&args.command, &target, &env).map_err(|e| e.to_string())?;
+    let (key, value) = crate::fetch::OFFLINE_ENV;
+    Ok(vec![(key.to_owned(), value.to_owned())])
+}
+
+fn watch(
+    args: WatchArgs,
+    mode: Mode,
+    accept: Accept,
+    extra_env: Vec<(String, String)>,
+) -> Result<i32, StartError> {
     let profiles = load_profiles(&args.policy.profiles)?;
     let policy = load_policy(&args.policy)?;
     let options = WatchOptions {
@@ -135,6 +168,7 @@ fn watch(args: WatchArgs, mode: Mode, accept: Accept) -> Result<i32, StartError>
         policy,
         learn: mode == Mode::Learn,
         linger: (mode == Mode::Ci).then_some(std::time::Duration::from_secs(args.grace)),
+        extra_env,
     };
     let outcome = match run_watch(&options, &args, mode) {
         Ok(outcome) => outcome,

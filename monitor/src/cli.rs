@@ -138,6 +138,11 @@ pub struct LearnArgs {
 /// Options of `ci`.
 #[derive(Debug, Args)]
 pub struct CiArgs {
+    /// Run `cargo fetch` first (not watched: it runs no crate code), then the command with
+    /// CARGO_NET_OFFLINE=true, so that any network during the build proper stands out.
+    #[arg(long)]
+    pub offline_build: bool,
+
     /// Watching options.
     #[command(flatten)]
     pub watch: WatchArgs,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod decode;
 pub mod enforce;
 pub mod event;
+pub mod fetch;
 pub mod learn;
 pub mod metadata;
 pub mod pipeline;

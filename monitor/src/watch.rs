@@ -51,6 +51,8 @@ pub struct WatchOptions {
     /// Keep watching processes that outlive the command for this long, then kill those acting
     /// for a crate (`ci`); None: report them and stop at once.
     pub linger: Option<Duration>,
+    /// Set in the command's environment on top of the user's (`--offline-build`).
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// A run that could not start: the command was not run.
@@ -176,7 +178,11 @@ fn run_with(
         .map_err(|e| SpawnError::Sys(format!("cannot install signal handlers: {e}")))?;
     let signals_handle = signals.handle();
 
-    let env = user::command_env(&target);
+    let mut env = user::command_env(&target);
+    for (key, value) in &options.extra_env {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), value.clone()));
+    }
     if options.metadata
         && let Some(facts) = metadata::spawn(&options.command, &target, &env)
     {
