@@ -484,7 +484,7 @@ fn dns_queries_are_reported_with_the_name() {
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
-fn ptrace_and_process_vm_writev_are_process_tampering() {
+fn ptrace_process_vm_writev_readv_and_proc_mem_are_process_tampering() {
     let b = build();
     let details: Vec<&str> = b
         .findings("process-tamper", "tamperer")
@@ -500,6 +500,16 @@ fn ptrace_and_process_vm_writev_are_process_tampering() {
     );
     assert!(
         details.iter().any(|d| d.starts_with("process_vm_writev")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|d| d.starts_with("process_vm_readv")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("opened /proc/") && d.contains("/mem for reading")),
         "{details:?}"
     );
 }

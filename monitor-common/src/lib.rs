@@ -97,6 +97,8 @@ pub mod syscall {
     pub const PTRACE: u32 = 40;
     /// process_vm_writev(2)
     pub const PROCESS_VM_WRITEV: u32 = 41;
+    /// process_vm_readv(2): reading another process's memory (secrets of an agent, say).
+    pub const PROCESS_VM_READV: u32 = 42;
 }
 
 /// Indices of the per-CPU counters in the `COUNTERS` map. Every one of them counts records that
@@ -203,13 +205,13 @@ impl Default for DnsRecord {
     }
 }
 
-/// ptrace or process_vm_writev called by a tracked process.
+/// ptrace, process_vm_writev or process_vm_readv called by a tracked process.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TamperRecord {
     /// Header.
     pub header: RecordHeader,
-    /// [`syscall::PTRACE`] or [`syscall::PROCESS_VM_WRITEV`].
+    /// [`syscall::PTRACE`], [`syscall::PROCESS_VM_WRITEV`] or [`syscall::PROCESS_VM_READV`].
     pub syscall: u32,
     /// The ptrace request (0 for process_vm_writev).
     pub request: u32,

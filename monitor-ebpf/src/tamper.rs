@@ -1,5 +1,6 @@
-//! Tampering with other processes: ptrace requests that attach to or write into a process, and
-//! process_vm_writev. Reported at syscall entry (the attempt is what matters).
+//! Tampering with other processes: ptrace requests that attach to or write into a process,
+//! process_vm_writev, and process_vm_readv of another process. Reported at syscall entry (the
+//! attempt is what matters).
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use monitor_common::{TamperRecord, kind, syscall};
 
@@ -43,6 +44,18 @@ pub fn sys_enter_process_vm_writev(ctx: TracePointContext) -> i32 {
     // SAFETY: syscall tracepoint records hold their arguments from offset 16.
     let pid: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
     emit(syscall::PROCESS_VM_WRITEV, 0, pid as u32);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_process_vm_readv")]
+pub fn sys_enter_process_vm_readv(ctx: TracePointContext) -> i32 {
+    // (pid_t pid, const struct iovec *lvec, ...)
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let pid: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // Reading one's own memory this way is odd but harmless.
+    if pid as u32 != (aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32) as u32 {
+        emit(syscall::PROCESS_VM_READV, 0, pid as u32);
+    }
     0
 }
 

@@ -498,6 +498,7 @@ fn syscall_name(nr: u32) -> &'static str {
         syscall::SYMLINK => "symlink",
         syscall::PTRACE => "ptrace",
         syscall::PROCESS_VM_WRITEV => "process_vm_writev",
+        syscall::PROCESS_VM_READV => "process_vm_readv",
         _ => "unknown",
     }
 }

@@ -55,7 +55,7 @@ pub enum EventKind {
     MacroLib(MacroLib),
     /// A DNS query was sent (the name it asks for).
     Dns(Dns),
-    /// ptrace or process_vm_writev aimed at a process.
+    /// ptrace, process_vm_writev or process_vm_readv aimed at a process.
     Tamper(Tamper),
     /// io_uring: a ring was set up, or an operation kind first submitted.
     IoUring(IoUring),
@@ -95,7 +95,7 @@ pub struct Dns {
 /// Tampering with a process.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tamper {
-    /// `ptrace` or `process_vm_writev`.
+    /// `ptrace`, `process_vm_writev` or `process_vm_readv`.
     pub syscall: String,
     /// The ptrace request (`PTRACE_ATTACH`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -33,7 +33,7 @@ pub enum Code {
     EventsLost,
     /// A program executed from memory (memfd) or a deleted file.
     FilelessExec,
-    /// ptrace or process_vm_writev on another process.
+    /// ptrace, process_vm_writev or process_vm_readv on another process.
     ProcessTamper,
     /// io_uring used by a build script or proc-macro.
     IoUringUse,
@@ -112,7 +112,9 @@ impl Code {
             }
             Code::EventsLost => "the sensor lost events: monitoring was incomplete",
             Code::FilelessExec => "a program executed from memory (memfd) or from a deleted file",
-            Code::ProcessTamper => "ptrace or process_vm_writev aimed at another process",
+            Code::ProcessTamper => {
+                "ptrace, process_vm_writev or process_vm_readv aimed at another process"
+            }
             Code::IoUringUse => {
                 "io_uring set up by a build script or proc-macro, whose operations syscall tracing cannot see"
             }

@@ -321,7 +321,23 @@ impl Policy {
                 }
             }
             EventKind::Open(open) => {
-                if !open.writes() {
+                if let Some(target) = other_process_memory(&open.path, event.pid) {
+                    let how = if open.writes() {
+                        "for writing"
+                    } else {
+                        "for reading"
+                    };
+                    Some((
+                        Code::ProcessTamper,
+                        RuleList::Exec,
+                        format!("{} {target}", open.path),
+                        format!(
+                            "opened {} {how}: the memory of process {target}{}",
+                            open.path,
+                            attempt(open.result)
+                        ),
+                    ))
+                } else if !open.writes() {
                     if let Some(kind) = places.sensitive_read(&open.path) {
                         Some((
                             Code::SensitiveRead,
@@ -783,3 +799,15 @@ pub fn vars(p: &Places) -> Vars {
 
 #[cfg(test)]
 mod tests;
+
+/// The process whose memory `path` is (`/proc/PID/mem`, or a thread's `/proc/PID/task/TID/mem`),
+/// unless it is the opener's own.
+fn other_process_memory(path: &str, opener: u32) -> Option<u32> {
+    let rest = path.strip_prefix("/proc/")?.strip_suffix("/mem")?;
+    let mut parts = rest.split('/');
+    let pid: u32 = parts.next()?.parse().ok()?;
+    match (parts.next(), parts.next(), parts.next()) {
+        (None, _, _) | (Some("task"), Some(_), None) => (pid != opener).then_some(pid),
+        _ => None,
+    }
+}

@@ -302,6 +302,11 @@ const PROGRAMS: &[Program] = &[
         required: true,
     },
     Program {
+        name: "sys_enter_process_vm_readv",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_process_vm_readv")],
+        required: true,
+    },
+    Program {
         name: "io_uring_create",
         hooks: &[Hook::TracePoint("io_uring", "io_uring_create")],
         required: false,
