@@ -640,7 +640,7 @@ impl Policy {
                 parts.push(format!("touched {}", list(&u.unusual)));
             }
             if !u.network.is_empty() {
-                parts.push(format!("network {}", list(&u.network)));
+                parts.push(format!("reached {}", list(&u.network)));
             }
             let detail = if parts.is_empty() {
                 "has no profile (nothing outside the built-in baseline seen)".to_owned()

@@ -273,7 +273,7 @@ fn run() -> RunReport {
             ..finding(
                 Code::NoProfile,
                 Severity::Warning,
-                "has no profile; beyond the built-in baseline it ran /usr/bin/curl; network 127.0.0.1:4444",
+                "has no profile; beyond the built-in baseline it ran /usr/bin/curl; reached 127.0.0.1:4444",
                 "phone-home",
             )
         },
