@@ -277,14 +277,17 @@ impl Policy {
                 (RuleList::Write, _) => rules.write(subject),
                 (RuleList::SensitiveRead, _) => rules.sensitive_read(subject),
                 (RuleList::Network, EventKind::Connect(c)) => rules.network(&endpoint(c)),
-                (RuleList::Network, EventKind::Dns(d)) => match d.server.parse() {
-                    Ok(addr) => rules.network(&Endpoint::Inet {
-                        addr,
-                        port: d.port,
-                        name: Some(&d.name),
+                // A lookup is allowed by an entry for the name, or for the resolver itself.
+                (RuleList::Network, EventKind::Dns(d)) => rules
+                    .network(&Endpoint::Lookup { name: &d.name })
+                    .or_else(|| {
+                        let addr = d.server.parse().ok()?;
+                        rules.network(&Endpoint::Inet {
+                            addr,
+                            port: d.port,
+                            name: None,
+                        })
                     }),
-                    Err(_) => None,
-                },
                 // Tampering and io_uring are never allowed by a profile.
                 (_, EventKind::Tamper(_) | EventKind::IoUring(_)) => None,
                 (RuleList::Network, _) => None,

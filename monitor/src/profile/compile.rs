@@ -208,6 +208,13 @@ impl CompiledRules {
                         name,
                     },
                 ) => port.matches(*p) && host.matches(*addr, *name),
+                (CompiledNet::Inet(host, _), Endpoint::Lookup { name }) => match host {
+                    HostPattern::Any => true,
+                    HostPattern::Name(_) => {
+                        host.matches(std::net::Ipv4Addr::UNSPECIFIED.into(), Some(name))
+                    }
+                    HostPattern::Addr(_) | HostPattern::Net(_) => false,
+                },
                 (CompiledNet::UnixPath(glob), Endpoint::Unix { path }) => {
                     !path.starts_with('@') && glob.is_match(path)
                 }
@@ -332,6 +339,16 @@ mod tests {
             compiled.network(&inet("1.2.3.4", 80, Some("crates.io"))),
             Some(4)
         );
+        // A lookup of an allowed name is allowed whatever the port; `*:443` allows any lookup.
+        let lookup = |name| Endpoint::Lookup { name };
+        assert_eq!(compiled.network(&lookup("crates.io")), Some(3));
+        let names = rules(r#"network = ["crates.io:80", "*.example.com"]"#).compile(&vars());
+        assert_eq!(names.network(&lookup("crates.io")), Some(0));
+        assert_eq!(names.network(&lookup("CRATES.IO.")), Some(0));
+        assert_eq!(names.network(&lookup("static.example.com")), Some(1));
+        assert_eq!(names.network(&lookup("exfil.evil.test")), None);
+        let addrs = rules(r#"network = ["127.0.0.1:53", "10.0.0.0/8"]"#).compile(&vars());
+        assert_eq!(addrs.network(&lookup("crates.io")), None);
         let unix = |path| Endpoint::Unix { path };
         assert_eq!(compiled.network(&unix("/run/pcscd/pcscd.comm")), Some(5));
         assert_eq!(compiled.network(&unix("/run/pcscd/a/b")), None);

@@ -69,6 +69,12 @@ pub enum Endpoint<'a> {
         /// The DNS name this address was resolved from during the run, when known.
         name: Option<&'a str>,
     },
+    /// A DNS lookup of `name` (whichever resolver it went to). Allowed by an entry naming that
+    /// host (any port: a lookup precedes the connection) or by `*`.
+    Lookup {
+        /// The name looked up.
+        name: &'a str,
+    },
     /// A unix socket: its path, or `@name` for an abstract socket.
     Unix {
         /// The socket's path, or `@` and the abstract name.
