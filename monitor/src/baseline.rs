@@ -61,19 +61,47 @@ impl Places {
 
     /// Whether writing `path` plants persistence (the category); see [`Self::sensitive_read`]
     /// for the toolchain exception.
+    /// Besides the places under HOME and the system ones: CARGO_HOME's `bin` and config
+    /// wherever CARGO_HOME is, other crates' sources in the registry and git checkouts (compiled
+    /// into the next build that uses them; a crate's own directory is not counted), and the Rust
+    /// toolchain itself.
     pub fn persistence_write(&self, path: &str) -> Option<&'static str> {
-        crate::profile::persistence_write(path, self.home.as_deref())
+        if let Some(kind) = crate::profile::persistence_write(path, self.home.as_deref()) {
+            return Some(kind);
+        }
+        if let Some(cargo_home) = self.cargo_home.as_deref() {
+            if paths::is_under(path, &format!("{cargo_home}/bin")) {
+                return Some("cargo-bin");
+            }
+            if path == format!("{cargo_home}/config.toml") || path == format!("{cargo_home}/config")
+            {
+                return Some("cargo-config");
+            }
+        }
+        if paths::is_registry_source(path, self.cargo_home.as_deref())
+            && !self.under(path, &self.manifest_dir)
+        {
+            return Some("dependency-source");
+        }
+        if self.is_toolchain_install(path) {
+            return Some("rust-toolchain");
+        }
+        None
     }
 
-    fn is_toolchain(&self, path: &str) -> bool {
-        // <rustup home>/toolchains/<name> is the sysroot; the rest of rustup's home is too.
+    /// The sysroot and the rest of rustup's home (toolchains, rustup's settings).
+    fn is_toolchain_install(&self, path: &str) -> bool {
         let rustup_home = self
             .sysroot
             .as_deref()
             .and_then(|s| s.rsplit_once("/toolchains/"))
             .map(|(h, _)| h);
-        self.under(path, &self.sysroot)
-            || rustup_home.is_some_and(|h| paths::is_under(path, h))
+        self.under(path, &self.sysroot) || rustup_home.is_some_and(|h| paths::is_under(path, h))
+    }
+
+    fn is_toolchain(&self, path: &str) -> bool {
+        // <rustup home>/toolchains/<name> is the sysroot; the rest of rustup's home is too.
+        self.is_toolchain_install(path)
             || paths::is_registry_source(path, self.cargo_home.as_deref())
     }
 
@@ -211,5 +239,35 @@ mod tests {
         // A "compiler" dropped by the build script is not the compiler.
         assert!(!p.expected_exec("/w/target/debug/build/libz-sys-0123456789abcdef/out/cc"));
         assert!(!p.expected_exec("/tmp/x86_64-linux-gnu-gcc-12"));
+    }
+
+    #[test]
+    fn persistence_beyond_home_dotfiles() {
+        let mut p = places();
+        p.cargo_home = Some("/opt/cargo".into());
+        p.manifest_dir = Some("/opt/cargo/registry/src/idx/libz-sys-1.1.20".into());
+        assert_eq!(p.persistence_write("/opt/cargo/bin/cargo"), Some("cargo-bin"));
+        assert_eq!(p.persistence_write("/opt/cargo/config.toml"), Some("cargo-config"));
+        assert_eq!(
+            p.persistence_write("/opt/cargo/registry/src/idx/serde-1.0.0/src/lib.rs"),
+            Some("dependency-source")
+        );
+        assert_eq!(
+            p.persistence_write("/opt/cargo/git/checkouts/dep-0123/abc/src/lib.rs"),
+            Some("dependency-source")
+        );
+        // Its own sources: a bad habit, not an attack on others.
+        assert_eq!(
+            p.persistence_write("/opt/cargo/registry/src/idx/libz-sys-1.1.20/src/gen.rs"),
+            None
+        );
+        assert_eq!(
+            p.persistence_write("/home/u/.rustup/toolchains/stable/bin/rustc"),
+            Some("rust-toolchain")
+        );
+        assert_eq!(p.persistence_write("/home/u/.rustup/settings.toml"), Some("rust-toolchain"));
+        assert_eq!(p.persistence_write("/home/u/.bashrc"), Some("shell-startup"));
+        assert_eq!(p.persistence_write("/w/target/debug/build/x/out/a.rs"), None);
+        assert_eq!(p.persistence_write("/tmp/x"), None);
     }
 }
