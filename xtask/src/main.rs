@@ -1,7 +1,8 @@
-//! Developer tasks: `cargo xtask <setup|test|demo>`.
+//! Developer tasks: `cargo xtask <setup|test|demo|record|bench>`.
 //!
 //! Every task first runs `setup`, which installs what building the eBPF sensor needs when it is
 //! missing (TOOLCHAIN.md) and does nothing when it is all there.
+mod bench;
 mod setup;
 
 use std::{
@@ -17,7 +18,9 @@ commands:
   setup   install what the eBPF build needs (rust-src, bpf-linker on rustc's LLVM), mount tracefs
   test    run every test: unit, end-to-end and privileged (as root; uses sudo when not root)
   demo    build buildwatch and watch `cargo build` of the example workspace (examples/demo)
-  record  re-record the event streams the attribution unit tests replay (tests/fixtures/streams)";
+  record  re-record the event streams the attribution unit tests replay (tests/fixtures/streams)
+  bench   measure buildwatch's overhead, event rate, memory and startup; rewrites BENCHMARKS.md
+          (as root; takes over an hour: `cargo xtask bench --help` for shorter runs)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,6 +29,7 @@ fn main() {
         Some("test") => test(&args[1..]),
         Some("demo") => demo(&args[1..]),
         Some("record") => record(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
