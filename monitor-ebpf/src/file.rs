@@ -276,6 +276,6 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
     };
     // SAFETY: the scratch buffer is at least HDR bytes long.
     unsafe { core::ptr::write_unaligned(buf.cast::<OpenRecord>(), record) };
-    submit(buf, total);
+    submit(buf, total, crate::output::lazy());
     Some(())
 }

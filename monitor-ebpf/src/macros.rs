@@ -272,7 +272,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     };
     // SAFETY: the scratch buffer is at least HDR bytes long.
     unsafe { core::ptr::write_unaligned(buf.cast::<MacroLibRecord>(), record) };
-    submit(buf, total);
+    submit(buf, total, crate::output::lazy());
     Some(())
 }
 

@@ -76,7 +76,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
         fill_sockaddr(rec, p.args[1], p.args[2] as u32);
         (*rec).flags |= p._pad & flag::REFUSED;
     }
-    entry.submit(0);
+    entry.submit(crate::output::lazy());
     Some(())
 }
 
@@ -261,5 +261,5 @@ fn report(task: &Task, family: u16, port: u16, addr: [u8; 16], via: u32, refused
         // No stack scan here: cgroup programs may not read user memory.
         (*rec).callers = 0;
     }
-    entry.submit(0);
+    entry.submit(crate::output::lazy());
 }

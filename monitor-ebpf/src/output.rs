@@ -1,6 +1,9 @@
 //! Building records: the tracked check, headers, scratch buffers and the ring buffer.
-use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+    },
 };
 use monitor_common::{RecordHeader, SCRATCH_SIZE, counter};
 
@@ -51,10 +54,29 @@ pub fn scratch() -> Option<*mut u8> {
     SCRATCH.get_ptr_mut(cpu).map(|p| p.cast::<u8>())
 }
 
-/// Sends `len` bytes of `buf` (a scratch buffer) to userspace, counting a loss if the ring
-/// buffer is full.
+/// Ring buffer flags for process lifecycle records (fork, exec, exit): always wake the reader
+/// (the default wakes it only when it had read everything before, which lazy records prevent),
+/// so that attribution (and `--enforce`'s crate groups) follow a new process at once.
+pub const URGENT: u64 = BPF_RB_FORCE_WAKEUP as u64;
+
+/// Ring buffer flags for everything else (opens above all): no wake-up per record, unless the
+/// buffer is an eighth full. The reader polls with a short timeout, so these wait at most that
+/// long, and a build's stream of opens costs a few wake-ups a second instead of one per open.
 #[inline(always)]
-pub fn submit(buf: *const u8, len: usize) {
+pub fn lazy() -> u64 {
+    let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    let size = EVENTS.query(BPF_RB_RING_SIZE as u64);
+    if avail >= size / 8 {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
+}
+
+/// Sends `len` bytes of `buf` (a scratch buffer) to userspace with ring buffer `flags` ([`URGENT`]
+/// or [`lazy`]), counting a loss if the ring buffer is full.
+#[inline(always)]
+pub fn submit(buf: *const u8, len: usize, flags: u64) {
     // Keep the verifier's view of the length bounded by the scratch buffer.
     let len = if len > SCRATCH_SIZE {
         SCRATCH_SIZE
@@ -63,15 +85,16 @@ pub fn submit(buf: *const u8, len: usize) {
     };
     // SAFETY: `buf` is a scratch buffer of SCRATCH_SIZE bytes and `len` is at most that.
     let data = unsafe { core::slice::from_raw_parts(buf, len) };
-    if EVENTS.output::<[u8]>(data, 0).is_err() {
+    if EVENTS.output::<[u8]>(data, flags).is_err() {
         count_loss(counter::RINGBUF_FULL);
     }
 }
 
-/// Sends a fixed-size record to userspace, counting a loss if the ring buffer is full.
+/// Sends a fixed-size record to userspace with ring buffer `flags`, counting a loss if the ring
+/// buffer is full.
 #[inline(always)]
-pub fn submit_record<T: 'static>(record: &T) {
-    if EVENTS.output::<T>(record, 0).is_err() {
+pub fn submit_record<T: 'static>(record: &T, flags: u64) {
+    if EVENTS.output::<T>(record, flags).is_err() {
         count_loss(counter::RINGBUF_FULL);
     }
 }

@@ -53,7 +53,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
         callers: macros::callers(task.tgid),
         _pad: 0,
     };
-    submit_record(&record);
+    submit_record(&record, crate::output::URGENT);
     Some(())
 }
 
@@ -106,6 +106,13 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
         if unsafe { CRATE_PROCS.get(task.tgid) }.is_none() {
             let group = if rustc { GROUP_RUSTC } else { GROUP_UNKNOWN };
             let _ = CRATE_PROCS.insert(task.tgid, group, 0);
+            // Enforcing: a new build script is held (stopped before its first instruction)
+            // until userspace has put it in its crate's group and continues it, so that a
+            // build script its profile allows to connect is not refused for connecting first.
+            if !rustc && crate::maps::ENFORCE.load() != 0 {
+                // SAFETY: plain helper call; it signals the current process.
+                unsafe { aya_ebpf::helpers::bpf_send_signal(SIGSTOP) };
+            }
         }
     }
     let mut off = HDR + filename_len as usize;
@@ -180,9 +187,11 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
     };
     // SAFETY: the scratch buffer is at least HDR bytes long.
     unsafe { core::ptr::write_unaligned(buf.cast::<ExecRecord>(), record) };
-    submit(buf, total);
+    submit(buf, total, crate::output::URGENT);
     Some(())
 }
+
+const SIGSTOP: u32 = 19;
 
 /// Whether the `len`-byte filename at `name` is a cargo build script binary
 /// (`.../build-script-build`: cargo names every build script binary so).
@@ -293,6 +302,6 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
         exit_code,
         _pad: 0,
     };
-    submit_record(&record);
+    submit_record(&record, crate::output::URGENT);
     Some(())
 }

@@ -146,7 +146,7 @@ fn send_exit(ctx: &TracePointContext) -> Option<()> {
             (*rec).flags |= p._pad & monitor_common::flag::REFUSED;
             ((*rec).family, (*rec).port, (*rec).addr)
         };
-        entry.submit(0);
+        entry.submit(crate::output::lazy());
         dst
     } else {
         // A connected socket: its peer, for DNS over connect()+send().
@@ -202,5 +202,5 @@ fn dns(task: &Task, family: u16, port: u16, addr: [u8; 16], buf: u64, len: u64) 
         let ret = bpf_probe_read_user((&raw mut (*rec).data).cast(), len, buf as *const _);
         (*rec).len = if ret < 0 { 0 } else { len };
     }
-    entry.submit(0);
+    entry.submit(crate::output::lazy());
 }

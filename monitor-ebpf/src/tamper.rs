@@ -71,5 +71,5 @@ fn emit(syscall: u32, request: u32, target: u32) {
         target,
         callers: crate::macros::callers(task.tgid),
     };
-    submit_record(&record);
+    submit_record(&record, crate::output::lazy());
 }

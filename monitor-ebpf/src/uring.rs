@@ -47,5 +47,5 @@ fn emit(task: &Task, opcode: u32) {
         opcode,
         callers: crate::macros::callers(task.tgid),
     };
-    submit_record(&record);
+    submit_record(&record, crate::output::lazy());
 }

@@ -246,8 +246,14 @@ mod tests {
         let mut p = places();
         p.cargo_home = Some("/opt/cargo".into());
         p.manifest_dir = Some("/opt/cargo/registry/src/idx/libz-sys-1.1.20".into());
-        assert_eq!(p.persistence_write("/opt/cargo/bin/cargo"), Some("cargo-bin"));
-        assert_eq!(p.persistence_write("/opt/cargo/config.toml"), Some("cargo-config"));
+        assert_eq!(
+            p.persistence_write("/opt/cargo/bin/cargo"),
+            Some("cargo-bin")
+        );
+        assert_eq!(
+            p.persistence_write("/opt/cargo/config.toml"),
+            Some("cargo-config")
+        );
         assert_eq!(
             p.persistence_write("/opt/cargo/registry/src/idx/serde-1.0.0/src/lib.rs"),
             Some("dependency-source")
@@ -265,9 +271,18 @@ mod tests {
             p.persistence_write("/home/u/.rustup/toolchains/stable/bin/rustc"),
             Some("rust-toolchain")
         );
-        assert_eq!(p.persistence_write("/home/u/.rustup/settings.toml"), Some("rust-toolchain"));
-        assert_eq!(p.persistence_write("/home/u/.bashrc"), Some("shell-startup"));
-        assert_eq!(p.persistence_write("/w/target/debug/build/x/out/a.rs"), None);
+        assert_eq!(
+            p.persistence_write("/home/u/.rustup/settings.toml"),
+            Some("rust-toolchain")
+        );
+        assert_eq!(
+            p.persistence_write("/home/u/.bashrc"),
+            Some("shell-startup")
+        );
+        assert_eq!(
+            p.persistence_write("/w/target/debug/build/x/out/a.rs"),
+            None
+        );
         assert_eq!(p.persistence_write("/tmp/x"), None);
     }
 }

@@ -6,11 +6,19 @@
 //! crate's profile allows. A build script that connects before that is refused: failing
 //! closed. cargo's own network (registry, git) is never checked.
 //!
+//! The kernel stops every new build script at its exec (`SIGSTOP` before its first
+//! instruction); [`Enforcer::after`] puts it in its crate's group and continues it. So a build
+//! script never runs before its allowances are in place, and one whose exec record was lost is
+//! continued by [`Enforcer::release_held`] a moment later with no allowance at all.
+//!
 //! Only addresses can be enforced in the kernel: profile entries with DNS names, and unix
 //! sockets, are not (the cgroup hooks see inet addresses); they are still checked afterwards.
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
-use monitor_common::GROUP_RUSTC;
+use monitor_common::{GROUP_RUSTC, GROUP_UNKNOWN};
 
 use crate::{
     attribution::{CrateRef, ProcKind, Role},
@@ -28,7 +36,14 @@ pub struct Enforcer<'a> {
     next: u32,
     /// Problems updating the kernel maps (each makes enforcement stricter, never looser).
     pub errors: Vec<String>,
+    /// Held build scripts not yet attributed, and since when they have been seen so.
+    held: HashMap<u32, Instant>,
+    last_scan: Instant,
 }
+
+/// How long a held build script may wait for its exec record before it is continued without
+/// allowances.
+const HOLD_LIMIT: Duration = Duration::from_secs(1);
 
 impl<'a> Enforcer<'a> {
     /// Prepares enforcement: rustc processes may reach what any proc-macro profile allows.
@@ -39,6 +54,8 @@ impl<'a> Enforcer<'a> {
             groups: HashMap::new(),
             next: GROUP_RUSTC + 1,
             errors: Vec::new(),
+            held: HashMap::new(),
+            last_scan: Instant::now(),
         };
         let rules: Vec<RoleRules> = e
             .profiles
@@ -53,10 +70,21 @@ impl<'a> Enforcer<'a> {
 
     /// After attributing `event`: a new build script gets its crate's group.
     pub fn after(&mut self, event: &Event, pipeline: &Pipeline) {
-        if !matches!(event.kind, EventKind::Exec(_)) {
+        let EventKind::Exec(exec) = &event.kind else {
             return;
+        };
+        // The kernel held it (see the module notes): whatever attribution makes of it, it is
+        // continued once its group is set.
+        let held = exec.path.ends_with("/build-script-build");
+        self.assign(event.pid, pipeline);
+        if held {
+            self.held.remove(&event.pid);
+            continue_process(event.pid);
         }
-        let Some(process) = pipeline.attributor().table().get(event.pid) else {
+    }
+
+    fn assign(&mut self, pid: u32, pipeline: &Pipeline) {
+        let Some(process) = pipeline.attributor().table().get(pid) else {
             return;
         };
         let ProcKind::BuildScript(krate) = &process.kind else {
@@ -76,9 +104,38 @@ impl<'a> Enforcer<'a> {
                 g
             }
         };
-        if let Err(e) = self.sensor.set_crate_group(event.pid, group) {
+        if let Err(e) = self.sensor.set_crate_group(pid, group) {
             self.errors
-                .push(format!("crate group of process {}: {e}", event.pid));
+                .push(format!("crate group of process {pid}: {e}"));
+        }
+    }
+
+    /// Continues build scripts the kernel has held for longer than [`HOLD_LIMIT`] without their
+    /// exec record arriving (it was lost): they run with no allowance (refused network). Cheap
+    /// enough to call often; it looks at the kernel's map at most twice a second.
+    pub fn release_held(&mut self) {
+        if self.last_scan.elapsed() < Duration::from_millis(500) {
+            return;
+        }
+        self.last_scan = Instant::now();
+        let unknown: Vec<u32> = self
+            .sensor
+            .crate_groups()
+            .into_iter()
+            .filter(|(pid, group)| *group == GROUP_UNKNOWN && is_stopped(*pid))
+            .map(|(pid, _)| pid)
+            .collect();
+        self.held.retain(|pid, _| unknown.contains(pid));
+        for pid in unknown {
+            let since = *self.held.entry(pid).or_insert_with(Instant::now);
+            if since.elapsed() >= HOLD_LIMIT {
+                self.held.remove(&pid);
+                self.errors.push(format!(
+                    "build script process {pid} was held without its exec record (lost?): \
+                     continued with no network allowed"
+                ));
+                continue_process(pid);
+            }
         }
     }
 
@@ -126,4 +183,19 @@ impl<'a> Enforcer<'a> {
         }
         Ok(())
     }
+}
+
+/// Sends SIGCONT to `pid`.
+fn continue_process(pid: u32) {
+    // SAFETY: kill(2) on a process of the watched tree; a stale pid fails harmlessly.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+}
+
+/// Whether `pid` is stopped (state `T` in /proc/PID/stat).
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "T")
+    })
 }

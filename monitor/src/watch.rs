@@ -100,12 +100,10 @@ pub struct Outcome {
     pub learner: Option<Learner>,
 }
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "events are nearly every message; boxing them would add an allocation to each"
-)]
+/// What the pump receives: batches of events from the sensor thread, the command's exit, and
+/// cargo metadata's workspace facts.
 enum Message {
-    Stream(StreamMessage),
+    Stream(Vec<StreamMessage>),
     ChildExited(Result<Status, SpawnError>),
     Context(BuildContext),
 }
@@ -161,7 +159,9 @@ fn run_with(
         .take_stream()
         .ok_or_else(|| SensorError::Object("event stream already taken".to_owned()))?;
 
-    let (tx, rx) = sync_channel::<Message>(65_536);
+    // Batches of up to `stream::BATCH` events: the ring buffer is the large buffer, this only
+    // smooths the hand-over between the reader and the pipeline.
+    let (tx, rx) = sync_channel::<Message>(64);
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let stop = stop.clone();
@@ -355,30 +355,43 @@ fn pump(
                 killed_at = Some(Instant::now());
             }
         }
+        if let Some(enforcer) = enforcer.as_deref_mut() {
+            enforcer.release_held();
+        }
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Message::Stream(StreamMessage::Event(event))) => match pipeline.process(event) {
-                Ok(event) => {
-                    if let Some(enforcer) = enforcer.as_deref_mut() {
-                        enforcer.after(&event, pipeline);
-                    }
-                    if let Some(live) = live.as_deref_mut() {
-                        live.event(event, pipeline);
+            Ok(Message::Stream(batch)) => {
+                let mut drained = false;
+                for message in batch {
+                    match message {
+                        StreamMessage::Event(event) => match pipeline.process(event) {
+                            Ok(event) => {
+                                if let Some(enforcer) = enforcer.as_deref_mut() {
+                                    enforcer.after(&event, pipeline);
+                                }
+                                if let Some(live) = live.as_deref_mut() {
+                                    live.event(event, pipeline);
+                                }
+                            }
+                            Err(e) if output_errors.len() < 5 => {
+                                output_errors.push(format!("writing events: {e}"));
+                            }
+                            Err(_) => {}
+                        },
+                        StreamMessage::DecodeError(e) => {
+                            decode_errors += 1;
+                            if let Some(live) = &live {
+                                live.undecodable();
+                            } else if decode_errors == 1 {
+                                eprintln!("buildwatch: warning: undecodable sensor record ({e})");
+                            }
+                        }
+                        StreamMessage::Drained => drained = true,
                     }
                 }
-                Err(e) if output_errors.len() < 5 => {
-                    output_errors.push(format!("writing events: {e}"));
-                }
-                Err(_) => {}
-            },
-            Ok(Message::Stream(StreamMessage::DecodeError(e))) => {
-                decode_errors += 1;
-                if let Some(live) = &live {
-                    live.undecodable();
-                } else if decode_errors == 1 {
-                    eprintln!("buildwatch: warning: undecodable sensor record ({e})");
+                if drained {
+                    break;
                 }
             }
-            Ok(Message::Stream(StreamMessage::Drained)) => break,
             Ok(Message::Context(context)) => pipeline.set_context(context),
             Ok(Message::ChildExited(s)) => {
                 status = Some(s);

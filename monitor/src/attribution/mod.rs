@@ -247,28 +247,27 @@ impl Attributor {
                 }
                 Some(actor)
             }
+            // The common events borrow the process instead of copying it (argv, env, rustc's
+            // facts): this is the per-event hot path.
             EventKind::Exit(_) => {
-                let p = self.table.entry(event.pid, event.ppid, &event.comm);
-                p.exited = true;
-                let p = p.clone();
-                Some(self.actor_of(&p, event))
+                self.table.entry(event.pid, event.ppid, &event.comm).exited = true;
+                self.table.get(event.pid).map(|p| self.actor_of(p, event))
             }
             EventKind::Open(open) => {
-                let path = open.path.clone();
-                let loaded = self.note_proc_macro_load(event.pid, &path, open.result >= 0);
-                let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
-                match &p.kind {
+                let loaded = self.note_proc_macro_load(event.pid, &open.path, open.result >= 0);
+                self.table.entry(event.pid, event.ppid, &event.comm);
+                self.table.get(event.pid).map(|p| match &p.kind {
                     // rustc loading a proc-macro library is rustc's doing.
-                    ProcKind::Rustc(r) if loaded => Some(rustc_actor(r)),
-                    _ => Some(self.actor_of(&p, event)),
-                }
+                    ProcKind::Rustc(r) if loaded => rustc_actor(r),
+                    _ => self.actor_of(p, event),
+                })
             }
             EventKind::Connect(_)
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
             | EventKind::IoUring(_) => {
-                let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
-                Some(self.actor_of(&p, event))
+                self.table.entry(event.pid, event.ppid, &event.comm);
+                self.table.get(event.pid).map(|p| self.actor_of(p, event))
             }
         };
         if let Some(p) = self.table.get(event.pid)

@@ -507,6 +507,11 @@ impl Sensor {
             })
     }
 
+    /// The processes the kernel counts as crate code, with their groups.
+    pub fn crate_groups(&self) -> Vec<(u32, u32)> {
+        self.crate_procs.iter().filter_map(Result::ok).collect()
+    }
+
     /// Allows crate group `group` to reach `addr`/`prefix` (all ports when `port` is None).
     pub fn allow(
         &mut self,

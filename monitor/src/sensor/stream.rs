@@ -35,6 +35,9 @@ pub struct SensorStream {
     reported: [u64; counter::COUNT as usize],
 }
 
+/// The most events handed to the pipeline at once.
+pub const BATCH: usize = 256;
+
 const LOSS_REASONS: [&str; counter::COUNT as usize] =
     ["ring-buffer-full", "pending-full", "tracked-full"];
 
@@ -48,18 +51,19 @@ impl SensorStream {
     }
 
     /// Reads until `stop` is set, then drains what is left and sends [`StreamMessage::Drained`].
-    /// `send` returns false when nobody listens any more; the stream then ends.
+    /// Messages go out in batches (of up to [`BATCH`]: one hand-over between threads per batch,
+    /// not per event). `send` returns false when nobody listens any more; the stream then ends.
     pub fn run(
         mut self,
         decoder: Decoder,
-        mut send: impl FnMut(StreamMessage) -> bool,
+        mut send: impl FnMut(Vec<StreamMessage>) -> bool,
         stop: Arc<AtomicBool>,
     ) {
         let mut last_counters = Instant::now();
         loop {
             let stopping = stop.load(Ordering::Acquire);
             if !stopping {
-                self.wait_readable(Duration::from_millis(50));
+                self.wait_readable(Duration::from_millis(20));
             }
             let read = match self.read_available(&decoder, &mut send) {
                 Some(n) => n,
@@ -67,14 +71,17 @@ impl SensorStream {
             };
             if stopping || last_counters.elapsed() >= Duration::from_millis(100) {
                 last_counters = Instant::now();
-                for event in self.new_losses(&decoder) {
-                    if !send(StreamMessage::Event(event)) {
-                        return;
-                    }
+                let losses: Vec<StreamMessage> = self
+                    .new_losses(&decoder)
+                    .into_iter()
+                    .map(StreamMessage::Event)
+                    .collect();
+                if !losses.is_empty() && !send(losses) {
+                    return;
                 }
             }
             if stopping && read == 0 {
-                send(StreamMessage::Drained);
+                send(vec![StreamMessage::Drained]);
                 return;
             }
         }
@@ -94,9 +101,10 @@ impl SensorStream {
     fn read_available(
         &mut self,
         decoder: &Decoder,
-        send: &mut impl FnMut(StreamMessage) -> bool,
+        send: &mut impl FnMut(Vec<StreamMessage>) -> bool,
     ) -> Option<usize> {
         let mut n = 0;
+        let mut batch = Vec::with_capacity(BATCH);
         while let Some(item) = self.events.next() {
             n += 1;
             let message = match decoder.decode(&item) {
@@ -104,9 +112,15 @@ impl SensorStream {
                 Err(e) => StreamMessage::DecodeError(e.to_string()),
             };
             drop(item);
-            if !send(message) {
+            batch.push(message);
+            if batch.len() == BATCH
+                && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+            {
                 return None;
             }
+        }
+        if !batch.is_empty() && !send(batch) {
+            return None;
         }
         Some(n)
     }
