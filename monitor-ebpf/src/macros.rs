@@ -156,10 +156,12 @@ extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
             if w.wrapping_sub(min) >= span {
                 continue;
             }
+            // Branch-free (`d < len` as arithmetic: d's top bit clear and d - len wrapping),
+            // so that the verifier has one path through the slots instead of 2^16.
             for s in 0..MACRO_SLOTS {
-                if w.wrapping_sub((*slots).start[s]) < (*slots).len[s] {
-                    bits |= 1 << s;
-                }
+                let d = w.wrapping_sub((*slots).start[s]);
+                let below = (d.wrapping_sub((*slots).len[s]) >> 63) & !(d >> 63) & 1;
+                bits |= (below as u32) << s;
             }
         }
         (*state).bits = bits;
