@@ -13,7 +13,7 @@ use aya_ebpf::helpers::{
 };
 use monitor_common::{KernelOffsets, PATH_MAX, PATH_SCRATCH_SIZE, PATH_WALK_MAX_COMPONENTS, flag};
 
-use crate::maps::{OFFSETS, PATH_SCRATCH};
+use crate::maps::PATH_SCRATCH;
 
 /// Reads a `T` at kernel address `base + off`.
 #[inline(always)]
@@ -141,7 +141,13 @@ pub fn walk(path: KPath, o: &KernelOffsets) -> Option<(*const u8, u32, u32)> {
         dentry: path.dentry,
         vfsmount: path.vfsmount,
         mount: path.vfsmount - o.mount_mnt as u64,
+        mnt_root: read(path.vfsmount, o.vfsmount_mnt_root).unwrap_or(0),
         flags: flag::RESOLVED_TRUNCATED,
+        d_parent: o.dentry_d_parent,
+        mount_mnt: o.mount_mnt,
+        mount_mnt_parent: o.mount_mnt_parent,
+        mount_mnt_mountpoint: o.mount_mnt_mountpoint,
+        vfsmount_mnt_root: o.vfsmount_mnt_root,
     };
     // SAFETY: the callback is a BPF subprogram of the required signature; `state` lives on this
     // stack frame for the duration of the call.
@@ -165,46 +171,70 @@ pub fn walk(path: KPath, o: &KernelOffsets) -> Option<(*const u8, u32, u32)> {
     Some((buf.cast_const(), pos, state.flags))
 }
 
-/// The walk's state, on the caller's stack, shared with the callback.
+/// The walk's state, on the caller's stack, shared with the callback. It carries the offsets
+/// the step needs, so that the step reads neither `OFFSETS` (a volatile copy of the whole
+/// structure) nor the mount's root again until the walk crosses into another mount.
 #[repr(C)]
 struct WalkState {
     buf: *mut u8,
     dentry: u64,
     vfsmount: u64,
     mount: u64,
+    /// `vfsmount.mnt_root` of the mount being walked.
+    mnt_root: u64,
     flags: u32,
+    d_parent: u32,
+    mount_mnt: u32,
+    mount_mnt_parent: u32,
+    mount_mnt_mountpoint: u32,
+    vfsmount_mnt_root: u32,
+}
+
+/// `dentry.d_parent` followed by `dentry.d_name` (`struct qstr`: the hash, the length, the
+/// name pointer), read in one go. Userspace checks at load time that the running kernel lays
+/// the dentry out this way (`d_name.len` at `d_parent + 12`, `d_name.name` at `d_parent + 16`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct DentryHead {
+    parent: u64,
+    hash: u32,
+    len: u32,
+    name: u64,
 }
 
 /// One component of the walk. Returns 1 to stop.
 #[inline(never)]
 extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
     let s = ctx.cast::<WalkState>();
-    let o = OFFSETS.load();
     // SAFETY: `ctx` is the WalkState the caller passed to bpf_loop; `buf` is this CPU's
     // PATH_SCRATCH_SIZE-byte map value; every index into it is masked below PATH_MAX + NAME_MAX.
     unsafe {
-        let (dentry, vfsmount, mount) = ((*s).dentry, (*s).vfsmount, (*s).mount);
-        let mnt_root: u64 = read(vfsmount, o.vfsmount_mnt_root).unwrap_or(0);
-        let parent: u64 = read(dentry, o.dentry_d_parent).unwrap_or(0);
+        let (dentry, mount) = ((*s).dentry, (*s).mount);
+        let Some(head) = read::<DentryHead>(dentry, (*s).d_parent) else {
+            return 1;
+        };
+        let parent = head.parent;
         if parent == 0 {
             return 1;
         }
-        if dentry == mnt_root {
-            let mount_parent: u64 = read(mount, o.mount_mnt_parent).unwrap_or(0);
+        if dentry == (*s).mnt_root {
+            let mount_parent: u64 = read(mount, (*s).mount_mnt_parent).unwrap_or(0);
             if mount_parent == mount || mount_parent == 0 {
                 (*s).flags = 0;
                 return 1;
             }
-            (*s).dentry = read(mount, o.mount_mnt_mountpoint).unwrap_or(0);
+            let vfsmount = mount_parent + (*s).mount_mnt as u64;
+            (*s).dentry = read(mount, (*s).mount_mnt_mountpoint).unwrap_or(0);
             (*s).mount = mount_parent;
-            (*s).vfsmount = mount_parent + o.mount_mnt as u64;
+            (*s).vfsmount = vfsmount;
+            (*s).mnt_root = read(vfsmount, (*s).vfsmount_mnt_root).unwrap_or(0);
             return 0;
         }
         let buf = (*s).buf;
         let pos_slot = buf.add(POS_SLOT).cast::<u32>();
         let pos = core::ptr::read_volatile(pos_slot);
-        let name: u64 = read(dentry, o.dentry_d_name_name).unwrap_or(0);
-        let len: u32 = read::<u32>(dentry, o.dentry_d_name_len).unwrap_or(0) & NAME_MAX;
+        let name = head.name;
+        let len: u32 = head.len & NAME_MAX;
         if pos > PATH_MAX as u32 || pos < len + 1 {
             return 1;
         }

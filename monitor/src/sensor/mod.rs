@@ -169,61 +169,75 @@ const PROGRAMS: &[Program] = &[
         hooks: &[Hook::TracePoint("sched", "sched_process_exit")],
         required: true,
     },
+    // x86_64 reads the arguments of the open family (and of rename, link, symlink) from the
+    // saved registers at sys_exit: these sys_enter programs are for other architectures.
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_openat",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_openat")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_openat2",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_openat2")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_open",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_open")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_creat",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_creat")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_open_by_handle_at",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_open_by_handle_at")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_rename",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_rename")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_renameat",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_renameat")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_renameat2",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_renameat2")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_link",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_link")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_linkat",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_linkat")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_symlink",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_symlink")],
         required: true,
     },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_enter_symlinkat",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_symlinkat")],

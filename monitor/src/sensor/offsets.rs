@@ -28,7 +28,7 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> 
             }
         })
     };
-    Ok(KernelOffsets {
+    let offsets = KernelOffsets {
         task_tgid: m("task_struct", "tgid")?,
         task_pid: m("task_struct", "pid")?,
         task_mm: m("task_struct", "mm")?,
@@ -80,5 +80,24 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> 
             "group_dead",
         )?
         .unwrap_or(0),
-    })
+    };
+    check_dentry_layout(&offsets)?;
+    Ok(offsets)
+}
+
+/// The path walk reads `d_parent` and `d_name` of a dentry in one go (one helper call per path
+/// component instead of three): it needs `d_name.len` 12 bytes and `d_name.name` 16 bytes past
+/// `d_parent`, as every 64-bit little-endian kernel lays them out.
+fn check_dentry_layout(o: &KernelOffsets) -> Result<(), SensorError> {
+    if o.dentry_d_name_len == o.dentry_d_parent + 12
+        && o.dentry_d_name_name == o.dentry_d_parent + 16
+    {
+        return Ok(());
+    }
+    Err(SensorError::Btf(format!(
+        "struct dentry has an unexpected layout (d_parent at {}, d_name.len at {}, d_name.name at \
+         {}; the path walk needs d_name right after d_parent): this kernel is not supported, \
+         please report it with `uname -a`",
+        o.dentry_d_parent, o.dentry_d_name_len, o.dentry_d_name_name
+    )))
 }
