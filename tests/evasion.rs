@@ -420,6 +420,39 @@ fn open_openat2_and_creat_are_seen() {
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
+fn int_0x80_system_calls_are_seen() {
+    let b = build();
+    assert!(
+        b.got("tcp", b"int80:FAKE PRIVATE KEY\n"),
+        "the key went out: {:?}",
+        b.received
+    );
+    let key = b.home(".ssh/id_rsa");
+    b.finding("sensitive-read", "int80", "build-script", &key);
+    assert!(
+        b.events_of("open", "int80")
+            .any(|e| e["path"] == key.as_str() && e["compat"] == true),
+        "the 32-bit open is an open event like any other, flagged compat"
+    );
+    for call in ["open", "read", "socket", "connect", "write"] {
+        b.finding(
+            "compat-syscall",
+            "int80",
+            "build-script",
+            &format!("int 0x80 {call}"),
+        );
+    }
+    let dest = format!("127.0.0.1:{}", b.tcp_port);
+    b.finding("unexpected-network", "int80", "build-script", &dest);
+    assert!(
+        b.events_of("connect", "int80")
+            .any(|e| e["syscall"] == "int80-connect"),
+        "the cgroup hook saw the 32-bit connect"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
 fn vfork_clone3_posix_spawn_and_a_setsid_grandchild_stay_attributed() {
     let b = build();
     let programs: Vec<&str> = b
@@ -588,6 +621,7 @@ fn enforce_refuses_every_network_trick() {
         ("fastopen", "build-script"),
         ("uring-net", "build-script"),
         ("dns-query", "build-script"),
+        ("int80", "build-script"),
         ("pm-udp", "proc-macro"),
     ] {
         let refused: Vec<&Value> = b

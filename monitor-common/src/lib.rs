@@ -50,6 +50,9 @@ pub mod kind {
     /// An io_uring ring was set up, or an operation kind first submitted:
     /// [`super::IoUringRecord`].
     pub const IO_URING: u32 = 9;
+    /// A tracked process made a 32-bit (compat) system call, which syscall tracepoints do not
+    /// see: [`super::CompatRecord`] (the first of each number per process image).
+    pub const COMPAT: u32 = 10;
 }
 
 /// Most proc-macro libraries tracked per rustc process (bits of the `callers` fields).
@@ -83,6 +86,10 @@ pub mod syscall {
     pub const CGROUP_CONNECT: u32 = 25;
     /// A datagram seen by the cgroup sendmsg hook with no send syscall under way.
     pub const CGROUP_SENDMSG: u32 = 26;
+    /// A connection seen by the cgroup connect hook during a 32-bit (int 0x80) system call.
+    pub const COMPAT_CONNECT: u32 = 27;
+    /// A datagram seen by the cgroup sendmsg hook during a 32-bit (int 0x80) system call.
+    pub const COMPAT_SENDMSG: u32 = 28;
     /// mmap(2)
     pub const MMAP: u32 = 30;
     /// open_by_handle_at(2)
@@ -137,6 +144,8 @@ pub mod flag {
     pub const EXE_DELETED: u32 = 1 << 6;
     /// The connection was refused by buildwatch's cgroup hook (`--enforce`).
     pub const REFUSED: u32 = 1 << 7;
+    /// The open was a 32-bit (compat) system call, seen by the raw sys_exit hook.
+    pub const COMPAT: u32 = 1 << 8;
 }
 
 /// The value a process has in `CRATE_PROCS` before userspace knows its crate: its network is
@@ -219,6 +228,22 @@ pub struct TamperRecord {
     pub target: u32,
     /// Proc-macro libraries (slot bits) with a return address on the calling thread's stack.
     pub callers: u32,
+}
+
+/// A 32-bit system call (int 0x80, sysenter, or a 32-bit process) by a tracked process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompatRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// The i386 system call number.
+    pub nr: u32,
+    /// Proc-macro libraries (slot bits) with a return address on the calling thread's stack.
+    pub callers: u32,
+    /// What the call returned.
+    pub result: i64,
+    /// The first four arguments (ebx, ecx, edx, esi).
+    pub args: [u64; 4],
 }
 
 /// io_uring activity of a tracked process: a ring set up ([`IO_URING_CREATE`]), or the first
@@ -507,8 +532,9 @@ pub struct KernelOffsets {
     pub sock_daddr: u32,
     /// Offset of `opcode` in the io_uring_submit_req tracepoint record.
     pub tp_uring_opcode: u32,
-    /// Reserved, zero.
-    pub _pad: u32,
+    /// `task_struct.thread_info.status` (x86: `TS_COMPAT` during a 32-bit system call), or 0
+    /// where the architecture has no such field.
+    pub task_ti_status: u32,
     /// Offset of `__data_loc char[] filename` in the sched_process_exec tracepoint record.
     pub tp_exec_filename: u32,
     /// Offset of `pid_t old_pid` in the sched_process_exec tracepoint record.
@@ -550,6 +576,7 @@ impl_pod!(
     DnsRecord,
     TamperRecord,
     IoUringRecord,
+    CompatRecord,
     AllowKey,
     KernelOffsets
 );
@@ -603,6 +630,8 @@ unsafe impl Record for TamperRecord {}
 // SAFETY: as above.
 unsafe impl Record for IoUringRecord {}
 // SAFETY: as above.
+unsafe impl Record for CompatRecord {}
+// SAFETY: as above.
 unsafe impl Record for AllowKey {}
 // SAFETY: as above.
 unsafe impl Record for KernelOffsets {}
@@ -624,6 +653,7 @@ const _: () = assert!(size_of::<KernelOffsets>() == 38 * 4);
 const _: () = assert!(size_of::<DnsRecord>() == size_of::<RecordHeader>() + 32 + DNS_MAX);
 const _: () = assert!(size_of::<TamperRecord>() == size_of::<RecordHeader>() + 16);
 const _: () = assert!(size_of::<IoUringRecord>() == size_of::<RecordHeader>() + 8);
+const _: () = assert!(size_of::<CompatRecord>() == size_of::<RecordHeader>() + 48);
 const _: () = assert!(size_of::<AllowKey>() == 24);
 const _: () = assert!(size_of::<RecordHeader>().is_multiple_of(8));
 const _: () = assert!(size_of::<ExecRecord>().is_multiple_of(8));
@@ -725,6 +755,37 @@ mod tests {
             min: 1,
             span: 2,
             ..Default::default()
+        });
+        let mut data = [0u8; DNS_MAX];
+        data[..4].copy_from_slice(&[0x12, 0x34, 1, 0]);
+        round_trip(DnsRecord {
+            header: header(kind::DNS),
+            len: 4,
+            port: 53,
+            family: 2,
+            callers: 1,
+            _pad: 0,
+            addr: [127, 0, 0, 53, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            data,
+        });
+        round_trip(TamperRecord {
+            header: header(kind::TAMPER),
+            syscall: syscall::PTRACE,
+            request: 16,
+            target: 99,
+            callers: 4,
+        });
+        round_trip(IoUringRecord {
+            header: header(kind::IO_URING),
+            opcode: IO_URING_CREATE,
+            callers: 0,
+        });
+        round_trip(CompatRecord {
+            header: header(kind::COMPAT),
+            nr: 5,
+            callers: 8,
+            result: -13,
+            args: [0x1000, 0, 0o644, 0],
         });
         round_trip(KernelOffsets {
             task_tgid: 1268,

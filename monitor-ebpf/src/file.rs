@@ -16,7 +16,7 @@ use monitor_common::{OpenRecord, PATH_MAX, counter, flag, kind, syscall};
 use crate::{
     kernel::{self, copy_walked, current_task, cwd_path, fd_path},
     maps::{OFFSETS, PENDING, Pending, count_loss},
-    output::{current_tracked, header, scratch, submit},
+    output::{Task, current_tracked, header, scratch, submit},
 };
 
 const AT_FDCWD: i32 = -100;
@@ -255,6 +255,15 @@ fn exit_args(_ctx: &TracePointContext, task: &crate::output::Task) -> Option<Pen
 fn open_exit(ctx: &TracePointContext) -> Option<()> {
     let task = current_tracked()?;
     let p = exit_args(ctx, &task)?;
+    // SAFETY: syscall exit records hold `long ret` at offset 16.
+    let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
+    report_open(&task, &p, ret, 0)
+}
+
+/// Sends the `OpenRecord` of an open-family syscall (`p`: the syscall and its arguments) that
+/// returned `ret`, with `extra` record flags.
+#[inline(always)]
+pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()> {
     // The argument layout per syscall.
     let (dfd, path_ptr, open_flags, mode) = match p.syscall {
         syscall::OPENAT => (p.args[0] as i32, p.args[1], p.args[2], p.args[3]),
@@ -280,11 +289,9 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
         p.syscall,
         syscall::RENAME | syscall::LINK | syscall::SYMLINK
     );
-    // SAFETY: syscall exit records hold `long ret` at offset 16.
-    let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
     let o = OFFSETS.load();
     let buf = scratch()?;
-    let mut flags = 0u32;
+    let mut flags = extra;
 
     // SAFETY: destination is scratch[HDR..HDR + PATH_MAX]; the helper checks the source.
     let n = unsafe {
@@ -329,7 +336,7 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
     let total = (off & 0x1fff) + (resolved_len as usize & (PATH_MAX - 1));
 
     let record = OpenRecord {
-        header: header(kind::OPEN, total as u32, &task),
+        header: header(kind::OPEN, total as u32, task),
         syscall: p.syscall,
         dfd,
         open_flags: open_flags as u32,

@@ -8,6 +8,8 @@
 #![no_std]
 #![no_main]
 
+#[cfg(bpf_target_arch = "x86_64")]
+mod compat;
 mod file;
 mod kernel;
 mod macros;

@@ -62,9 +62,18 @@ pub static ALLOW: LpmTrie<AllowKey, u8> = LpmTrie::with_max_entries(65536, 0);
 #[map]
 pub static URING_OPS: HashMap<u32, u64> = HashMap::with_max_entries(16384, 0);
 
+/// 32-bit system call numbers (bits 0..511) each process image has made so far.
+#[map]
+pub static COMPAT_SEEN: HashMap<u32, [u64; 8]> = HashMap::with_max_entries(4096, 0);
+
 /// Nonzero: the cgroup hooks refuse crate network that `ALLOW` does not list.
 #[unsafe(no_mangle)]
 pub static ENFORCE: Global<u32> = Global::new(0);
+
+/// `KernelOffsets::task_ti_status` on its own: the compat hook runs for every system call of the
+/// machine, and loading it alone is cheaper than a copy of the whole `OFFSETS`.
+#[unsafe(no_mangle)]
+pub static TI_STATUS: Global<u32> = Global::new(0);
 
 /// Kernel structure offsets, written by userspace at load time (from BTF and tracefs).
 #[unsafe(no_mangle)]
@@ -103,7 +112,7 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     sock_dport: 0,
     sock_daddr: 0,
     tp_uring_opcode: 0,
-    _pad: 0,
+    task_ti_status: 0,
     tp_exec_filename: 0,
     tp_exec_old_pid: 0,
     tp_exit_group_dead: 0,

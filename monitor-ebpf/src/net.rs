@@ -207,7 +207,15 @@ fn hook(ctx: &SockAddrContext, family: u16, via: u32) -> i32 {
                 unsafe { (*p)._pad |= flag::REFUSED };
             }
         }
-        _ => report(&task, family, u16::from_be(port_be), addr, via, refuse),
+        _ => {
+            // A 32-bit connect/sendto/sendmsg (int 0x80) has no tracepoint: say so.
+            let via = match (crate::output::in_compat_syscall(), via) {
+                (true, syscall::CGROUP_CONNECT) => syscall::COMPAT_CONNECT,
+                (true, _) => syscall::COMPAT_SENDMSG,
+                (false, via) => via,
+            };
+            report(&task, family, u16::from_be(port_be), addr, via, refuse)
+        }
     }
     if refuse { REFUSED } else { ALLOWED }
 }

@@ -32,6 +32,32 @@ pub fn current_tracked() -> Option<Task> {
     })
 }
 
+/// Whether the current task is in a 32-bit (compat) system call: x86's `TS_COMPAT` in its
+/// thread_info, set for the length of the call. Always false elsewhere.
+#[inline(always)]
+pub fn in_compat_syscall() -> bool {
+    #[cfg(bpf_target_arch = "x86_64")]
+    {
+        const TS_COMPAT: u32 = 0x0002;
+        let off = crate::maps::TI_STATUS.load();
+        if off == 0 {
+            return false;
+        }
+        // SAFETY: a BTF-typed pointer to the current task, read at a constant offset (TI_STATUS
+        // is a frozen read-only global, whose value the verifier knows): the verifier checks the
+        // access against task_struct's type, and the load is a plain read, not a helper call.
+        let status = unsafe {
+            let task = aya_ebpf::helpers::generated::bpf_get_current_task_btf() as *const u8;
+            core::ptr::read_volatile(task.add(off as usize).cast::<u32>())
+        };
+        status & TS_COMPAT != 0
+    }
+    #[cfg(not(bpf_target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// A header for a record of `kind` about the current task.
 #[inline(always)]
 pub fn header(kind: u32, size: u32, task: &Task) -> RecordHeader {

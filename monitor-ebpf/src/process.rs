@@ -13,7 +13,7 @@ use monitor_common::{
 use crate::{
     kernel::{self, copy_walked, current_task, cwd_path, exe_path, read},
     macros,
-    maps::{CRATE_PROCS, OFFSETS, PENDING, TRACKED, URING_OPS, count_loss},
+    maps::{COMPAT_SEEN, CRATE_PROCS, OFFSETS, PENDING, TRACKED, URING_OPS, count_loss},
     output::{Task, current_tracked, header, scratch, submit, submit_record},
 };
 
@@ -98,6 +98,9 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
     // SAFETY: the filename is in scratch[HDR..HDR + filename_len], with PATH_MAX bytes of room.
     let rustc = unsafe { is_rustc(buf.add(HDR), filename_len) };
     macros::mark_rustc(task.tgid, rustc);
+    // A new image: its io_uring operations and 32-bit calls are reported afresh.
+    let _ = URING_OPS.remove(task.tgid);
+    let _ = COMPAT_SEEN.remove(task.tgid);
     // Crate code, for enforcement: decided here, in the kernel, so that there is no window in
     // which a new build script runs unknown to the cgroup hooks.
     // SAFETY: as above.
@@ -297,6 +300,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     macros::forget(task.tgid);
     let _ = CRATE_PROCS.remove(task.tgid);
     let _ = URING_OPS.remove(task.tgid);
+    let _ = COMPAT_SEEN.remove(task.tgid);
     let record = ExitRecord {
         header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),
         exit_code,

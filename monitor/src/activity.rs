@@ -132,7 +132,8 @@ impl ActivityLog {
             | EventKind::Lost(_)
             | EventKind::MacroLib(_)
             | EventKind::Tamper(_)
-            | EventKind::IoUring(_) => {}
+            | EventKind::IoUring(_)
+            | EventKind::CompatSyscall(_) => {}
         }
     }
 

@@ -2,14 +2,15 @@
 use std::path::{Component, Path, PathBuf};
 
 use monitor_common::{
-    ConnectRecord, DnsRecord, ExecRecord, ExitRecord, ForkRecord, IO_URING_CREATE, IoUringRecord,
-    MacroLibRecord, OpenRecord, Record, RecordHeader, TamperRecord, c_bytes, flag, kind, syscall,
+    CompatRecord, ConnectRecord, DnsRecord, ExecRecord, ExitRecord, ForkRecord, IO_URING_CREATE,
+    IoUringRecord, MacroLibRecord, OpenRecord, Record, RecordHeader, TamperRecord, c_bytes, flag,
+    kind, syscall,
 };
 use thiserror::Error;
 
 use crate::event::{
-    Access, Connect, Dns, Event, EventKind, Exec, Exit, Fork, IoUring, KEPT_VARIABLES, Lost,
-    MacroLib, Open, Tamper,
+    Access, CompatSyscall, Connect, Dns, Event, EventKind, Exec, Exit, Fork, IoUring,
+    KEPT_VARIABLES, Lost, MacroLib, Open, Tamper,
 };
 
 /// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
@@ -112,6 +113,16 @@ impl Decoder {
                 callers = r.callers;
                 EventKind::IoUring(IoUring {
                     op: uring_op(r.opcode),
+                })
+            }
+            kind::COMPAT => {
+                let r = fixed::<CompatRecord>(bytes, header.kind)?;
+                callers = r.callers;
+                EventKind::CompatSyscall(CompatSyscall {
+                    syscall: crate::i386::syscall_name(r.nr),
+                    nr: r.nr,
+                    result: r.result,
+                    error: errno_name(r.result),
                 })
             }
             kind::MACRO_LIB => {
@@ -284,6 +295,7 @@ fn decode_open(bytes: &[u8]) -> Result<(Open, u32), DecodeError> {
         result: r.result,
         error: errno_name(r.result),
         truncated,
+        compat: r.flags & flag::COMPAT != 0,
     };
     Ok((open, r.callers))
 }
@@ -492,6 +504,8 @@ fn syscall_name(nr: u32) -> &'static str {
         syscall::FASTOPEN => "fastopen",
         syscall::CGROUP_CONNECT => "io_uring",
         syscall::CGROUP_SENDMSG => "send",
+        syscall::COMPAT_CONNECT => "int80-connect",
+        syscall::COMPAT_SENDMSG => "int80-send",
         syscall::OPEN_BY_HANDLE_AT => "open_by_handle_at",
         syscall::RENAME => "rename",
         syscall::LINK => "link",

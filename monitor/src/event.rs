@@ -59,6 +59,9 @@ pub enum EventKind {
     Tamper(Tamper),
     /// io_uring: a ring was set up, or an operation kind first submitted.
     IoUring(IoUring),
+    /// A 32-bit system call (the first of each kind per process image), which syscall tracing
+    /// does not see.
+    CompatSyscall(CompatSyscall),
 }
 
 impl EventKind {
@@ -75,6 +78,7 @@ impl EventKind {
             EventKind::Dns(_) => "dns",
             EventKind::Tamper(_) => "tamper",
             EventKind::IoUring(_) => "io-uring",
+            EventKind::CompatSyscall(_) => "compat-syscall",
         }
     }
 }
@@ -109,6 +113,20 @@ pub struct Tamper {
 pub struct IoUring {
     /// `setup` for a new ring, else the operation (`OPENAT`, `CONNECT`, `READ`, ...).
     pub op: String,
+}
+
+/// A 32-bit system call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatSyscall {
+    /// Its name in the i386 table (`open`, `socketcall`, ...) or `syscall#<nr>`.
+    pub syscall: String,
+    /// Its i386 number.
+    pub nr: u32,
+    /// What it returned.
+    pub result: i64,
+    /// Name of the error when `result` is negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A proc-macro library mapped by rustc.
@@ -264,6 +282,9 @@ pub struct Open {
     /// The path had more components than the in-kernel walk follows; its start is missing.
     #[serde(default, skip_serializing_if = "is_false")]
     pub truncated: bool,
+    /// Made as a 32-bit system call (`int 0x80`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub compat: bool,
 }
 
 impl Open {
@@ -277,7 +298,8 @@ impl Open {
 /// Open, or a connection made through io_uring (seen by the cgroup hook).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Connect {
-    /// How: `connect`, `sendto`, `sendmsg`, `sendmmsg`, `fastopen`, `io_uring` (the cgroup
+    /// How: `connect`, `sendto`, `sendmsg`, `sendmmsg`, `fastopen`, `int80-connect` and `int80-send`
+    /// (32-bit system calls, seen by the cgroup hooks), `io_uring` (the cgroup
     /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall).
     #[serde(default = "connect_syscall")]
     pub syscall: String,
@@ -351,6 +373,7 @@ mod tests {
                     result: 3,
                     error: None,
                     truncated: false,
+                    compat: false,
                 }),
             },
             Event {

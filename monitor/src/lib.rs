@@ -14,6 +14,7 @@ pub mod decode;
 pub mod enforce;
 pub mod event;
 pub mod fetch;
+pub mod i386;
 pub mod learn;
 pub mod metadata;
 pub mod pipeline;

@@ -420,9 +420,11 @@ fn level(f: &Finding) -> &'static str {
 /// that are security findings; the rest (profile housekeeping, monitoring health) have none.
 fn security_severity(code: Code) -> Option<&'static str> {
     match code {
-        Code::SensitiveRead | Code::PersistenceWrite | Code::FilelessExec | Code::ProcessTamper => {
-            Some("8.8")
-        }
+        Code::SensitiveRead
+        | Code::PersistenceWrite
+        | Code::FilelessExec
+        | Code::ProcessTamper
+        | Code::CompatSyscall => Some("8.8"),
         Code::UnexpectedNetwork => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
@@ -811,7 +813,8 @@ fn help(code: Code) -> &'static str {
         | Code::SensitiveRead
         | Code::PersistenceWrite
         | Code::FilelessExec
-        | Code::ProcessTamper => {
+        | Code::ProcessTamper
+        | Code::CompatSyscall => {
             "Treat as a possible supply-chain attack: inspect the crate version named in the message before running its code again. If the behaviour is legitimate, allow it explicitly in the crate's profile."
         }
         Code::UnexpectedExec

@@ -60,7 +60,8 @@ impl Summary {
             | EventKind::MacroLib(_)
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
-            | EventKind::IoUring(_) => {}
+            | EventKind::IoUring(_)
+            | EventKind::CompatSyscall(_) => {}
         }
     }
 

@@ -265,7 +265,8 @@ impl Attributor {
             EventKind::Connect(_)
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
-            | EventKind::IoUring(_) => {
+            | EventKind::IoUring(_)
+            | EventKind::CompatSyscall(_) => {
                 self.table.entry(event.pid, event.ppid, &event.comm);
                 self.table.get(event.pid).map(|p| self.actor_of(p, event))
             }

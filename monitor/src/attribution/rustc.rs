@@ -178,6 +178,8 @@ impl RustcInfo {
     /// is the rare exception; it shows up as a read by the crate's proc-macros, if it has any.)
     pub fn expects(&self, event: &Event, cargo_home: Option<&str>) -> bool {
         match &event.kind {
+            // rustc never makes 32-bit system calls: a proc-macro did.
+            EventKind::Open(open) if open.compat => false,
             EventKind::Open(open) => {
                 let p = open.path.as_str();
                 // The jobserver's pipes, reopened through /dev/fd, are rustc's too.
@@ -204,7 +206,8 @@ impl RustcInfo {
             EventKind::Connect(_)
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
-            | EventKind::IoUring(_) => false,
+            | EventKind::IoUring(_)
+            | EventKind::CompatSyscall(_) => false,
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)

@@ -86,6 +86,7 @@ struct Observed {
     fileless: BTreeSet<String>,
     tamper: BTreeSet<String>,
     io_uring: BTreeSet<String>,
+    compat: BTreeSet<String>,
 }
 
 /// Collects observations during a run.
@@ -171,6 +172,9 @@ impl Learner {
             }
             EventKind::IoUring(u) => {
                 o.io_uring.insert(u.op.clone());
+            }
+            EventKind::CompatSyscall(c) => {
+                o.compat.insert(c.syscall.clone());
             }
             EventKind::Fork(_)
             | EventKind::Exit(_)
@@ -319,6 +323,7 @@ impl Learner {
                 review("fileless-exec", &o.fileless, &mut doc);
                 review("process-tamper", &o.tamper, &mut doc);
                 review("io-uring-use", &o.io_uring, &mut doc);
+                review("compat-syscall", &o.compat, &mut doc);
             }
             let review = doc.not_allowed.len();
             let text = profile::render(&doc);

@@ -37,6 +37,9 @@ pub enum Code {
     ProcessTamper,
     /// io_uring used by a build script or proc-macro.
     IoUringUse,
+    /// A 32-bit system call (`int 0x80`) by a build script, a proc-macro or a program they ran:
+    /// the way around syscall tracing.
+    CompatSyscall,
     /// A process started by the build was still running when the build ended.
     ProcessOutlivedBuild,
     /// An allow entry in a profile matched nothing during the run.
@@ -45,12 +48,13 @@ pub enum Code {
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
         Code::FilelessExec,
         Code::ProcessTamper,
+        Code::CompatSyscall,
         Code::UnexpectedExec,
         Code::UnexpectedRead,
         Code::UnexpectedWrite,
@@ -77,6 +81,7 @@ impl Code {
             Code::FilelessExec => "fileless-exec",
             Code::ProcessTamper => "process-tamper",
             Code::IoUringUse => "io-uring-use",
+            Code::CompatSyscall => "compat-syscall",
             Code::ProcessOutlivedBuild => "process-outlived-build",
             Code::UnusedAllow => "unused-allow",
         }
@@ -117,6 +122,9 @@ impl Code {
             }
             Code::IoUringUse => {
                 "io_uring set up by a build script or proc-macro, whose operations syscall tracing cannot see"
+            }
+            Code::CompatSyscall => {
+                "a 32-bit system call (int 0x80) by a build script, proc-macro or a program they ran, which syscall tracing skips"
             }
             Code::ProcessOutlivedBuild => {
                 "a process started during the build was still running when the build ended"

@@ -17,12 +17,13 @@ use crate::{
 
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does.
-pub const DEFAULT_FAIL_ON: [Code; 5] = [
+pub const DEFAULT_FAIL_ON: [Code; 6] = [
     Code::UnexpectedNetwork,
     Code::SensitiveRead,
     Code::PersistenceWrite,
     Code::FilelessExec,
     Code::ProcessTamper,
+    Code::CompatSyscall,
 ];
 
 /// Which findings are errors.
@@ -289,7 +290,9 @@ impl Policy {
                         })
                     }),
                 // Tampering and io_uring are never allowed by a profile.
-                (_, EventKind::Tamper(_) | EventKind::IoUring(_)) => None,
+                (_, EventKind::Tamper(_) | EventKind::IoUring(_) | EventKind::CompatSyscall(_)) => {
+                    None
+                }
                 (RuleList::Network, _) => None,
             }
         };
@@ -388,6 +391,9 @@ impl Policy {
                         (_, "io_uring") => {
                             "connected (through io_uring, no connect syscall) to".to_owned()
                         }
+                        (_, "int80-connect") => {
+                            "connected (through a 32-bit int 0x80 system call) to".to_owned()
+                        }
                         (_, how) => format!("sent a datagram ({how}) to"),
                     };
                     let refused = if c.refused {
@@ -437,6 +443,16 @@ impl Policy {
                     )
                 },
             )),
+            EventKind::CompatSyscall(c) => Some((
+                Code::CompatSyscall,
+                RuleList::Exec,
+                format!("int 0x80 {}", c.syscall),
+                format!(
+                    "made the 32-bit system call {} (int 0x80), which syscall tracing does not see{}",
+                    c.syscall,
+                    attempt(c.result)
+                ),
+            )),
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)
@@ -467,6 +483,7 @@ impl Policy {
                     | Code::FilelessExec
                     | Code::ProcessTamper
                     | Code::IoUringUse
+                    | Code::CompatSyscall
             ) {
                 return;
             }

@@ -261,6 +261,13 @@ const PROGRAMS: &[Program] = &[
         ],
         required: true,
     },
+    // 32-bit system calls, which the syscalls: tracepoints skip (x86_64: int 0x80).
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "raw_sys_exit",
+        hooks: &[Hook::RawTracePoint("sys_exit")],
+        required: true,
+    },
     Program {
         name: "sys_enter_connect",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_connect")],
@@ -416,6 +423,7 @@ impl Sensor {
             .btf(None)
             .override_global("OFFSETS", &offsets, true)
             .override_global("ENFORCE", &enforce, true)
+            .override_global("TI_STATUS", &offsets.task_ti_status, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
@@ -586,9 +594,10 @@ fn load_error(name: &str, e: ProgramError) -> SensorError {
 /// are CPUs, the heaviest first.
 fn load_all(ebpf: &mut Ebpf, wanted: &[&str]) -> Result<(), SensorError> {
     // The programs with path walks and stack scans take most of the verifier's time.
-    const HEAVY: [&str; 6] = [
+    const HEAVY: [&str; 7] = [
         "sched_process_exec",
         "sys_exit_open_family",
+        "raw_sys_exit",
         "sys_exit_send_family",
         "sys_exit_mmap",
         "sched_process_fork",

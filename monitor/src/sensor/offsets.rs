@@ -69,7 +69,12 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> 
             "opcode",
         )?
         .unwrap_or(0),
-        _pad: 0,
+        // Only x86 marks 32-bit system calls there; the compat hook is attached on x86_64 only.
+        task_ti_status: if cfg!(target_arch = "x86_64") {
+            m("task_struct", "thread_info.status")?
+        } else {
+            0
+        },
         tp_exec_filename: tp("sched", "sched_process_exec", "filename")?,
         tp_exec_old_pid: tp("sched", "sched_process_exec", "old_pid")?,
         // Older kernels have no group_dead field; the programs then use the leader's exit.

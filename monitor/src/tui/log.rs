@@ -68,6 +68,9 @@ impl LogEntry {
                     (LogKind::Read, "read")
                 };
                 let mut s = format!("{verb} {}", o.path);
+                if o.compat {
+                    s.push_str(" (int 0x80)");
+                }
                 if let Some(e) = &o.error {
                     s.push_str(&format!(" ({e})"));
                 }
@@ -89,6 +92,11 @@ impl LogEntry {
                 false,
             ),
             EventKind::IoUring(u) => (LogKind::Process, format!("io_uring {}", u.op), false),
+            EventKind::CompatSyscall(c) => (
+                LogKind::Process,
+                format!("int 0x80 {}", c.syscall),
+                c.result < 0,
+            ),
             EventKind::Connect(c) => {
                 let verb = if c.syscall == "connect" {
                     "connect".to_owned()

@@ -214,7 +214,8 @@ impl CrateView {
             EventKind::Lost(_)
             | EventKind::MacroLib(_)
             | EventKind::Tamper(_)
-            | EventKind::IoUring(_) => {}
+            | EventKind::IoUring(_)
+            | EventKind::CompatSyscall(_) => {}
         }
         self.omitted += omitted;
     }
