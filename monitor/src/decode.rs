@@ -143,7 +143,11 @@ impl Decoder {
             ppid: 0,
             comm: text(c_bytes(&header.comm)),
             actor: None,
-            callers: (0..32u8).filter(|bit| callers & (1 << bit) != 0).collect(),
+            callers: if callers == 0 {
+                Vec::new()
+            } else {
+                (0..32u8).filter(|bit| callers & (1 << bit) != 0).collect()
+            },
             kind,
         })
     }
@@ -483,8 +487,15 @@ fn ptrace_request(r: u32) -> String {
 /// `/proc/<own pid>/...` is what the kernel resolves `/proc/self/...` to; saying `self` keeps
 /// paths comparable across runs. Another process's `/proc/<pid>` stays as it is.
 fn own_proc_as_self(path: String, tgid: u32) -> String {
-    let prefix = format!("/proc/{tgid}");
-    match path.strip_prefix(&prefix) {
+    // Most paths are not under /proc: no formatting for those.
+    let Some(after) = path.strip_prefix("/proc/") else {
+        return path;
+    };
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    if after[..digits].parse::<u32>().ok() != Some(tgid) {
+        return path;
+    }
+    match after.get(digits..) {
         Some("") => "/proc/self".to_owned(),
         Some(rest) if rest.starts_with('/') => format!("/proc/self{rest}"),
         _ => path,
