@@ -358,7 +358,14 @@ fn pump(
         if let Some(enforcer) = enforcer.as_deref_mut() {
             enforcer.release_held();
         }
-        match rx.recv_timeout(Duration::from_millis(50)) {
+        // Once the command has exited, wake up in time to end the settling period.
+        let timeout = match exited_at {
+            Some(at) if !stop.load(Ordering::Acquire) => SETTLE
+                .saturating_sub(at.elapsed())
+                .clamp(Duration::from_millis(1), Duration::from_millis(50)),
+            _ => Duration::from_millis(50),
+        };
+        match rx.recv_timeout(timeout) {
             Ok(Message::Stream(batch)) => {
                 let mut drained = false;
                 for message in batch {
