@@ -453,6 +453,30 @@ fn int_0x80_system_calls_are_seen() {
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
+fn a_secret_read_through_a_hard_link_is_a_sensitive_read() {
+    let b = build();
+    let key = b.home(".ssh/id_rsa");
+    let finding = b.finding("sensitive-read", "hardlink", "build-script", &key);
+    assert!(
+        finding["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("hard-linked")),
+        "{finding:#}"
+    );
+    assert!(
+        b.events_of("open", "hardlink")
+            .any(|e| e["syscall"] == "link-source" && e["path"] == key.as_str()),
+        "the link's old name is reported"
+    );
+    assert!(
+        b.stderr().contains("hardlink: read 17 bytes"),
+        "the trick worked: {}",
+        b.stderr()
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
 fn vfork_clone3_posix_spawn_and_a_setsid_grandchild_stay_attributed() {
     let b = build();
     let programs: Vec<&str> = b

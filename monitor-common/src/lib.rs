@@ -100,6 +100,10 @@ pub mod syscall {
     pub const LINK: u32 = 7;
     /// symlink(2), symlinkat(2): the new name.
     pub const SYMLINK: u32 = 8;
+    /// rename(2) and co.: the old name (the file moved).
+    pub const RENAME_SOURCE: u32 = 9;
+    /// link(2), linkat(2): the old name (the file given another name).
+    pub const LINK_SOURCE: u32 = 10;
     /// ptrace(2)
     pub const PTRACE: u32 = 40;
     /// process_vm_writev(2)

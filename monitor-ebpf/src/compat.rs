@@ -77,6 +77,8 @@ fn try_exit(ctx: &RawTracePointContext) -> Option<()> {
         submit_record(&record, crate::output::URGENT);
     }
     if let Some(p) = open_args(nr, [arg(BX), arg(CX), arg(DX), arg(SI)]) {
+        // The new name only for rename/link (a second path walk would take this program past
+        // the verifier's limits); the call itself is a compat-syscall finding in any case.
         report_open(&task, &p, ret, flag::COMPAT);
     }
     Some(())
@@ -119,10 +121,10 @@ fn open_args(nr: u32, a: [u64; 4]) -> Option<Pending> {
         295 => (syscall::OPENAT, [dfd(a[0]), a[1], a[2], a[3]]),
         437 => (syscall::OPENAT2, [dfd(a[0]), a[1], a[2], a[3]]),
         342 => (syscall::OPEN_BY_HANDLE_AT, [dfd(a[0]), a[1], a[2], a[3]]),
-        38 => (syscall::RENAME, [AT_FDCWD, a[1], 0, 0]),
-        302 | 353 => (syscall::RENAME, [dfd(a[2]), a[3], 0, 0]),
-        9 => (syscall::LINK, [AT_FDCWD, a[1], 0, 0]),
-        303 => (syscall::LINK, [dfd(a[2]), a[3], 0, 0]),
+        38 => (syscall::RENAME, [AT_FDCWD, a[1], AT_FDCWD, a[0]]),
+        302 | 353 => (syscall::RENAME, [dfd(a[2]), a[3], dfd(a[0]), a[1]]),
+        9 => (syscall::LINK, [AT_FDCWD, a[1], AT_FDCWD, a[0]]),
+        303 => (syscall::LINK, [dfd(a[2]), a[3], dfd(a[0]), a[1]]),
         83 => (syscall::SYMLINK, [AT_FDCWD, a[1], 0, 0]),
         304 => (syscall::SYMLINK, [dfd(a[1]), a[2], 0, 0]),
         _ => return None,

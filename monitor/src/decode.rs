@@ -521,6 +521,8 @@ fn syscall_name(nr: u32) -> &'static str {
         syscall::RENAME => "rename",
         syscall::LINK => "link",
         syscall::SYMLINK => "symlink",
+        syscall::RENAME_SOURCE => "rename-source",
+        syscall::LINK_SOURCE => "link-source",
         syscall::PTRACE => "ptrace",
         syscall::PROCESS_VM_WRITEV => "process_vm_writev",
         syscall::PROCESS_VM_READV => "process_vm_readv",

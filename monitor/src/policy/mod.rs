@@ -349,7 +349,12 @@ impl Policy {
                             Code::SensitiveRead,
                             RuleList::SensitiveRead,
                             open.path.clone(),
-                            format!("read {} ({kind}){}", open.path, attempt(open.result)),
+                            format!(
+                                "{} {} ({kind}){}",
+                                read_verb(open),
+                                open.path,
+                                attempt(open.result)
+                            ),
                         ))
                     } else if open.result < 0 || places.expected_read(&open.path) {
                         None
@@ -358,7 +363,7 @@ impl Policy {
                             Code::UnexpectedRead,
                             RuleList::Read,
                             open.path.clone(),
-                            format!("read {}", open.path),
+                            format!("{} {}", read_verb(open), open.path),
                         ))
                     }
                 } else if let Some(kind) = places.persistence_write(&open.path) {
@@ -746,6 +751,15 @@ impl Policy {
 
 fn list(items: &BTreeSet<String>) -> String {
     items.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// How an open counted as a read got at the file.
+fn read_verb(open: &crate::event::Open) -> &'static str {
+    match open.syscall.as_str() {
+        "link-source" => "hard-linked (its contents readable under the new name)",
+        "rename-source" => "moved",
+        _ => "read",
+    }
 }
 
 fn attempt(result: i64) -> String {

@@ -268,6 +268,19 @@ const PROGRAMS: &[Program] = &[
         hooks: &[Hook::RawTracePoint("sys_exit")],
         required: true,
     },
+    // The old names of renames and links (x86_64: read from the saved registers).
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "sys_exit_link_source",
+        hooks: &[
+            Hook::TracePoint("syscalls", "sys_exit_rename"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat2"),
+            Hook::TracePoint("syscalls", "sys_exit_link"),
+            Hook::TracePoint("syscalls", "sys_exit_linkat"),
+        ],
+        required: true,
+    },
     Program {
         name: "sys_enter_connect",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_connect")],
@@ -594,10 +607,11 @@ fn load_error(name: &str, e: ProgramError) -> SensorError {
 /// are CPUs, the heaviest first.
 fn load_all(ebpf: &mut Ebpf, wanted: &[&str]) -> Result<(), SensorError> {
     // The programs with path walks and stack scans take most of the verifier's time.
-    const HEAVY: [&str; 7] = [
+    const HEAVY: [&str; 8] = [
         "sched_process_exec",
         "sys_exit_open_family",
         "raw_sys_exit",
+        "sys_exit_link_source",
         "sys_exit_send_family",
         "sys_exit_mmap",
         "sched_process_fork",
