@@ -477,6 +477,24 @@ fn a_secret_read_through_a_hard_link_is_a_sensitive_read() {
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
+fn a_bind_mount_in_a_private_namespace_is_a_namespace_use() {
+    let b = build();
+    assert!(
+        b.stderr()
+            .contains("nsbind: read 17 bytes through the bind mount"),
+        "the trick worked: {}",
+        b.stderr()
+    );
+    b.finding(
+        "namespace-use",
+        "nsbind",
+        "build-script",
+        "unshare CLONE_NEWUSER|CLONE_NEWNS",
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
 fn vfork_clone3_posix_spawn_and_a_setsid_grandchild_stay_attributed() {
     let b = build();
     let programs: Vec<&str> = b

@@ -110,6 +110,12 @@ pub mod syscall {
     pub const PROCESS_VM_WRITEV: u32 = 41;
     /// process_vm_readv(2): reading another process's memory (secrets of an agent, say).
     pub const PROCESS_VM_READV: u32 = 42;
+    /// unshare(2) with CLONE_NEW* flags: new namespaces for the caller.
+    pub const UNSHARE: u32 = 43;
+    /// setns(2): joining another namespace.
+    pub const SETNS: u32 = 44;
+    /// clone(2) or clone3(2) with CLONE_NEW* flags: a child in new namespaces.
+    pub const CLONE_NS: u32 = 45;
 }
 
 /// Indices of the per-CPU counters in the `COUNTERS` map. Every one of them counts records that

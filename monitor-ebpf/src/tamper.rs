@@ -59,6 +59,66 @@ pub fn sys_enter_process_vm_readv(ctx: TracePointContext) -> i32 {
     0
 }
 
+/// Every CLONE_NEW* flag: NEWTIME, NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
+const CLONE_NEW_ANY: u64 = 0x80
+    | 0x0002_0000
+    | 0x0200_0000
+    | 0x0400_0000
+    | 0x0800_0000
+    | 0x1000_0000
+    | 0x2000_0000
+    | 0x4000_0000;
+
+/// Namespaces: inside a new mount namespace (which an unprivileged user namespace allows) a
+/// bind mount shows `~/.ssh/id_rsa` under any path, and the path walk can only show the path
+/// the process sees. Creating or joining a namespace is reported (as the attempt, at entry).
+#[tracepoint(category = "syscalls", name = "sys_enter_unshare")]
+pub fn sys_enter_unshare(ctx: TracePointContext) -> i32 {
+    // (unsigned long unshare_flags)
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let flags: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    if flags & CLONE_NEW_ANY != 0 {
+        emit(syscall::UNSHARE, flags as u32, 0);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_setns")]
+pub fn sys_enter_setns(ctx: TracePointContext) -> i32 {
+    // (int fd, int nstype)
+    // SAFETY: as above.
+    let fd: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // SAFETY: as above.
+    let nstype: u64 = unsafe { ctx.read_at(24) }.unwrap_or(0);
+    emit(syscall::SETNS, nstype as u32, fd as u32);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_clone")]
+pub fn sys_enter_clone(ctx: TracePointContext) -> i32 {
+    // (unsigned long clone_flags, ...)
+    // SAFETY: as above.
+    let flags: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    if flags & CLONE_NEW_ANY != 0 {
+        emit(syscall::CLONE_NS, flags as u32, 0);
+    }
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_clone3")]
+pub fn sys_enter_clone3(ctx: TracePointContext) -> i32 {
+    // (struct clone_args *uargs, size_t size): `flags` is the struct's first u64.
+    // SAFETY: as above.
+    let args: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // SAFETY: the helper checks the user address.
+    let flags: u64 =
+        unsafe { aya_ebpf::helpers::bpf_probe_read_user(args as *const u64) }.unwrap_or(0);
+    if flags & CLONE_NEW_ANY != 0 {
+        emit(syscall::CLONE_NS, flags as u32, 0);
+    }
+    0
+}
+
 #[inline(always)]
 fn emit(syscall: u32, request: u32, target: u32) {
     let Some(task) = current_tracked() else {

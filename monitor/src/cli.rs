@@ -48,7 +48,7 @@ pub struct PolicyArgs {
 
     /// Finding codes that are errors (fail a ci run), comma-separated, or `all`.
     /// Default: unexpected-network,sensitive-read,persistence-write,fileless-exec,process-tamper,
-    /// compat-syscall.
+    /// compat-syscall,namespace-use.
     #[arg(long, value_name = "CODES")]
     pub fail_on: Option<String>,
 

@@ -101,10 +101,16 @@ impl Decoder {
             kind::TAMPER => {
                 let r = fixed::<TamperRecord>(bytes, header.kind)?;
                 callers = r.callers;
-                let ptrace = r.syscall == syscall::PTRACE;
+                let request = match r.syscall {
+                    syscall::PTRACE => Some(ptrace_request(r.request)),
+                    syscall::UNSHARE | syscall::SETNS | syscall::CLONE_NS => {
+                        Some(namespace_flags(r.request))
+                    }
+                    _ => None,
+                };
                 EventKind::Tamper(Tamper {
                     syscall: syscall_name(r.syscall).to_owned(),
-                    request: ptrace.then(|| ptrace_request(r.request)),
+                    request,
                     target: r.target,
                 })
             }
@@ -484,6 +490,30 @@ fn ptrace_request(r: u32) -> String {
     .to_owned()
 }
 
+/// The CLONE_NEW* flags in `flags` (`CLONE_NEWUSER|CLONE_NEWNS`), `0` for setns's "any type".
+fn namespace_flags(flags: u32) -> String {
+    const NAMES: [(u32, &str); 8] = [
+        (0x1000_0000, "CLONE_NEWUSER"),
+        (0x0002_0000, "CLONE_NEWNS"),
+        (0x2000_0000, "CLONE_NEWPID"),
+        (0x4000_0000, "CLONE_NEWNET"),
+        (0x0200_0000, "CLONE_NEWCGROUP"),
+        (0x0400_0000, "CLONE_NEWUTS"),
+        (0x0800_0000, "CLONE_NEWIPC"),
+        (0x80, "CLONE_NEWTIME"),
+    ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if names.is_empty() {
+        "0".to_owned()
+    } else {
+        names.join("|")
+    }
+}
+
 /// `/proc/<own pid>/...` is what the kernel resolves `/proc/self/...` to; saying `self` keeps
 /// paths comparable across runs. Another process's `/proc/<pid>` stays as it is.
 fn own_proc_as_self(path: String, tgid: u32) -> String {
@@ -526,6 +556,9 @@ fn syscall_name(nr: u32) -> &'static str {
         syscall::PTRACE => "ptrace",
         syscall::PROCESS_VM_WRITEV => "process_vm_writev",
         syscall::PROCESS_VM_READV => "process_vm_readv",
+        syscall::UNSHARE => "unshare",
+        syscall::SETNS => "setns",
+        syscall::CLONE_NS => "clone",
         _ => "unknown",
     }
 }
@@ -796,6 +829,13 @@ mod tests {
             (c.family.as_str(), c.addr.as_str()),
             ("unix", "@agent.sock")
         );
+    }
+
+    #[test]
+    fn namespace_flags_are_named() {
+        assert_eq!(namespace_flags(0x1002_0000), "CLONE_NEWUSER|CLONE_NEWNS");
+        assert_eq!(namespace_flags(0x4000_0000 | 0x11), "CLONE_NEWNET");
+        assert_eq!(namespace_flags(0), "0");
     }
 
     #[test]

@@ -424,7 +424,8 @@ fn security_severity(code: Code) -> Option<&'static str> {
         | Code::PersistenceWrite
         | Code::FilelessExec
         | Code::ProcessTamper
-        | Code::CompatSyscall => Some("8.8"),
+        | Code::CompatSyscall
+        | Code::NamespaceUse => Some("8.8"),
         Code::UnexpectedNetwork => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
@@ -814,7 +815,8 @@ fn help(code: Code) -> &'static str {
         | Code::PersistenceWrite
         | Code::FilelessExec
         | Code::ProcessTamper
-        | Code::CompatSyscall => {
+        | Code::CompatSyscall
+        | Code::NamespaceUse => {
             "Treat as a possible supply-chain attack: inspect the crate version named in the message before running its code again. If the behaviour is legitimate, allow it explicitly in the crate's profile."
         }
         Code::UnexpectedExec

@@ -87,6 +87,7 @@ struct Observed {
     tamper: BTreeSet<String>,
     io_uring: BTreeSet<String>,
     compat: BTreeSet<String>,
+    namespaces: BTreeSet<String>,
 }
 
 /// Collects observations during a run.
@@ -162,6 +163,13 @@ impl Learner {
             }
             EventKind::Dns(d) => {
                 o.network.insert(format!("{}:{}", d.name, d.port));
+            }
+            EventKind::Tamper(t) if matches!(t.syscall.as_str(), "unshare" | "setns" | "clone") => {
+                o.namespaces.insert(
+                    format!("{} {}", t.syscall, t.request.as_deref().unwrap_or(""))
+                        .trim()
+                        .to_owned(),
+                );
             }
             EventKind::Tamper(t) => {
                 o.tamper.insert(
@@ -324,6 +332,7 @@ impl Learner {
                 review("process-tamper", &o.tamper, &mut doc);
                 review("io-uring-use", &o.io_uring, &mut doc);
                 review("compat-syscall", &o.compat, &mut doc);
+                review("namespace-use", &o.namespaces, &mut doc);
             }
             let review = doc.not_allowed.len();
             let text = profile::render(&doc);

@@ -37,6 +37,9 @@ pub enum Code {
     ProcessTamper,
     /// io_uring used by a build script or proc-macro.
     IoUringUse,
+    /// New namespaces created (unshare, clone with CLONE_NEW*) or joined (setns): inside a new
+    /// mount namespace, bind mounts can show any file under any path.
+    NamespaceUse,
     /// A 32-bit system call (`int 0x80`) by a build script, a proc-macro or a program they ran:
     /// the way around syscall tracing.
     CompatSyscall,
@@ -48,13 +51,14 @@ pub enum Code {
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 16] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
         Code::FilelessExec,
         Code::ProcessTamper,
         Code::CompatSyscall,
+        Code::NamespaceUse,
         Code::UnexpectedExec,
         Code::UnexpectedRead,
         Code::UnexpectedWrite,
@@ -82,6 +86,7 @@ impl Code {
             Code::ProcessTamper => "process-tamper",
             Code::IoUringUse => "io-uring-use",
             Code::CompatSyscall => "compat-syscall",
+            Code::NamespaceUse => "namespace-use",
             Code::ProcessOutlivedBuild => "process-outlived-build",
             Code::UnusedAllow => "unused-allow",
         }
@@ -125,6 +130,9 @@ impl Code {
             }
             Code::CompatSyscall => {
                 "a 32-bit system call (int 0x80) by a build script, proc-macro or a program they ran, which syscall tracing skips"
+            }
+            Code::NamespaceUse => {
+                "namespaces created or joined (unshare, setns, clone with CLONE_NEW*), in which bind mounts can disguise paths"
             }
             Code::ProcessOutlivedBuild => {
                 "a process started during the build was still running when the build ended"

@@ -17,13 +17,14 @@ use crate::{
 
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does.
-pub const DEFAULT_FAIL_ON: [Code; 6] = [
+pub const DEFAULT_FAIL_ON: [Code; 7] = [
     Code::UnexpectedNetwork,
     Code::SensitiveRead,
     Code::PersistenceWrite,
     Code::FilelessExec,
     Code::ProcessTamper,
     Code::CompatSyscall,
+    Code::NamespaceUse,
 ];
 
 /// Which findings are errors.
@@ -426,6 +427,25 @@ impl Policy {
                     d.name, d.qtype, d.server, d.port
                 ),
             )),
+            EventKind::Tamper(t) if matches!(t.syscall.as_str(), "unshare" | "setns" | "clone") => {
+                let flags = t.request.as_deref().unwrap_or("0");
+                Some((
+                    Code::NamespaceUse,
+                    RuleList::Exec,
+                    format!("{} {flags}", t.syscall),
+                    if t.syscall == "setns" {
+                        format!(
+                            "joined another namespace (setns type {flags}, descriptor {}): paths seen there may not be the real ones",
+                            t.target
+                        )
+                    } else {
+                        format!(
+                            "created new namespaces ({} {flags}): in a new mount namespace bind mounts can show any file under any path",
+                            t.syscall
+                        )
+                    },
+                ))
+            }
             EventKind::Tamper(t) => Some((
                 Code::ProcessTamper,
                 RuleList::Exec,
@@ -489,6 +509,7 @@ impl Policy {
                     | Code::ProcessTamper
                     | Code::IoUringUse
                     | Code::CompatSyscall
+                    | Code::NamespaceUse
             ) {
                 return;
             }

@@ -341,6 +341,26 @@ const PROGRAMS: &[Program] = &[
         required: true,
     },
     Program {
+        name: "sys_enter_unshare",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_unshare")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_setns",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_setns")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_clone",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_clone")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_clone3",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_clone3")],
+        required: true,
+    },
+    Program {
         name: "io_uring_create",
         hooks: &[Hook::TracePoint("io_uring", "io_uring_create")],
         required: false,
