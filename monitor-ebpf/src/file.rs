@@ -109,8 +109,8 @@ fn stash_new_name(
     old: Option<(Option<usize>, usize)>,
 ) -> Option<()> {
     let task = current_tracked()?;
-    // SAFETY: syscall tracepoint records hold their arguments at fixed offsets.
     let dfd_at = |i: Option<usize>| match i {
+        // SAFETY: syscall tracepoint records hold their arguments at fixed offsets.
         Some(i) => unsafe { ctx.read_at::<u64>(arg(i)) }.unwrap_or(AT_FDCWD as u64),
         None => AT_FDCWD as i64 as u64,
     };
