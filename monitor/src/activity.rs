@@ -66,6 +66,9 @@ impl Activity {
 #[derive(Clone, Debug, Default)]
 pub struct ActivityLog {
     entries: BTreeMap<CrateRole, Activity>,
+    /// The key of the last event's entry: consecutive events nearly always share it, and
+    /// reusing it spares building (allocating) a key per event.
+    last: Option<CrateRole>,
 }
 
 /// A log with these entries (for reports of runs made elsewhere, and tests).
@@ -73,6 +76,7 @@ impl FromIterator<(CrateRole, Activity)> for ActivityLog {
     fn from_iter<I: IntoIterator<Item = (CrateRole, Activity)>>(iter: I) -> Self {
         Self {
             entries: iter.into_iter().collect(),
+            last: None,
         }
     }
 }
@@ -82,11 +86,27 @@ impl ActivityLog {
     pub fn record(&mut self, event: &Event, attributor: &Attributor) {
         let Some(actor) = &event.actor else { return };
         let role = actor.policy_role();
-        let key = CrateRole {
-            krate: actor.crate_ref(),
-            role,
-        };
-        let a = self.entries.entry(key).or_default();
+        let same = self.last.as_ref().is_some_and(|k| {
+            k.role == role
+                && match (&k.krate, &actor.krate) {
+                    (Some(c), Some(name)) => {
+                        c.name == *name && c.version.as_deref() == actor.version.as_deref()
+                    }
+                    (None, None) => true,
+                    _ => false,
+                }
+        });
+        if !same {
+            self.last = Some(CrateRole {
+                krate: actor.crate_ref(),
+                role,
+            });
+        }
+        let key = self.last.as_ref().expect("set above");
+        if !self.entries.contains_key(key) {
+            self.entries.insert(key.clone(), Activity::default());
+        }
+        let a = self.entries.get_mut(key).expect("inserted above");
         a.ambiguous |= !actor.exact;
         let scrutinised = matches!(role, Role::BuildScript | Role::ProcMacro);
         match &event.kind {

@@ -109,7 +109,7 @@ impl Decoder {
                     _ => None,
                 };
                 EventKind::Tamper(Tamper {
-                    syscall: syscall_name(r.syscall).to_owned(),
+                    syscall: syscall_name(r.syscall).into(),
                     request,
                     target: r.target,
                 })
@@ -296,7 +296,7 @@ fn decode_open(bytes: &[u8]) -> Result<(Open, u32), DecodeError> {
         _ => Access::Read,
     };
     let open = Open {
-        syscall: syscall_name(r.syscall).to_owned(),
+        syscall: syscall_name(r.syscall).into(),
         requested: (raw != path).then_some(raw),
         path,
         flags: r.open_flags,
@@ -340,7 +340,7 @@ fn decode_connect(r: &ConnectRecord) -> Connect {
     };
     let refused = r.flags & flag::REFUSED != 0;
     Connect {
-        syscall: syscall_name(r.syscall).to_owned(),
+        syscall: syscall_name(r.syscall).into(),
         family,
         addr,
         port: r.port,

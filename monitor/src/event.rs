@@ -2,7 +2,7 @@
 //!
 //! This is also the JSON Lines format of `--events` (CLI.md), which `replay` reads back: one
 //! [`Event`] per line, the kind's own fields flattened next to the common ones.
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -259,7 +259,7 @@ pub enum Access {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Open {
     /// The system call (`openat`, `openat2`, `open`, `creat`).
-    pub syscall: String,
+    pub syscall: Cow<'static, str>,
     /// Absolute path of the file: the kernel's own resolution for a successful open (symlinks,
     /// `..` and relative paths resolved); for a failed one, the argument made absolute against the
     /// directory it was relative to. Stays relative only when that directory is unknown.
@@ -302,7 +302,7 @@ pub struct Connect {
     /// (32-bit system calls, seen by the cgroup hooks), `io_uring` (the cgroup
     /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall).
     #[serde(default = "connect_syscall")]
-    pub syscall: String,
+    pub syscall: Cow<'static, str>,
     /// `inet`, `inet6`, `unix`, or `af<N>` for other families.
     pub family: String,
     /// Address: dotted IPv4, IPv6, a unix socket path (`@name` for abstract names).
@@ -319,8 +319,8 @@ pub struct Connect {
     pub refused: bool,
 }
 
-fn connect_syscall() -> String {
-    "connect".to_owned()
+fn connect_syscall() -> Cow<'static, str> {
+    Cow::Borrowed("connect")
 }
 
 impl Connect {

@@ -45,9 +45,13 @@ impl Summary {
         }
         let image = table
             .get(event.pid)
-            .map(|p| p.image_name().to_owned())
-            .unwrap_or_else(|| event.comm.clone());
-        let counts = self.per_image.entry(image).or_default();
+            .map_or(event.comm.as_str(), |p| p.image_name());
+        // No allocation for an image already counted (nearly every event).
+        let counts = if self.per_image.contains_key(image) {
+            self.per_image.get_mut(image).expect("just checked")
+        } else {
+            self.per_image.entry(image.to_owned()).or_default()
+        };
         match &event.kind {
             EventKind::Exec(_) => counts.execs += 1,
             EventKind::Open(open) if open.result < 0 => counts.failed_opens += 1,

@@ -390,7 +390,7 @@ impl Policy {
                     None
                 } else {
                     let ep = c.endpoint();
-                    let how = match (c.family.as_str(), c.syscall.as_str()) {
+                    let how = match (c.family.as_str(), c.syscall.as_ref()) {
                         ("unix", _) => "connected to unix socket".to_owned(),
                         (_, "connect") => "connected to".to_owned(),
                         (_, "fastopen") => "opened a TCP Fast Open connection to".to_owned(),
@@ -776,7 +776,7 @@ fn list(items: &BTreeSet<String>) -> String {
 
 /// How an open counted as a read got at the file.
 fn read_verb(open: &crate::event::Open) -> &'static str {
-    match open.syscall.as_str() {
+    match open.syscall.as_ref() {
         "link-source" => "hard-linked (its contents readable under the new name)",
         "rename-source" => "moved",
         _ => "read",
