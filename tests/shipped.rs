@@ -1,16 +1,37 @@
-//! The profiles shipped in profiles/: a real workspace depending on every shipped crate
-//! (tests/fixtures/popular, fetched from crates.io at the versions its Cargo.lock pins) builds
-//! under `buildwatch ci` with no user profiles and zero findings.
+//! The profiles shipped in profiles/: real workspaces that together depend on every shipped
+//! crate (tests/fixtures/popular, and tests/fixtures/system-libs for the crates that need a
+//! system library; fetched from crates.io at the versions their Cargo.lock pins) build under
+//! `buildwatch ci` with no user profiles and zero findings.
 mod support;
+
+use std::collections::BTreeSet;
 
 use support::{buildwatch_in, copy_fixture, read_report, real_home_dir, require_root};
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
-fn the_popular_workspace_is_quiet_with_the_shipped_profiles() {
+fn the_fixture_workspaces_are_quiet_with_the_shipped_profiles() {
     require_root();
+    let mut ran = quiet_build("popular", "");
+    ran.extend(quiet_build(
+        "system-libs",
+        " (it needs OpenSSL's headers and pkg-config: apt install libssl-dev pkg-config)",
+    ));
+    // Every shipped profile's crate really ran in one of the builds (the test covers them all).
+    for (name, _, _) in buildwatch::shipped::SHIPPED {
+        assert!(
+            ran.contains(*name),
+            "shipped profile {name} is not exercised by the fixture workspaces: {ran:?}"
+        );
+    }
+    assert!(buildwatch::shipped::SHIPPED.len() >= 25);
+}
+
+/// Builds `fixture` under `buildwatch ci` with no user profiles, asserts a clean run with zero
+/// findings, and returns the crates whose build script or proc-macro ran.
+fn quiet_build(fixture: &str, hint: &str) -> BTreeSet<String> {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_fixture("popular", dir.path());
+    copy_fixture(fixture, dir.path());
     let cargo_home = real_home_dir("CARGO_HOME", ".cargo");
     let rustup_home = real_home_dir("RUSTUP_HOME", ".rustup");
     // Fetching is cargo's own network and allowed; --locked keeps the versions the profiles
@@ -35,12 +56,15 @@ fn the_popular_workspace_is_quiet_with_the_shipped_profiles() {
     let findings = report["findings"].as_array().expect("findings");
     assert!(
         findings.is_empty(),
-        "zero findings expected, got {}:\n{stderr}",
+        "{fixture}: zero findings expected, got {}:\n{stderr}",
         serde_json::to_string_pretty(findings).unwrap_or_default()
     );
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    // Every shipped profile's crate really ran in this build (the test covers them all).
-    let ran: std::collections::BTreeSet<String> = report["crates"]
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{fixture} did not build{hint}:\n{stderr}"
+    );
+    report["crates"]
         .as_array()
         .expect("crates")
         .iter()
@@ -50,12 +74,5 @@ fn the_popular_workspace_is_quiet_with_the_shipped_profiles() {
                 .is_some_and(|r| r.iter().any(|r| r == "build-script" || r == "proc-macro"))
         })
         .filter_map(|c| c["name"].as_str().map(str::to_owned))
-        .collect();
-    for (name, _, _) in buildwatch::shipped::SHIPPED {
-        assert!(
-            ran.contains(*name),
-            "shipped profile {name} is not exercised by the popular workspace: {ran:?}"
-        );
-    }
-    assert!(buildwatch::shipped::SHIPPED.len() >= 25);
+        .collect()
 }
