@@ -559,7 +559,7 @@ fn dns_queries_are_reported_with_the_name() {
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
-fn ptrace_process_vm_writev_readv_and_proc_mem_are_process_tampering() {
+fn ptrace_process_vm_writev_readv_proc_mem_and_pidfd_getfd_are_process_tampering() {
     let b = build();
     let details: Vec<&str> = b
         .findings("process-tamper", "tamperer")
@@ -586,6 +586,17 @@ fn ptrace_process_vm_writev_readv_and_proc_mem_are_process_tampering() {
             .iter()
             .any(|d| d.starts_with("opened /proc/") && d.contains("/mem for reading")),
         "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("pidfd_getfd: took a copy of fd 0")),
+        "{details:?}"
+    );
+    assert!(
+        !b.stderr().contains("tamperer: pidfd_getfd"),
+        "the descriptor was really taken: {}",
+        b.stderr()
     );
 }
 

@@ -116,6 +116,8 @@ pub mod syscall {
     pub const SETNS: u32 = 44;
     /// clone(2) or clone3(2) with CLONE_NEW* flags: a child in new namespaces.
     pub const CLONE_NS: u32 = 45;
+    /// pidfd_getfd(2): taking a copy of another process's file descriptor.
+    pub const PIDFD_GETFD: u32 = 46;
 }
 
 /// Indices of the per-CPU counters in the `COUNTERS` map. Every one of them counts records that

@@ -59,6 +59,19 @@ pub fn sys_enter_process_vm_readv(ctx: TracePointContext) -> i32 {
     0
 }
 
+/// pidfd_getfd(pidfd, fd, flags): a copy of another process's descriptor (an agent's socket, a
+/// file it has open), with the same rights as ptrace. `target` carries the pidfd (the process
+/// behind it is whatever the caller opened it for), `request` the descriptor taken.
+#[tracepoint(category = "syscalls", name = "sys_enter_pidfd_getfd")]
+pub fn sys_enter_pidfd_getfd(ctx: TracePointContext) -> i32 {
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let pidfd: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // SAFETY: as above.
+    let fd: u64 = unsafe { ctx.read_at(24) }.unwrap_or(0);
+    emit(syscall::PIDFD_GETFD, fd as u32, pidfd as u32);
+    0
+}
+
 /// Every CLONE_NEW* flag: NEWTIME, NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
 const CLONE_NEW_ANY: u64 = 0x80
     | 0x0002_0000

@@ -106,6 +106,7 @@ impl Decoder {
                     syscall::UNSHARE | syscall::SETNS | syscall::CLONE_NS => {
                         Some(namespace_flags(r.request))
                     }
+                    syscall::PIDFD_GETFD => Some(format!("fd {}", r.request)),
                     _ => None,
                 };
                 EventKind::Tamper(Tamper {
@@ -559,6 +560,7 @@ fn syscall_name(nr: u32) -> &'static str {
         syscall::UNSHARE => "unshare",
         syscall::SETNS => "setns",
         syscall::CLONE_NS => "clone",
+        syscall::PIDFD_GETFD => "pidfd_getfd",
         _ => "unknown",
     }
 }

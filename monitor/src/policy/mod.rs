@@ -446,6 +446,16 @@ impl Policy {
                     },
                 ))
             }
+            EventKind::Tamper(t) if t.syscall == "pidfd_getfd" => Some((
+                Code::ProcessTamper,
+                RuleList::Exec,
+                format!("pidfd_getfd {}", t.request.as_deref().unwrap_or("")),
+                format!(
+                    "pidfd_getfd: took a copy of {} of the process behind pidfd {}",
+                    t.request.as_deref().unwrap_or("a descriptor"),
+                    t.target
+                ),
+            )),
             EventKind::Tamper(t) => Some((
                 Code::ProcessTamper,
                 RuleList::Exec,

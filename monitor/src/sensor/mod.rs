@@ -341,6 +341,11 @@ const PROGRAMS: &[Program] = &[
         required: true,
     },
     Program {
+        name: "sys_enter_pidfd_getfd",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_pidfd_getfd")],
+        required: true,
+    },
+    Program {
         name: "sys_enter_unshare",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_unshare")],
         required: true,
