@@ -1574,6 +1574,40 @@ impl Builds {
     }
 }
 
+/// Each configuration's time over the same round's unwatched time, and the spread of the
+/// unwatched builds themselves: drift between rounds cancels out of the former, and the latter
+/// says how small an overhead this machine can resolve at all.
+fn render_paired(md: &mut String, builds: &Builds, workload: &str) {
+    let base = builds.secs(workload, Watch::Unwatched);
+    let Some((min, median, max)) = stats(&base) else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "Unwatched builds spread over {:.1}% of their median. Round by round, over the same \
+         round's unwatched build:\n",
+        (max - min) / median * 100.0
+    );
+    for watch in [Watch::Buildwatch, Watch::Strace, Watch::Bpftrace] {
+        let ratios: Vec<f64> = builds
+            .secs(workload, watch)
+            .iter()
+            .zip(&base)
+            .map(|(w, b)| w / b)
+            .collect();
+        if let Some((_, m, _)) = stats(&ratios) {
+            let list: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+            let _ = writeln!(
+                md,
+                "- {}: {} (median {m:.3})",
+                watch.label(),
+                list.join(", ")
+            );
+        }
+    }
+    let _ = writeln!(md);
+}
+
 fn render_builds(md: &mut String, builds: &Builds, bench: &Bench) {
     let _ = writeln!(md, "## Real builds\n");
     let _ = writeln!(
@@ -1663,6 +1697,7 @@ fn render_builds(md: &mut String, builds: &Builds, bench: &Bench) {
             );
         }
         let _ = writeln!(md);
+        render_paired(md, builds, name);
         let _ = writeln!(md, "<details><summary>every run (s), in order</summary>\n");
         for watch in [
             Watch::Unwatched,
