@@ -108,6 +108,14 @@ pub struct Tamper {
     pub target: u32,
 }
 
+impl Tamper {
+    /// Creating or joining namespaces (`unshare`, `setns`, `clone` with `CLONE_NEW*`), rather
+    /// than acting on another process.
+    pub fn is_namespace(&self) -> bool {
+        matches!(self.syscall.as_str(), "unshare" | "setns" | "clone")
+    }
+}
+
 /// io_uring activity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IoUring {

@@ -164,7 +164,7 @@ impl Learner {
             EventKind::Dns(d) => {
                 o.network.insert(format!("{}:{}", d.name, d.port));
             }
-            EventKind::Tamper(t) if matches!(t.syscall.as_str(), "unshare" | "setns" | "clone") => {
+            EventKind::Tamper(t) if t.is_namespace() => {
                 o.namespaces.insert(
                     format!("{} {}", t.syscall, t.request.as_deref().unwrap_or(""))
                         .trim()

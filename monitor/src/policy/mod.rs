@@ -427,7 +427,7 @@ impl Policy {
                     d.name, d.qtype, d.server, d.port
                 ),
             )),
-            EventKind::Tamper(t) if matches!(t.syscall.as_str(), "unshare" | "setns" | "clone") => {
+            EventKind::Tamper(t) if t.is_namespace() => {
                 let flags = t.request.as_deref().unwrap_or("0");
                 Some((
                     Code::NamespaceUse,
