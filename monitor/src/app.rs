@@ -4,8 +4,8 @@ use std::path::Path;
 use thiserror::Error;
 
 use crate::{
-    cli::{Cli, Command, OutputArgs, PolicyArgs, ReplayArgs, WatchArgs},
-    config,
+    cli::{Cli, Command, OutputArgs, PolicyArgs, ProfilesArgs, ReplayArgs, WatchArgs},
+    config, coverage,
     learn::{Accept, Written},
     pipeline::{PipelineOptions, RunReport},
     policy::PolicyConfig,
@@ -44,6 +44,7 @@ enum StartError {
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Some(Command::Replay(args)) => return replay(&args),
+        Some(Command::Profiles(args)) => return profiles(&args),
         Some(Command::Learn(args)) => match args.accept.as_deref().map(Accept::parse).transpose() {
             Ok(accept) => watch(
                 args.watch,
@@ -128,6 +129,38 @@ fn replay(args: &ReplayArgs) -> i32 {
             for e in write_outputs(&args.output, &report, &meta, false) {
                 eprintln!("buildwatch: error: {e}");
             }
+            0
+        }
+        Err(e) => {
+            eprintln!("buildwatch: error: {e}");
+            EXIT_SETUP
+        }
+    }
+}
+
+/// `profiles`: the survey of the workspace's build-time code, printed; 0, or 2 on an error.
+fn profiles(args: &ProfilesArgs) -> i32 {
+    let run = || -> Result<String, String> {
+        let profiles = load_profiles(&args.profiles).map_err(|e| e.to_string())?;
+        let user = crate::user::resolve(args.user.as_deref()).map_err(|e| e.to_string())?;
+        let env = crate::user::command_env(&user);
+        let metadata = coverage::cargo::metadata(
+            args.manifest_path.as_deref(),
+            args.target.as_deref(),
+            &user,
+            &env,
+        )
+        .map_err(|e| e.to_string())?;
+        let entries = coverage::survey(&metadata, &profiles);
+        Ok(if args.json {
+            coverage::output::json(&entries)
+        } else {
+            coverage::output::text(&entries)
+        })
+    };
+    match run() {
+        Ok(text) => {
+            print!("{text}");
             0
         }
         Err(e) => {

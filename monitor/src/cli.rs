@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
     about,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch learn [OPTIONS] -- <COMMAND>...\n       buildwatch ci [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>",
+    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch learn [OPTIONS] -- <COMMAND>...\n       buildwatch ci [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>\n       buildwatch profiles [OPTIONS]",
     after_help = "Exit status: the watched command's own (128+N if signal N killed it); 2 when \
                   buildwatch could not start (the command was not run); ci: 3 when a finding \
                   fails the policy, 4 when monitoring was incomplete."
@@ -36,6 +36,9 @@ pub enum Command {
     /// Attribution and checking on a recorded events file (JSON Lines, optionally .gz); no
     /// privileges needed.
     Replay(ReplayArgs),
+    /// Without building: list the crates of the workspace that have a build script or are a
+    /// proc-macro, and which profile (yours, shipped, none) covers each one's version.
+    Profiles(ProfilesArgs),
 }
 
 /// Where profiles come from, and what fails a run.
@@ -165,6 +168,30 @@ pub struct ReplayArgs {
     pub policy: PolicyArgs,
 }
 
+/// Options of `profiles`.
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// The workspace's Cargo.toml (default: cargo's search from the current directory).
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+
+    /// Per-crate allow profiles; the shipped profiles apply to crates that have none here.
+    #[arg(long, value_name = "DIR", default_value = ".buildwatch/profiles")]
+    pub profiles: PathBuf,
+
+    /// The platform to resolve dependencies for (default: the host, as `cargo build`).
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+
+    /// Run cargo as this user (default: the user who invoked sudo, or yourself).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Parses `4096`, `64K`, `16M`, `1G`.
 pub fn parse_size(s: &str) -> Result<u32, String> {
     let s = s.trim();
@@ -265,6 +292,22 @@ mod tests {
             matches!(&cli.command, Some(Command::Ci(c)) if c.watch.policy.fail_on.as_deref() == Some("all"))
         );
         assert!(Cli::try_parse_from(["buildwatch", "ci", "--",]).is_err());
+    }
+
+    #[test]
+    fn profiles() {
+        let cli = Cli::try_parse_from([
+            "buildwatch",
+            "profiles",
+            "--manifest-path",
+            "w/Cargo.toml",
+            "--json",
+        ])
+        .expect("parse");
+        assert!(
+            matches!(&cli.command, Some(Command::Profiles(p)) if p.json && p.manifest_path.as_deref() == Some(std::path::Path::new("w/Cargo.toml")))
+        );
+        assert!(Cli::try_parse_from(["buildwatch", "profiles", "--", "cargo"]).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod coverage;
 pub mod decode;
 pub mod enforce;
 pub mod event;

@@ -1,8 +1,9 @@
-//! Developer tasks: `cargo xtask <setup|test|demo|record|bench>`.
+//! Developer tasks: `cargo xtask <setup|test|demo|record|bench|profiles-check>`.
 //!
 //! Every task first runs `setup`, which installs what building the eBPF sensor needs when it is
 //! missing (TOOLCHAIN.md) and does nothing when it is all there.
 mod bench;
+mod profiles_check;
 mod setup;
 
 use std::{
@@ -20,7 +21,11 @@ commands:
   demo    build buildwatch and watch `cargo build` of the example workspace (examples/demo)
   record  re-record the event streams the attribution unit tests replay (tests/fixtures/streams)
   bench   measure buildwatch's overhead, event rate, memory and startup; rewrites BENCHMARKS.md
-          (as root; takes over an hour: `cargo xtask bench --help` for shorter runs)";
+          (as root; takes over an hour: `cargo xtask bench --help` for shorter runs)
+  profiles-check [WORKLOAD...]
+          check every workload crate of the shipped profiles (profiles/) under
+          `buildwatch ci --fail-on all`: zero findings expected (as root; downloads crates;
+          about an hour on two cores; names like profiles-rust or git-delta-0.20.1 pick some)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +35,7 @@ fn main() {
         Some("demo") => demo(&args[1..]),
         Some("record") => record(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("profiles-check") => profiles_check::profiles_check(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

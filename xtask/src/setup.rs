@@ -176,6 +176,53 @@ fn test_tools() {
     }
 }
 
+/// What the profiles-check workloads need beyond a C compiler: C++ (cxx), make and perl
+/// (openssl-src, jemalloc), libclang (bindgen's clang-sys finds it at build time), Python
+/// (pyo3's build scripts ask the interpreter), OpenSSL's headers and pkg-config (system-libs).
+/// Installed with apt-get when missing and root; otherwise a warning names them.
+pub fn workload_packages() {
+    const PACKAGES: &[(&str, &str)] = &[
+        ("g++", "/usr/bin/g++"),
+        ("make", "/usr/bin/make"),
+        ("perl", "/usr/bin/perl"),
+        ("pkg-config", "/usr/bin/pkg-config"),
+        ("libssl-dev", "/usr/include/openssl/ssl.h"),
+        ("libclang1", "/usr/lib/llvm-14/lib/libclang.so.1"),
+        ("python3", "/usr/bin/python3"),
+    ];
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(_, file)| !Path::new(file).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let apt = Command::new("sh")
+        .args(["-c", "command -v apt-get"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if is_root() && apt {
+        let installed = run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| {
+            run(Command::new("apt-get")
+                .args(["install", "-y", "-q"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"))
+        });
+        if let Err(e) = installed {
+            eprintln!(
+                "xtask: warning: installing {} failed: {e}",
+                missing.join(" ")
+            );
+        }
+        return;
+    }
+    eprintln!(
+        "xtask: warning: missing {}; some profiles-check workloads will not build",
+        missing.join(" ")
+    );
+}
+
 /// The live view's end-to-end test runs buildwatch in a real terminal: tmux's.
 fn tmux() {
     let found = |tool: &str| {

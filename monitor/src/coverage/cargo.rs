@@ -1,0 +1,110 @@
+//! Runs `cargo metadata` for `buildwatch profiles`, as the user who invoked buildwatch (under
+//! sudo, the sudo user: cargo must not write a root-owned lock file or registry cache into
+//! their home), with that user's environment.
+use std::{
+    os::unix::process::CommandExt as _,
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use thiserror::Error;
+
+use crate::{command::find_program, user::TargetUser};
+
+/// `cargo metadata` could not be run or failed.
+#[derive(Debug, Error)]
+pub enum CargoError {
+    /// No `cargo` (or `rustc`) in PATH.
+    #[error("`{0}` is not in PATH")]
+    NotFound(&'static str),
+    /// The program could not be started.
+    #[error("cannot run {program}: {error}")]
+    Spawn {
+        /// The program.
+        program: &'static str,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// It ran and failed; its own message follows.
+    #[error("`{command}` failed:\n{stderr}")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// Its output is not what `--format-version 1` promises.
+    #[error("cannot read the output of cargo metadata: {0}")]
+    Parse(String),
+}
+
+/// A command for `program`, run as `user` with exactly `env`.
+fn as_user(
+    program: &'static str,
+    user: &TargetUser,
+    env: &[(String, String)],
+) -> Result<Command, CargoError> {
+    let path = find_program(program, env).ok_or(CargoError::NotFound(program))?;
+    let mut cmd = Command::new(path);
+    cmd.env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null());
+    if user.switch {
+        // std drops the supplementary groups when switching from root.
+        cmd.uid(user.uid).gid(user.gid);
+    }
+    Ok(cmd)
+}
+
+fn output(program: &'static str, mut cmd: Command) -> Result<String, CargoError> {
+    let out = cmd
+        .output()
+        .map_err(|error| CargoError::Spawn { program, error })?;
+    if !out.status.success() {
+        let command = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(CargoError::Failed {
+            command,
+            stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The host's target triple (`rustc -vV`), the platform whose dependencies a plain
+/// `cargo build` builds.
+fn host_triple(user: &TargetUser, env: &[(String, String)]) -> Result<String, CargoError> {
+    let mut cmd = as_user("rustc", user, env)?;
+    cmd.arg("-vV");
+    let text = output("rustc", cmd)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(|h| h.trim().to_owned())
+        .ok_or_else(|| CargoError::Parse("`rustc -vV` printed no host line".to_owned()))
+}
+
+/// `cargo metadata` of the workspace at `manifest_path` (or the current directory's), for
+/// `target` (default: the host), as `user`. Like `cargo build`, it uses Cargo.lock and may
+/// download the crates' manifests; it builds nothing.
+pub fn metadata(
+    manifest_path: Option<&Path>,
+    target: Option<&str>,
+    user: &TargetUser,
+    env: &[(String, String)],
+) -> Result<cargo_metadata::Metadata, CargoError> {
+    let platform = match target {
+        Some(t) => t.to_owned(),
+        None => host_triple(user, env)?,
+    };
+    let mut cmd = as_user("cargo", user, env)?;
+    cmd.args(["metadata", "--format-version", "1", "--filter-platform"])
+        .arg(platform);
+    if let Some(path) = manifest_path {
+        cmd.arg("--manifest-path").arg(path);
+    }
+    let text = output("cargo", cmd)?;
+    cargo_metadata::MetadataCommand::parse(text).map_err(|e| CargoError::Parse(e.to_string()))
+}
