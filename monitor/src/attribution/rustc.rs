@@ -42,6 +42,10 @@ pub struct RustcInfo {
     pub linker: Option<String>,
     /// `--extern` libraries.
     pub externs: Vec<Extern>,
+    /// Native library search directories (`-L native=DIR`, `-L DIR`, ...), which build scripts
+    /// add with `cargo:rustc-link-search`: rustc lists them (even in `cargo check`) looking
+    /// for the libraries the crate links.
+    pub search_dirs: Vec<String>,
     /// Working directory.
     pub cwd: Option<String>,
     /// The process's own pid (to recognise /proc/<pid>/...).
@@ -50,6 +54,14 @@ pub struct RustcInfo {
     pub loaded_macros: Vec<(String, CrateRef)>,
     /// The sensor's slots for this rustc's proc-macro libraries (see `macro-lib` events).
     pub slots: Vec<(u8, CrateRef)>,
+}
+
+/// The directory of a `-L [KIND=]DIR` value.
+fn search_dir(value: &str) -> &str {
+    match value.split_once('=') {
+        Some((kind, dir)) if ["native", "all", "framework", "crate"].contains(&kind) => dir,
+        _ => value,
+    }
 }
 
 impl RustcInfo {
@@ -93,10 +105,12 @@ impl RustcInfo {
                     }
                 }
                 "-L" => {
-                    if let Some(v) = value()
-                        && let Some(dir) = v.strip_prefix("dependency=")
-                    {
-                        dependency_dirs.push(dir.to_owned());
+                    if let Some(v) = value() {
+                        if let Some(dir) = v.strip_prefix("dependency=") {
+                            dependency_dirs.push(dir.to_owned());
+                        } else {
+                            info.search_dirs.push(search_dir(&v).to_owned());
+                        }
                     }
                 }
                 "-C" | "--codegen" => {
@@ -117,6 +131,8 @@ impl RustcInfo {
                         }
                     } else if let Some(dir) = flag.strip_prefix("-Ldependency=") {
                         dependency_dirs.push(dir.to_owned());
+                    } else if let Some(dir) = flag.strip_prefix("-L") {
+                        info.search_dirs.push(search_dir(dir).to_owned());
                     }
                 }
             }
@@ -197,6 +213,7 @@ impl RustcInfo {
                     |dir: &Option<String>| dir.as_deref().is_some_and(|d| paths::is_under(p, d));
                 under(&self.sysroot)
                     || under(&self.manifest_dir)
+                    || self.search_dirs.iter().any(|d| paths::is_under(p, d))
                     || paths::is_registry_source(p, cargo_home)
                     || paths::is_system_runtime_read(p)
                     || paths::is_own_proc(p, event.pid)
@@ -250,6 +267,42 @@ impl RustcInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn native_search_dirs_are_rustc_s_reads() {
+        let r = RustcInfo::from_exec(
+            7,
+            &exec(
+                &[
+                    "rustc",
+                    "--crate-name",
+                    "app",
+                    "-L",
+                    "native=/home/u/.pyenv/versions/3.11.7/lib",
+                    "-Lnative=/opt/lib",
+                    "-L",
+                    "dependency=/w/target/debug/deps",
+                    "-L",
+                    "/plain",
+                ],
+                &[],
+            ),
+        );
+        assert_eq!(
+            r.search_dirs,
+            ["/home/u/.pyenv/versions/3.11.7/lib", "/opt/lib", "/plain"]
+        );
+        let open = |path: &str, access: &str| -> Event {
+            let json = format!(
+                r#"{{"time_ns":1,"pid":7,"tid":7,"ppid":1,"comm":"rustc","kind":"open","syscall":"openat","path":"{path}","flags":0,"access":"{access}","result":3}}"#
+            );
+            serde_json::from_str(&json).expect("event")
+        };
+        assert!(r.expects(&open("/home/u/.pyenv/versions/3.11.7/lib", "read"), None));
+        assert!(r.expects(&open("/opt/lib/libz.a", "read"), None));
+        assert!(!r.expects(&open("/opt/lib/x", "write"), None));
+        assert!(!r.expects(&open("/home/u/.ssh/id_rsa", "read"), None));
+    }
 
     fn exec(argv: &[&str], env: &[(&str, &str)]) -> Exec {
         Exec {
