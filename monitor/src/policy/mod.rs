@@ -11,7 +11,10 @@ pub use finding::{Code, Finding, ProcessRef, Severity};
 use crate::{
     attribution::{Actor, Attributor, CrateRef, Role},
     baseline::Places,
-    event::{Event, EventKind},
+    model::{
+        ConnectSyscall, Event, EventKind, IoUringOp, NamespaceCall, OpenSyscall, ProcessCall,
+        SocketFamily, TamperSyscall,
+    },
     profile::{CompiledRules, Endpoint, Profile, ProfileSet, RuleList, UsageTracker, Vars},
 };
 
@@ -386,18 +389,20 @@ impl Policy {
                 }
             }
             EventKind::Connect(c) => {
-                if c.family == "unix" && is_baseline_socket(&c.addr) {
+                if c.family == SocketFamily::Unix && is_baseline_socket(&c.addr) {
                     None
                 } else {
                     let ep = c.endpoint();
-                    let how = match (c.family.as_str(), c.syscall.as_ref()) {
-                        ("unix", _) => "connected to unix socket".to_owned(),
-                        (_, "connect") => "connected to".to_owned(),
-                        (_, "fastopen") => "opened a TCP Fast Open connection to".to_owned(),
-                        (_, "io_uring") => {
+                    let how = match (c.family, c.syscall) {
+                        (SocketFamily::Unix, _) => "connected to unix socket".to_owned(),
+                        (_, ConnectSyscall::Connect) => "connected to".to_owned(),
+                        (_, ConnectSyscall::Fastopen) => {
+                            "opened a TCP Fast Open connection to".to_owned()
+                        }
+                        (_, ConnectSyscall::IoUring) => {
                             "connected (through io_uring, no connect syscall) to".to_owned()
                         }
-                        (_, "int80-connect") => {
+                        (_, ConnectSyscall::Int80Connect) => {
                             "connected (through a 32-bit int 0x80 system call) to".to_owned()
                         }
                         (_, how) => format!("sent a datagram ({how}) to"),
@@ -433,7 +438,7 @@ impl Policy {
                     Code::NamespaceUse,
                     RuleList::Exec,
                     format!("{} {flags}", t.syscall),
-                    if t.syscall == "setns" {
+                    if t.syscall == TamperSyscall::Namespace(NamespaceCall::Setns) {
                         format!(
                             "joined another namespace (setns type {flags}, descriptor {}): paths seen there may not be the real ones",
                             t.target
@@ -446,16 +451,20 @@ impl Policy {
                     },
                 ))
             }
-            EventKind::Tamper(t) if t.syscall == "pidfd_getfd" => Some((
-                Code::ProcessTamper,
-                RuleList::Exec,
-                format!("pidfd_getfd {}", t.request.as_deref().unwrap_or("")),
-                format!(
-                    "pidfd_getfd: took a copy of {} of the process behind pidfd {}",
-                    t.request.as_deref().unwrap_or("a descriptor"),
-                    t.target
-                ),
-            )),
+            EventKind::Tamper(t)
+                if t.syscall == TamperSyscall::Process(ProcessCall::PidfdGetfd) =>
+            {
+                Some((
+                    Code::ProcessTamper,
+                    RuleList::Exec,
+                    format!("pidfd_getfd {}", t.request.as_deref().unwrap_or("")),
+                    format!(
+                        "pidfd_getfd: took a copy of {} of the process behind pidfd {}",
+                        t.request.as_deref().unwrap_or("a descriptor"),
+                        t.target
+                    ),
+                ))
+            }
             EventKind::Tamper(t) => Some((
                 Code::ProcessTamper,
                 RuleList::Exec,
@@ -469,7 +478,7 @@ impl Policy {
                 Code::IoUringUse,
                 RuleList::Exec,
                 format!("io_uring {}", u.op),
-                if u.op == "setup" {
+                if u.op == IoUringOp::Setup {
                     "set up an io_uring (operations through it bypass syscall tracing)".to_owned()
                 } else {
                     format!(
@@ -785,10 +794,10 @@ fn list(items: &BTreeSet<String>) -> String {
 }
 
 /// How an open counted as a read got at the file.
-fn read_verb(open: &crate::event::Open) -> &'static str {
-    match open.syscall.as_ref() {
-        "link-source" => "hard-linked (its contents readable under the new name)",
-        "rename-source" => "moved",
+fn read_verb(open: &crate::model::Open) -> &'static str {
+    match open.syscall {
+        OpenSyscall::LinkSource => "hard-linked (its contents readable under the new name)",
+        OpenSyscall::RenameSource => "moved",
         _ => "read",
     }
 }
@@ -808,7 +817,7 @@ fn attempt_connect(result: i64, error: Option<&str>) -> String {
     }
 }
 
-fn command_line(exec: &crate::event::Exec) -> String {
+fn command_line(exec: &crate::model::Exec) -> String {
     let mut s = exec.image().to_owned();
     for a in exec.argv.iter().skip(1).take(6) {
         s.push(' ');
@@ -825,9 +834,9 @@ fn is_baseline_socket(path: &str) -> bool {
     matches!(path, "/var/run/nscd/socket" | "/run/nscd/socket")
 }
 
-fn endpoint(c: &crate::event::Connect) -> Endpoint<'_> {
-    match (c.family.as_str(), c.addr.parse()) {
-        ("inet" | "inet6", Ok(addr)) => Endpoint::Inet {
+fn endpoint(c: &crate::model::Connect) -> Endpoint<'_> {
+    match (c.family, c.addr.parse()) {
+        (SocketFamily::Inet | SocketFamily::Inet6, Ok(addr)) => Endpoint::Inet {
             addr,
             port: c.port,
             name: None,
