@@ -356,6 +356,7 @@ fn decode_connect(r: &ConnectRecord) -> Connect {
             errno_name(r.result)
         },
         refused,
+        passed: None,
     }
 }
 

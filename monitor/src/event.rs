@@ -27,7 +27,8 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
     /// In a rustc process: the proc-macro library slots (see `macro-lib` events) whose code was
-    /// on the calling thread's stack.
+    /// on the calling thread's stack; `16 + slot` (16 = the sensor's slot count) when the
+    /// instruction pointer at the system call was in that slot's library.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callers: Vec<u8>,
     /// What happened.
@@ -62,6 +63,8 @@ pub enum EventKind {
     /// A 32-bit system call (the first of each kind per process image), which syscall tracing
     /// does not see.
     CompatSyscall(CompatSyscall),
+    /// A raw or packet socket was created (or refused).
+    Socket(Socket),
 }
 
 impl EventKind {
@@ -79,7 +82,44 @@ impl EventKind {
             EventKind::Tamper(_) => "tamper",
             EventKind::IoUring(_) => "io-uring",
             EventKind::CompatSyscall(_) => "compat-syscall",
+            EventKind::Socket(_) => "socket",
         }
+    }
+}
+
+/// A raw or packet socket: `SOCK_RAW` of any family but netlink and unix, `AF_PACKET`,
+/// `SOCK_PACKET`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Socket {
+    /// `inet`, `inet6`, `packet`, or `af<N>`.
+    pub family: String,
+    /// `SOCK_RAW`, `SOCK_DGRAM` (a cooked packet socket), `SOCK_PACKET`, or `type<N>`.
+    #[serde(rename = "type")]
+    pub sock_type: String,
+    /// The protocol argument (255 = IPPROTO_RAW; for packet sockets an ethertype, network
+    /// order).
+    pub protocol: u32,
+    /// The new descriptor, or `-errno`.
+    pub result: i64,
+    /// Name of the error when `result` is negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Refused by buildwatch (`--enforce`, the cgroup `sock_create` hook).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refused: bool,
+    /// Its process was killed by buildwatch (`--enforce`: a packet socket, which the kernel's
+    /// hook cannot refuse).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub killed: bool,
+}
+
+impl Socket {
+    /// `socket inet SOCK_RAW 255`: the finding subject.
+    pub fn subject(&self) -> String {
+        format!(
+            "socket {} {} {}",
+            self.family, self.sock_type, self.protocol
+        )
     }
 }
 
@@ -308,7 +348,8 @@ impl Open {
 pub struct Connect {
     /// How: `connect`, `sendto`, `sendmsg`, `sendmmsg`, `fastopen`, `int80-connect` and `int80-send`
     /// (32-bit system calls, seen by the cgroup hooks), `io_uring` (the cgroup
-    /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall).
+    /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall),
+    /// `raw-sendto`, `raw-sendmsg`, `raw-sendmmsg` (a packet on a raw or packet socket).
     #[serde(default = "connect_syscall")]
     pub syscall: Cow<'static, str>,
     /// `inet`, `inet6`, `unix`, or `af<N>` for other families.
@@ -325,6 +366,11 @@ pub struct Connect {
     /// Refused by buildwatch (`--enforce`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub refused: bool,
+    /// A packet sent on a raw or packet socket (`syscall` is then `raw-sendto`, `raw-sendmsg` or
+    /// `raw-sendmmsg`, and the destination is read from the packet's headers): the address
+    /// passed with it, when it differs (a decoy: a raw socket ignores the port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<String>,
 }
 
 fn connect_syscall() -> Cow<'static, str> {
@@ -339,6 +385,11 @@ impl Connect {
             "inet6" => format!("[{}]:{}", self.addr, self.port),
             _ => self.addr.clone(),
         }
+    }
+
+    /// Whether this is a packet sent on a raw or packet socket.
+    pub fn is_raw(&self) -> bool {
+        self.syscall.starts_with("raw-")
     }
 }
 

@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod i386;
 pub mod learn;
 pub mod metadata;
+pub mod packet;
 pub mod pipeline;
 pub mod policy;
 pub mod profile;

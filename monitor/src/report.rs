@@ -206,6 +206,8 @@ struct JsonFinding<'a> {
     profile: Option<&'a str>,
     list: Option<&'a str>,
     candidates: Vec<JsonCrateRef<'a>>,
+    /// False when `crate` is one of `candidates`, not a certainty.
+    exact: bool,
     count: u64,
     time_ns: u64,
 }
@@ -234,6 +236,7 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             profile: f.profile.as_deref(),
             list: f.list.as_deref(),
             candidates: f.candidates.iter().map(Into::into).collect(),
+            exact: f.exact(),
             count: f.count,
             time_ns: f.time_ns,
         }
@@ -425,8 +428,9 @@ fn security_severity(code: Code) -> Option<&'static str> {
         | Code::FilelessExec
         | Code::ProcessTamper
         | Code::CompatSyscall
-        | Code::NamespaceUse => Some("8.8"),
-        Code::UnexpectedNetwork => Some("8.0"),
+        | Code::NamespaceUse
+        | Code::AgentSocket => Some("8.8"),
+        Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
         | Code::NewBehaviour
@@ -507,18 +511,23 @@ fn sentence(text: &str) -> String {
 /// The message of a result. Code scanning shows the first sentence as the alert's title: who
 /// and what; the rest adds the candidates, the count, the process and the profile.
 fn message(f: &Finding) -> String {
+    let names: Vec<String> = f.candidates.iter().map(ToString::to_string).collect();
     let mut s = match (&f.krate, f.role) {
+        // No one proc-macro named as if it were certain.
+        (Some(_), Some(r)) if !f.exact() => format!(
+            "One of {} ({r}, attribution not exact): {}.",
+            names.join(", "),
+            f.detail
+        ),
         (Some(k), Some(r)) => format!("{k} ({r}): {}.", f.detail),
         (Some(k), None) => format!("{k}: {}.", f.detail),
         (None, Some(r)) => format!("{r}: {}.", f.detail),
         (None, None) => format!("{}.", sentence(&f.detail)),
     };
-    if f.candidates.len() > 1 {
-        let names: Vec<String> = f.candidates.iter().map(ToString::to_string).collect();
+    if !f.exact() {
         let _ = write!(
             s,
-            " The proc-macros could not be told apart: it may be any of {}.",
-            names.join(", ")
+            " The proc-macros could not be told apart; the strictest of their profiles applied."
         );
     }
     if f.count > 1 {
@@ -717,6 +726,9 @@ fn result(f: &Finding, sources: &Sources) -> Value {
     if !f.candidates.is_empty() {
         properties["candidates"] = json!(f.candidates.iter().map(crate_json).collect::<Vec<_>>());
     }
+    if !f.exact() {
+        properties["exact"] = json!(false);
+    }
     let id = fingerprint(f);
     json!({
         "ruleId": f.code.as_str(),
@@ -816,6 +828,7 @@ fn help(code: Code) -> &'static str {
         | Code::FilelessExec
         | Code::ProcessTamper
         | Code::CompatSyscall
+        | Code::AgentSocket
         | Code::NamespaceUse => {
             "Treat as a possible supply-chain attack: inspect the crate version named in the message before running its code again. If the behaviour is legitimate, allow it explicitly in the crate's profile."
         }
@@ -834,6 +847,9 @@ fn help(code: Code) -> &'static str {
             "A build should not leave processes behind; find out what the crate started."
         }
         Code::UnusedAllow => "Remove the allow entry if the crate no longer needs it.",
+        Code::RawSocket => {
+            "Treat as a possible supply-chain attack: a build has no use for hand-built packets, and no profile can allow them. Inspect the crate version named in the message; `buildwatch ci --enforce` refuses such sockets."
+        }
     }
 }
 
@@ -892,15 +908,16 @@ pub fn markdown(run: &RunReport, meta: &RunMeta) -> String {
                 Severity::Error => "❌ error",
                 Severity::Warning => "⚠️ warning",
             };
-            let mut krate = f
-                .krate
-                .as_ref()
-                .map(|k| code(&k.to_string()))
-                .unwrap_or_default();
-            if f.candidates.len() > 1 {
+            let krate = if f.exact() {
+                f.krate
+                    .as_ref()
+                    .map(|k| code(&k.to_string()))
+                    .unwrap_or_default()
+            } else {
+                // No one proc-macro named as if it were certain.
                 let all: Vec<String> = f.candidates.iter().map(|c| code(&c.to_string())).collect();
-                let _ = write!(krate, " (could be any of {})", all.join(", "));
-            }
+                format!("one of {} (attribution not exact)", all.join(", "))
+            };
             let role = f.role.map(|r| r.to_string()).unwrap_or_default();
             let _ = writeln!(
                 out,

@@ -207,7 +207,8 @@ impl RustcInfo {
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
-            | EventKind::CompatSyscall(_) => false,
+            | EventKind::CompatSyscall(_)
+            | EventKind::Socket(_) => false,
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)
