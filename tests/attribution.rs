@@ -12,7 +12,7 @@ use std::{
 
 use buildwatch::{
     attribution::{Actor, Role},
-    event::{Event, EventKind},
+    model::{Event, EventKind},
 };
 use support::{Run, copy_fixture, real_home_dir, require_root, watch_in};
 

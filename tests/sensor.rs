@@ -14,10 +14,10 @@ use std::{
     time::Duration,
 };
 
-use buildwatch::event::{EventKind, Open};
+use buildwatch::model::{EventKind, Open, SocketFamily};
 use support::{bin, procs, require_root, watch, watch_in};
 
-fn open_kind(e: &buildwatch::event::Event) -> &Open {
+fn open_kind(e: &buildwatch::model::Event) -> &Open {
     match &e.kind {
         EventKind::Open(o) => o,
         other => panic!("not an open: {other:?}"),
@@ -127,7 +127,7 @@ fn connect_to_a_loopback_listener_has_address_and_port() {
     let connect = run
         .of_kind("connect")
         .find_map(|e| match &e.kind {
-            EventKind::Connect(c) if c.family == "inet" && c.port == port => Some(c),
+            EventKind::Connect(c) if c.family == SocketFamily::Inet && c.port == port => Some(c),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no connect to port {port}\n{}", run.describe()));

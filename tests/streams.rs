@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 
 use buildwatch::{
     attribution::{Actor, Role},
-    event::{Event, EventKind},
     learn::{Accept, Learner},
+    model::{Event, EventKind},
     pipeline::{Pipeline, PipelineOptions},
     policy::Code,
     replay,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::{
     attribution::{Attributor, CrateRef, Role},
-    event::{Event, EventKind},
+    model::{Event, EventKind},
 };
 
 /// Most items kept in each notable set.

@@ -1,5 +1,5 @@
 //! Raw sensor records (monitor-common) → typed [`Event`]s. No aya types past this point.
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use monitor_common::{
     CompatRecord, ConnectRecord, DnsRecord, ExecRecord, ExitRecord, ForkRecord, IO_URING_CREATE,
@@ -8,9 +8,10 @@ use monitor_common::{
 };
 use thiserror::Error;
 
-use crate::event::{
-    Access, CompatSyscall, Connect, Dns, Event, EventKind, Exec, Exit, Fork, IoUring,
-    KEPT_VARIABLES, Lost, MacroLib, Open, Tamper,
+use crate::model::{
+    Access, CompatSyscall, Connect, ConnectSyscall, Dns, Event, EventKind, Exec, Exit, Fork,
+    IoUring, IoUringOp, KEPT_VARIABLES, Lost, LostReason, MacroLib, NamespaceCall, Open,
+    OpenSyscall, ProcessCall, SocketFamily, Tamper, TamperSyscall, path::normalize,
 };
 
 /// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
@@ -110,7 +111,7 @@ impl Decoder {
                     _ => None,
                 };
                 EventKind::Tamper(Tamper {
-                    syscall: syscall_name(r.syscall).into(),
+                    syscall: tamper_syscall(r.syscall),
                     request,
                     target: r.target,
                 })
@@ -119,7 +120,11 @@ impl Decoder {
                 let r = fixed::<IoUringRecord>(bytes, header.kind)?;
                 callers = r.callers;
                 EventKind::IoUring(IoUring {
-                    op: uring_op(r.opcode),
+                    op: if r.opcode == IO_URING_CREATE {
+                        IoUringOp::Setup
+                    } else {
+                        IoUringOp::Op(r.opcode)
+                    },
                 })
             }
             kind::COMPAT => {
@@ -160,7 +165,7 @@ impl Decoder {
     }
 
     /// A `lost` event for `count` records dropped for `reason`, stamped now.
-    pub fn lost(&self, count: u64, reason: &str) -> Event {
+    pub fn lost(&self, count: u64, reason: LostReason) -> Event {
         let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
             .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
             .unwrap_or(0);
@@ -172,10 +177,7 @@ impl Decoder {
             comm: String::new(),
             actor: None,
             callers: Vec::new(),
-            kind: EventKind::Lost(Lost {
-                count,
-                reason: reason.to_owned(),
-            }),
+            kind: EventKind::Lost(Lost { count, reason }),
         }
     }
 
@@ -297,7 +299,7 @@ fn decode_open(bytes: &[u8]) -> Result<(Open, u32), DecodeError> {
         _ => Access::Read,
     };
     let open = Open {
-        syscall: syscall_name(r.syscall).into(),
+        syscall: open_syscall(r.syscall),
         requested: (raw != path).then_some(raw),
         path,
         flags: r.open_flags,
@@ -316,32 +318,28 @@ const SOCKFS_MAGIC: u32 = 0x534f_434b;
 const ANON_INODE_FS_MAGIC: u32 = 0x0904_1934;
 
 fn decode_connect(r: &ConnectRecord) -> Connect {
-    let (family, addr) = match r.family as i32 {
-        libc::AF_INET => (
-            "inet".to_owned(),
-            std::net::Ipv4Addr::new(r.addr[0], r.addr[1], r.addr[2], r.addr[3]).to_string(),
-        ),
-        libc::AF_INET6 => (
-            "inet6".to_owned(),
-            std::net::Ipv6Addr::from(r.addr).to_string(),
-        ),
-        libc::AF_UNIX => {
+    let family = SocketFamily::from_af(r.family);
+    let addr = match family {
+        SocketFamily::Inet => {
+            std::net::Ipv4Addr::new(r.addr[0], r.addr[1], r.addr[2], r.addr[3]).to_string()
+        }
+        SocketFamily::Inet6 => std::net::Ipv6Addr::from(r.addr).to_string(),
+        SocketFamily::Unix => {
             let len = (r.unix_path_len as usize).min(r.unix_path.len());
             let path = &r.unix_path[..len];
-            let addr = match path.split_first() {
+            match path.split_first() {
                 // Abstract socket: leading NUL, name runs to the end of the address.
                 Some((0, name)) => {
                     format!("@{}", text(name.split(|&b| b == 0).next().unwrap_or(name)))
                 }
                 _ => text(c_bytes(path)),
-            };
-            ("unix".to_owned(), addr)
+            }
         }
-        other => (format!("af{other}"), String::new()),
+        SocketFamily::Other(_) => String::new(),
     };
     let refused = r.flags & flag::REFUSED != 0;
     Connect {
-        syscall: syscall_name(r.syscall).into(),
+        syscall: connect_syscall(r.syscall),
         family,
         addr,
         port: r.port,
@@ -406,77 +404,6 @@ fn ip_text(family: u16, addr: &[u8; 16]) -> String {
     }
 }
 
-/// Names of the io_uring operations (IORING_OP_*, include/uapi/linux/io_uring.h).
-fn uring_op(op: u32) -> String {
-    const OPS: [&str; 59] = [
-        "NOP",
-        "READV",
-        "WRITEV",
-        "FSYNC",
-        "READ_FIXED",
-        "WRITE_FIXED",
-        "POLL_ADD",
-        "POLL_REMOVE",
-        "SYNC_FILE_RANGE",
-        "SENDMSG",
-        "RECVMSG",
-        "TIMEOUT",
-        "TIMEOUT_REMOVE",
-        "ACCEPT",
-        "ASYNC_CANCEL",
-        "LINK_TIMEOUT",
-        "CONNECT",
-        "FALLOCATE",
-        "OPENAT",
-        "CLOSE",
-        "FILES_UPDATE",
-        "STATX",
-        "READ",
-        "WRITE",
-        "FADVISE",
-        "MADVISE",
-        "SEND",
-        "RECV",
-        "OPENAT2",
-        "EPOLL_CTL",
-        "SPLICE",
-        "PROVIDE_BUFFERS",
-        "REMOVE_BUFFERS",
-        "TEE",
-        "SHUTDOWN",
-        "RENAMEAT",
-        "UNLINKAT",
-        "MKDIRAT",
-        "SYMLINKAT",
-        "LINKAT",
-        "MSG_RING",
-        "FSETXATTR",
-        "SETXATTR",
-        "FGETXATTR",
-        "GETXATTR",
-        "SOCKET",
-        "URING_CMD",
-        "SEND_ZC",
-        "SENDMSG_ZC",
-        "READ_MULTISHOT",
-        "WAITID",
-        "FUTEX_WAIT",
-        "FUTEX_WAKE",
-        "FUTEX_WAITV",
-        "FIXED_FD_INSTALL",
-        "FTRUNCATE",
-        "BIND",
-        "LISTEN",
-        "RECV_ZC",
-    ];
-    if op == IO_URING_CREATE {
-        return "setup".to_owned();
-    }
-    OPS.get(op as usize)
-        .map(|s| (*s).to_owned())
-        .unwrap_or_else(|| format!("op{op}"))
-}
-
 fn ptrace_request(r: u32) -> String {
     match r {
         4 => "PTRACE_POKETEXT",
@@ -534,35 +461,47 @@ fn own_proc_as_self(path: String, tgid: u32) -> String {
     }
 }
 
-fn syscall_name(nr: u32) -> &'static str {
-    match nr {
-        syscall::OPENAT => "openat",
-        syscall::OPENAT2 => "openat2",
-        syscall::OPEN => "open",
-        syscall::CREAT => "creat",
-        syscall::CONNECT => "connect",
-        syscall::SENDTO => "sendto",
-        syscall::SENDMSG => "sendmsg",
-        syscall::SENDMMSG => "sendmmsg",
-        syscall::FASTOPEN => "fastopen",
-        syscall::CGROUP_CONNECT => "io_uring",
-        syscall::CGROUP_SENDMSG => "send",
-        syscall::COMPAT_CONNECT => "int80-connect",
-        syscall::COMPAT_SENDMSG => "int80-send",
-        syscall::OPEN_BY_HANDLE_AT => "open_by_handle_at",
-        syscall::RENAME => "rename",
-        syscall::LINK => "link",
-        syscall::SYMLINK => "symlink",
-        syscall::RENAME_SOURCE => "rename-source",
-        syscall::LINK_SOURCE => "link-source",
-        syscall::PTRACE => "ptrace",
-        syscall::PROCESS_VM_WRITEV => "process_vm_writev",
-        syscall::PROCESS_VM_READV => "process_vm_readv",
-        syscall::UNSHARE => "unshare",
-        syscall::SETNS => "setns",
-        syscall::CLONE_NS => "clone",
-        syscall::PIDFD_GETFD => "pidfd_getfd",
-        _ => "unknown",
+fn open_syscall(code: u32) -> OpenSyscall {
+    match code {
+        syscall::OPENAT => OpenSyscall::Openat,
+        syscall::OPENAT2 => OpenSyscall::Openat2,
+        syscall::OPEN => OpenSyscall::Open,
+        syscall::CREAT => OpenSyscall::Creat,
+        syscall::OPEN_BY_HANDLE_AT => OpenSyscall::OpenByHandleAt,
+        syscall::RENAME => OpenSyscall::Rename,
+        syscall::LINK => OpenSyscall::Link,
+        syscall::SYMLINK => OpenSyscall::Symlink,
+        syscall::RENAME_SOURCE => OpenSyscall::RenameSource,
+        syscall::LINK_SOURCE => OpenSyscall::LinkSource,
+        _ => OpenSyscall::Unknown,
+    }
+}
+
+fn connect_syscall(code: u32) -> ConnectSyscall {
+    match code {
+        syscall::CONNECT => ConnectSyscall::Connect,
+        syscall::SENDTO => ConnectSyscall::Sendto,
+        syscall::SENDMSG => ConnectSyscall::Sendmsg,
+        syscall::SENDMMSG => ConnectSyscall::Sendmmsg,
+        syscall::FASTOPEN => ConnectSyscall::Fastopen,
+        syscall::CGROUP_CONNECT => ConnectSyscall::IoUring,
+        syscall::CGROUP_SENDMSG => ConnectSyscall::Send,
+        syscall::COMPAT_CONNECT => ConnectSyscall::Int80Connect,
+        syscall::COMPAT_SENDMSG => ConnectSyscall::Int80Send,
+        _ => ConnectSyscall::Unknown,
+    }
+}
+
+fn tamper_syscall(code: u32) -> TamperSyscall {
+    match code {
+        syscall::PTRACE => TamperSyscall::Process(ProcessCall::Ptrace),
+        syscall::PROCESS_VM_WRITEV => TamperSyscall::Process(ProcessCall::ProcessVmWritev),
+        syscall::PROCESS_VM_READV => TamperSyscall::Process(ProcessCall::ProcessVmReadv),
+        syscall::PIDFD_GETFD => TamperSyscall::Process(ProcessCall::PidfdGetfd),
+        syscall::UNSHARE => TamperSyscall::Namespace(NamespaceCall::Unshare),
+        syscall::SETNS => TamperSyscall::Namespace(NamespaceCall::Setns),
+        syscall::CLONE_NS => TamperSyscall::Namespace(NamespaceCall::Clone),
+        _ => TamperSyscall::Process(ProcessCall::Unknown),
     }
 }
 
@@ -577,22 +516,6 @@ pub fn errno_name(result: i64) -> Option<String> {
         e => format!("{e:?}"),
     };
     Some(name)
-}
-
-/// Lexical normalization (`.` and `..` removed) of an absolute path. Only used for paths whose
-/// open failed, where there is no file for the kernel to resolve.
-pub fn normalize(path: &Path) -> String {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out.to_string_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -829,8 +752,8 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (c.family.as_str(), c.addr.as_str()),
-            ("unix", "@agent.sock")
+            (c.family, c.addr.as_str()),
+            (SocketFamily::Unix, "@agent.sock")
         );
     }
 

@@ -22,7 +22,7 @@ use monitor_common::{GROUP_RUSTC, GROUP_UNKNOWN};
 
 use crate::{
     attribution::{CrateRef, ProcKind, Role},
-    event::{Event, EventKind},
+    model::{Event, EventKind},
     pipeline::Pipeline,
     profile::{HostPattern, NetPattern, PortPattern, ProfileSet, RoleRules},
     sensor::{Sensor, SensorError},

@@ -8,8 +8,8 @@ use std::{
 use crate::{
     activity::ActivityLog,
     attribution::{Attributor, BuildContext},
-    event::Event,
     learn::Learner,
+    model::Event,
     policy::{Finding, Policy, PolicyConfig},
     profile::ProfileSet,
     summary::Summary,

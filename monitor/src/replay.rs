@@ -8,7 +8,7 @@ use std::{
 use thiserror::Error;
 
 use crate::{
-    event::Event,
+    model::Event,
     pipeline::{Pipeline, PipelineOptions, RunReport},
 };
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     attribution::{CrateRef, Role},
+    model::EventKind,
     pipeline::RunReport,
     policy::{Code, DEFAULT_FAIL_ON, Finding, Severity},
 };
@@ -34,17 +35,6 @@ pub const MAX_SARIF_RESULTS: usize = 5000;
 
 /// Most findings listed in the Markdown summary (a step summary may not exceed 1 MiB).
 pub const MAX_MARKDOWN_FINDINGS: usize = 100;
-
-/// Event kinds, all of which the JSON report's `counts` lists (0 when none was seen).
-const EVENT_KINDS: [&str; 7] = [
-    "exec",
-    "open",
-    "connect",
-    "fork",
-    "exit",
-    "lost",
-    "macro-lib",
-];
 
 /// Facts about the run besides what the pipeline gathered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -260,7 +250,8 @@ fn pretty(value: &impl Serialize) -> String {
 /// The JSON report (`--report`), schema 1 of CLI.md.
 pub fn json(run: &RunReport, meta: &RunMeta) -> String {
     let crates = crates(run);
-    let mut counts: BTreeMap<&str, u64> = EVENT_KINDS.iter().map(|k| (*k, 0)).collect();
+    // Every event kind is listed, 0 when none was seen.
+    let mut counts: BTreeMap<&str, u64> = EventKind::NAMES.iter().map(|k| (*k, 0)).collect();
     counts.extend(run.summary.per_kind.iter().map(|(k, n)| (*k, *n)));
     let report = JsonReport {
         schema: JSON_SCHEMA,

@@ -3,7 +3,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 
 use crate::{
     attribution::ProcessTable,
-    event::{Event, EventKind},
+    model::{Event, EventKind},
 };
 
 /// Counts for one program image.
@@ -29,7 +29,7 @@ pub struct Summary {
     /// Counts per program image name.
     pub per_image: BTreeMap<String, ImageCounts>,
     /// Records lost, per reason.
-    pub lost: BTreeMap<String, u64>,
+    pub lost: BTreeMap<&'static str, u64>,
     /// Total events.
     pub total: u64,
 }
@@ -40,7 +40,7 @@ impl Summary {
         self.total += 1;
         *self.per_kind.entry(event.kind.name()).or_default() += 1;
         if let EventKind::Lost(lost) = &event.kind {
-            *self.lost.entry(lost.reason.clone()).or_default() += lost.count;
+            *self.lost.entry(lost.reason.as_str()).or_default() += lost.count;
             return;
         }
         let image = table

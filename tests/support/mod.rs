@@ -7,7 +7,7 @@ use std::{
     process::{Command, Output},
 };
 
-use buildwatch::event::{Event, EventKind};
+use buildwatch::model::{Event, EventKind};
 
 /// The buildwatch binary under test.
 pub fn bin() -> &'static str {

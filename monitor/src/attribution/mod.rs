@@ -28,7 +28,7 @@ pub use rustc::{Extern, RustcInfo};
 
 use crate::{
     baseline::Places,
-    event::{Event, EventKind, Exec},
+    model::{Event, EventKind, Exec},
 };
 
 /// Labels events with their actor, keeping the process table up to date.
@@ -118,7 +118,7 @@ impl Attributor {
             comm: p.comm.clone(),
             actor: None,
             callers: Vec::new(),
-            kind: EventKind::Exit(crate::event::Exit {
+            kind: EventKind::Exit(crate::model::Exit {
                 code: None,
                 signal: None,
             }),

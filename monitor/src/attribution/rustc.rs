@@ -4,7 +4,7 @@
 //! rustc itself never connects anywhere, never runs anything but its linker, and only reads the
 //! sysroot, the crate's sources, the registry's sources, the target directory and a few system
 //! files. Everything else in a rustc process is done by the proc-macros it loaded.
-use crate::event::{Event, EventKind, Exec};
+use crate::model::{Event, EventKind, Exec};
 
 use super::{actor::CrateRef, paths};
 

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::{
     attribution::{Attributor, CrateRef, Role},
-    event::{Event, EventKind},
+    model::{Event, EventKind, SocketFamily},
     policy::vars,
     profile::{self, DocEntry, NotAllowed, ProfileDoc, RoleDoc, RuleList},
 };
@@ -163,7 +163,7 @@ impl Learner {
                 o.raw_sockets.insert(s.subject());
             }
             EventKind::Connect(c) => {
-                if !(c.family == "unix"
+                if !(c.family == SocketFamily::Unix
                     && matches!(c.addr.as_str(), "/var/run/nscd/socket" | "/run/nscd/socket"))
                 {
                     o.network.insert(network_entry(c));
@@ -187,7 +187,7 @@ impl Learner {
                 );
             }
             EventKind::IoUring(u) => {
-                o.io_uring.insert(u.op.clone());
+                o.io_uring.insert(u.op.to_string());
             }
             EventKind::CompatSyscall(c) => {
                 o.compat.insert(c.syscall.clone());
@@ -397,9 +397,9 @@ fn exec_entry(image: &str, vars: &profile::Vars) -> String {
 }
 
 /// An endpoint as a network entry.
-pub fn network_entry(c: &crate::event::Connect) -> String {
-    match c.family.as_str() {
-        "unix" => format!("unix:{}", c.addr),
+pub fn network_entry(c: &crate::model::Connect) -> String {
+    match c.family {
+        SocketFamily::Unix => format!("unix:{}", c.addr),
         _ => c.endpoint(),
     }
 }

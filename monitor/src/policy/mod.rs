@@ -13,7 +13,10 @@ pub use finding::{Code, Finding, ProcessRef, Severity};
 use crate::{
     attribution::{Actor, Attributor, CrateRef, Role},
     baseline::Places,
-    event::{Event, EventKind},
+    model::{
+        ConnectSyscall, Event, EventKind, IoUringOp, NamespaceCall, OpenSyscall, ProcessCall,
+        SocketFamily, TamperSyscall,
+    },
     profile::{CompiledRules, Endpoint, Profile, ProfileSet, RuleList, UsageTracker, Vars},
 };
 
@@ -458,7 +461,7 @@ impl Policy {
                 } else {
                     ""
                 };
-                let agent = (c.family == "unix")
+                let agent = (c.family == SocketFamily::Unix)
                     .then(|| self.agents.agent(&c.addr))
                     .flatten();
                 if let Some(agent) = agent {
@@ -473,7 +476,7 @@ impl Policy {
                             attempt_connect(c.result, c.error.as_deref())
                         ),
                     ))
-                } else if c.family == "unix" && is_baseline_socket(&c.addr) {
+                } else if c.family == SocketFamily::Unix && is_baseline_socket(&c.addr) {
                     None
                 } else {
                     let ep = c.endpoint();
@@ -504,7 +507,7 @@ impl Policy {
                     Code::NamespaceUse,
                     RuleList::Exec,
                     format!("{} {flags}", t.syscall),
-                    if t.syscall == "setns" {
+                    if t.syscall == TamperSyscall::Namespace(NamespaceCall::Setns) {
                         format!(
                             "joined another namespace (setns type {flags}, descriptor {}): paths seen there may not be the real ones",
                             t.target
@@ -517,16 +520,20 @@ impl Policy {
                     },
                 ))
             }
-            EventKind::Tamper(t) if t.syscall == "pidfd_getfd" => Some((
-                Code::ProcessTamper,
-                RuleList::Exec,
-                format!("pidfd_getfd {}", t.request.as_deref().unwrap_or("")),
-                format!(
-                    "pidfd_getfd: took a copy of {} of the process behind pidfd {}",
-                    t.request.as_deref().unwrap_or("a descriptor"),
-                    t.target
-                ),
-            )),
+            EventKind::Tamper(t)
+                if t.syscall == TamperSyscall::Process(ProcessCall::PidfdGetfd) =>
+            {
+                Some((
+                    Code::ProcessTamper,
+                    RuleList::Exec,
+                    format!("pidfd_getfd {}", t.request.as_deref().unwrap_or("")),
+                    format!(
+                        "pidfd_getfd: took a copy of {} of the process behind pidfd {}",
+                        t.request.as_deref().unwrap_or("a descriptor"),
+                        t.target
+                    ),
+                ))
+            }
             EventKind::Tamper(t) => Some((
                 Code::ProcessTamper,
                 RuleList::Exec,
@@ -540,7 +547,7 @@ impl Policy {
                 Code::IoUringUse,
                 RuleList::Exec,
                 format!("io_uring {}", u.op),
-                if u.op == "setup" {
+                if u.op == IoUringOp::Setup {
                     "set up an io_uring (operations through it bypass syscall tracing)".to_owned()
                 } else {
                     format!(
@@ -859,10 +866,10 @@ fn list(items: &BTreeSet<String>) -> String {
 }
 
 /// How an open counted as a read got at the file.
-fn read_verb(open: &crate::event::Open) -> &'static str {
-    match open.syscall.as_ref() {
-        "link-source" => "hard-linked (its contents readable under the new name)",
-        "rename-source" => "moved",
+fn read_verb(open: &crate::model::Open) -> &'static str {
+    match open.syscall {
+        OpenSyscall::LinkSource => "hard-linked (its contents readable under the new name)",
+        OpenSyscall::RenameSource => "moved",
         _ => "read",
     }
 }
@@ -882,7 +889,7 @@ fn attempt_connect(result: i64, error: Option<&str>) -> String {
     }
 }
 
-fn command_line(exec: &crate::event::Exec) -> String {
+fn command_line(exec: &crate::model::Exec) -> String {
     let mut s = exec.image().to_owned();
     for a in exec.argv.iter().skip(1).take(6) {
         s.push(' ');
@@ -905,7 +912,7 @@ fn always_reported(event: &Event, role: Role) -> Option<(Code, RuleList, String,
         EventKind::Socket(s) if s.refused || s.killed || rustc => Some(raw_socket(s)),
         EventKind::Connect(c) if c.is_raw() && (c.refused || rustc) => Some(raw_packet(c)),
         EventKind::Connect(c)
-            if c.refused || rustc && !(c.family == "unix" && is_baseline_socket(&c.addr)) =>
+            if c.refused || rustc && !(c.family == SocketFamily::Unix && is_baseline_socket(&c.addr)) =>
         {
             let ep = c.endpoint();
             let refused = if c.refused {
@@ -925,7 +932,7 @@ fn always_reported(event: &Event, role: Role) -> Option<(Code, RuleList, String,
 }
 
 /// The verdict on a raw or packet socket's creation.
-fn raw_socket(s: &crate::event::Socket) -> (Code, RuleList, String, String) {
+fn raw_socket(s: &crate::model::event::Socket) -> (Code, RuleList, String, String) {
     let what = match s.family.as_str() {
         "packet" => "a packet socket (link-layer frames built by hand)",
         _ => "a raw socket (IP packets built by hand)",
@@ -949,13 +956,17 @@ fn raw_socket(s: &crate::event::Socket) -> (Code, RuleList, String, String) {
 }
 
 /// The verdict on a packet sent on a raw or packet socket: where it goes, read from its headers.
-fn raw_packet(c: &crate::event::Connect) -> (Code, RuleList, String, String) {
+fn raw_packet(c: &crate::model::event::Connect) -> (Code, RuleList, String, String) {
     let ep = c.endpoint();
     let passed = match &c.passed {
         Some(p) => format!(", whatever the address passed with it says ({p})"),
         None => String::new(),
     };
-    let how = c.syscall.strip_prefix("raw-").unwrap_or(&c.syscall);
+    let how = match c.syscall {
+        ConnectSyscall::RawSendmsg => "sendmsg",
+        ConnectSyscall::RawSendmmsg => "sendmmsg",
+        _ => "sendto",
+    };
     (
         Code::RawSocket,
         RuleList::Network,
@@ -968,13 +979,17 @@ fn raw_packet(c: &crate::event::Connect) -> (Code, RuleList, String, String) {
 }
 
 /// How a connection or datagram went out: `connected to`, `sent a datagram (sendmmsg) to`.
-fn connect_verb(c: &crate::event::Connect) -> String {
-    match (c.family.as_str(), c.syscall.as_ref()) {
-        ("unix", _) => "connected to unix socket".to_owned(),
-        (_, "connect") => "connected to".to_owned(),
-        (_, "fastopen") => "opened a TCP Fast Open connection to".to_owned(),
-        (_, "io_uring") => "connected (through io_uring, no connect syscall) to".to_owned(),
-        (_, "int80-connect") => "connected (through a 32-bit int 0x80 system call) to".to_owned(),
+fn connect_verb(c: &crate::model::event::Connect) -> String {
+    match (c.family, c.syscall) {
+        (SocketFamily::Unix, _) => "connected to unix socket".to_owned(),
+        (_, ConnectSyscall::Connect) => "connected to".to_owned(),
+        (_, ConnectSyscall::Fastopen) => "opened a TCP Fast Open connection to".to_owned(),
+        (_, ConnectSyscall::IoUring) => {
+            "connected (through io_uring, no connect syscall) to".to_owned()
+        }
+        (_, ConnectSyscall::Int80Connect) => {
+            "connected (through a 32-bit int 0x80 system call) to".to_owned()
+        }
         (_, how) => format!("sent a datagram ({how}) to"),
     }
 }
@@ -984,9 +999,9 @@ fn is_baseline_socket(path: &str) -> bool {
     matches!(path, "/var/run/nscd/socket" | "/run/nscd/socket")
 }
 
-fn endpoint(c: &crate::event::Connect) -> Endpoint<'_> {
-    match (c.family.as_str(), c.addr.parse()) {
-        ("inet" | "inet6", Ok(addr)) => Endpoint::Inet {
+fn endpoint(c: &crate::model::Connect) -> Endpoint<'_> {
+    match (c.family, c.addr.parse()) {
+        (SocketFamily::Inet | SocketFamily::Inet6, Ok(addr)) => Endpoint::Inet {
             addr,
             port: c.port,
             name: None,

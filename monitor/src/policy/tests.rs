@@ -12,11 +12,12 @@ fn another_process_s_mem_file_is_tampering_one_s_own_is_not() {
 }
 
 mod net {
-    use std::borrow::Cow;
-
     use crate::{
         attribution::{Actor, Attributor, CrateRef, Role},
-        event::{Connect, Event, EventKind},
+        model::{
+            event::{Connect, Event, EventKind},
+            vocab::{ConnectSyscall, SocketFamily},
+        },
         policy::{Code, Policy, PolicyConfig},
         profile::ProfileSet,
     };
@@ -38,8 +39,11 @@ mod net {
             actor: Some(actor),
             callers: Vec::new(),
             kind: EventKind::Connect(Connect {
-                syscall: Cow::Borrowed("connect"),
-                family: family.into(),
+                syscall: ConnectSyscall::Connect,
+                family: match family {
+                    "unix" => SocketFamily::Unix,
+                    _ => SocketFamily::Inet,
+                },
                 addr: addr.into(),
                 port,
                 result: if refused { -1 } else { 0 },

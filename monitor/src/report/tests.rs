@@ -861,9 +861,14 @@ fn report_json_follows_cli_md() {
         "exit",
         "lost",
         "macro-lib",
+        "dns",
+        "tamper",
+        "io-uring",
+        "compat-syscall",
     ] {
         assert!(counts[kind].is_u64(), "counts.{kind}");
     }
+    assert_eq!(counts.len(), EventKind::NAMES.len(), "{counts:?}");
     assert_eq!(counts["open"], 4210);
     assert_eq!(counts["macro-lib"], 0);
 

@@ -11,7 +11,10 @@ use std::{
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use monitor_common::counter;
 
-use crate::{decode::Decoder, event::Event};
+use crate::{
+    decode::Decoder,
+    model::{Event, LostReason},
+};
 
 /// What the stream sends down the pipeline.
 #[derive(Debug)]
@@ -38,8 +41,12 @@ pub struct SensorStream {
 /// The most events handed to the pipeline at once.
 pub const BATCH: usize = 256;
 
-const LOSS_REASONS: [&str; counter::COUNT as usize] =
-    ["ring-buffer-full", "pending-full", "tracked-full"];
+/// Why the records of each loss counter (its index) were lost.
+const LOSS_REASONS: [LostReason; counter::COUNT as usize] = [
+    LostReason::RingBufferFull,
+    LostReason::PendingFull,
+    LostReason::TrackedFull,
+];
 
 impl SensorStream {
     pub(super) fn new(events: RingBuf<MapData>, counters: PerCpuArray<MapData, u64>) -> Self {

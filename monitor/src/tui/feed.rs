@@ -21,8 +21,8 @@ use super::{OutputLine, Stream, UiEvent};
 use crate::{
     attribution::{CrateRef, Role},
     command::{Child, Status},
-    event::Event,
     learn,
+    model::Event,
     pipeline::Pipeline,
     policy::Finding,
     profile::Vars,

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use super::model::{CrateKey, file_name, shorten};
 use crate::{
     attribution::{Actor, Role},
-    event::{Event, EventKind},
+    model::{ConnectSyscall, Event, EventKind},
 };
 
 /// Entries kept; older ones are dropped.
@@ -113,7 +113,7 @@ impl LogEntry {
                 s.result < 0,
             ),
             EventKind::Connect(c) => {
-                let verb = if c.syscall == "connect" {
+                let verb = if c.syscall == ConnectSyscall::Connect {
                     "connect".to_owned()
                 } else {
                     format!("connect ({})", c.syscall)

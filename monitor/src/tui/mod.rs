@@ -23,7 +23,7 @@ use std::{collections::BTreeSet, path::PathBuf};
 
 use ratatui::crossterm::event::KeyEvent;
 
-use crate::{attribution::CrateRef, command::Status, event::Event, policy::Finding, profile::Vars};
+use crate::{attribution::CrateRef, command::Status, model::Event, policy::Finding, profile::Vars};
 
 mod app;
 pub mod feed;

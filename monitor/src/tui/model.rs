@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{
     attribution::{Actor, CrateRef, Role},
-    event::{Event, EventKind},
+    model::{Event, EventKind},
 };
 
 /// Most processes kept per crate.

@@ -15,8 +15,8 @@ use super::{App, OutputLine, Pane, Popup, QuitReason, Stream, UiEvent};
 use crate::{
     attribution::{CrateRef, Role},
     command::Status,
-    event::{Event, EventKind, Lost},
     learn,
+    model::{Event, EventKind, Lost},
     pipeline::{Pipeline, PipelineOptions},
     replay,
 };
@@ -238,7 +238,7 @@ fn screen_lost_events() {
         callers: Vec::new(),
         kind: EventKind::Lost(Lost {
             count: 42,
-            reason: "ring-buffer-full".into(),
+            reason: crate::model::LostReason::RingBufferFull,
         }),
     };
     let mut app = app_with(Upto::Percent(80), dir.path(), vec![lost]);
@@ -537,7 +537,7 @@ fn accepting_what_cannot_be_accepted_explains_why() {
         callers: Vec::new(),
         kind: EventKind::Lost(Lost {
             count: 1,
-            reason: "ring-buffer-full".into(),
+            reason: crate::model::LostReason::RingBufferFull,
         }),
     };
     let mut app = app_with(Upto::End, dir.path(), vec![lost]);
@@ -611,7 +611,7 @@ fn scrolling_the_log_pauses_and_end_follows() {
         comm: "x".into(),
         actor: None,
         callers: Vec::new(),
-        kind: EventKind::Exit(crate::event::Exit {
+        kind: EventKind::Exit(crate::model::Exit {
             code: Some(0),
             signal: None,
         }),

@@ -2,10 +2,13 @@
 //!
 //! This is also the JSON Lines format of `--events` (CLI.md), which `replay` reads back: one
 //! [`Event`] per line, the kind's own fields flattened next to the common ones.
-use std::{borrow::Cow, collections::BTreeMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::vocab::{
+    ConnectSyscall, IoUringOp, LostReason, OpenSyscall, SocketFamily, TamperSyscall,
+};
 use crate::attribution::Actor;
 
 /// One thing a process of the watched tree did.
@@ -36,55 +39,58 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-/// What happened, with the kind's own fields.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum EventKind {
-    /// The process forked a new process (threads are not reported).
-    Fork(Fork),
-    /// The process executed a new image.
-    Exec(Exec),
-    /// The process exited (its last thread ended).
-    Exit(Exit),
-    /// A file open returned.
-    Open(Open),
-    /// A connect() returned.
-    Connect(Connect),
-    /// Records the sensor could not deliver.
-    Lost(Lost),
-    /// A rustc process mapped a proc-macro library: its code is now identifiable on stacks.
-    MacroLib(MacroLib),
-    /// A DNS query was sent (the name it asks for).
-    Dns(Dns),
-    /// ptrace, process_vm_writev or process_vm_readv aimed at a process.
-    Tamper(Tamper),
-    /// io_uring: a ring was set up, or an operation kind first submitted.
-    IoUring(IoUring),
-    /// A 32-bit system call (the first of each kind per process image), which syscall tracing
-    /// does not see.
-    CompatSyscall(CompatSyscall),
-    /// A raw or packet socket was created (or refused).
-    Socket(Socket),
+/// Defines [`EventKind`] from one table: each variant, its payload and the name it is written
+/// as (the JSON `kind`), so that [`EventKind::name`] and [`EventKind::NAMES`] cannot miss one.
+macro_rules! event_kinds {
+    ($($(#[$meta:meta])* $variant:ident($payload:ident) => $name:literal,)+) => {
+        /// What happened, with the kind's own fields.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum EventKind {
+            $($(#[$meta])* #[serde(rename = $name)] $variant($payload),)+
+        }
+
+        impl EventKind {
+            /// Every kind's name, as written in JSON, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The kind's name as written in JSON (`exec`, `open`, ...).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(EventKind::$variant(_) => $name,)+
+                }
+            }
+        }
+    };
 }
 
-impl EventKind {
-    /// The kind's name as written in JSON (`exec`, `open`, ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::Fork(_) => "fork",
-            EventKind::Exec(_) => "exec",
-            EventKind::Exit(_) => "exit",
-            EventKind::Open(_) => "open",
-            EventKind::Connect(_) => "connect",
-            EventKind::Lost(_) => "lost",
-            EventKind::MacroLib(_) => "macro-lib",
-            EventKind::Dns(_) => "dns",
-            EventKind::Tamper(_) => "tamper",
-            EventKind::IoUring(_) => "io-uring",
-            EventKind::CompatSyscall(_) => "compat-syscall",
-            EventKind::Socket(_) => "socket",
-        }
-    }
+event_kinds! {
+    /// The process forked a new process (threads are not reported).
+    Fork(Fork) => "fork",
+    /// The process executed a new image.
+    Exec(Exec) => "exec",
+    /// The process exited (its last thread ended).
+    Exit(Exit) => "exit",
+    /// A file open returned.
+    Open(Open) => "open",
+    /// A connect() returned.
+    Connect(Connect) => "connect",
+    /// Records the sensor could not deliver.
+    Lost(Lost) => "lost",
+    /// A rustc process mapped a proc-macro library: its code is now identifiable on stacks.
+    MacroLib(MacroLib) => "macro-lib",
+    /// A DNS query was sent (the name it asks for).
+    Dns(Dns) => "dns",
+    /// ptrace, process_vm_writev or process_vm_readv aimed at a process, or namespaces created
+    /// or joined.
+    Tamper(Tamper) => "tamper",
+    /// io_uring: a ring was set up, or an operation kind first submitted.
+    IoUring(IoUring) => "io-uring",
+    /// A 32-bit system call (the first of each kind per process image), which syscall tracing
+    /// does not see.
+    CompatSyscall(CompatSyscall) => "compat-syscall",
+    /// A raw or packet socket was created (or refused).
+    Socket(Socket) => "socket",
 }
 
 /// A raw or packet socket: `SOCK_RAW` of any family but netlink and unix, `AF_PACKET`,
@@ -139,8 +145,9 @@ pub struct Dns {
 /// Tampering with a process.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tamper {
-    /// `ptrace`, `process_vm_writev` or `process_vm_readv`.
-    pub syscall: String,
+    /// `ptrace`, `process_vm_writev`, `process_vm_readv`, `pidfd_getfd`; or a namespace change:
+    /// `unshare`, `setns`, `clone`.
+    pub syscall: TamperSyscall,
     /// The ptrace request (`PTRACE_ATTACH`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
@@ -152,7 +159,7 @@ impl Tamper {
     /// Creating or joining namespaces (`unshare`, `setns`, `clone` with `CLONE_NEW*`), rather
     /// than acting on another process.
     pub fn is_namespace(&self) -> bool {
-        matches!(self.syscall.as_str(), "unshare" | "setns" | "clone")
+        matches!(self.syscall, TamperSyscall::Namespace(_))
     }
 }
 
@@ -160,7 +167,7 @@ impl Tamper {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IoUring {
     /// `setup` for a new ring, else the operation (`OPENAT`, `CONNECT`, `READ`, ...).
-    pub op: String,
+    pub op: IoUringOp,
 }
 
 /// A 32-bit system call.
@@ -251,7 +258,7 @@ impl Exec {
             return self.path.clone();
         }
         match &self.cwd {
-            Some(cwd) => crate::decode::normalize(&std::path::Path::new(cwd).join(&self.path)),
+            Some(cwd) => super::path::normalize(&std::path::Path::new(cwd).join(&self.path)),
             None => self.path.clone(),
         }
     }
@@ -306,8 +313,8 @@ pub enum Access {
 /// A file open.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Open {
-    /// The system call (`openat`, `openat2`, `open`, `creat`).
-    pub syscall: Cow<'static, str>,
+    /// The system call (`openat`, `openat2`, `open`, `creat`, ...).
+    pub syscall: OpenSyscall,
     /// Absolute path of the file: the kernel's own resolution for a successful open (symlinks,
     /// `..` and relative paths resolved); for a failed one, the argument made absolute against the
     /// directory it was relative to. Stays relative only when that directory is unknown.
@@ -351,9 +358,9 @@ pub struct Connect {
     /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall),
     /// `raw-sendto`, `raw-sendmsg`, `raw-sendmmsg` (a packet on a raw or packet socket).
     #[serde(default = "connect_syscall")]
-    pub syscall: Cow<'static, str>,
+    pub syscall: ConnectSyscall,
     /// `inet`, `inet6`, `unix`, or `af<N>` for other families.
-    pub family: String,
+    pub family: SocketFamily,
     /// Address: dotted IPv4, IPv6, a unix socket path (`@name` for abstract names).
     pub addr: String,
     /// Port (inet families; 0 otherwise).
@@ -373,23 +380,23 @@ pub struct Connect {
     pub passed: Option<String>,
 }
 
-fn connect_syscall() -> Cow<'static, str> {
-    Cow::Borrowed("connect")
+fn connect_syscall() -> ConnectSyscall {
+    ConnectSyscall::Connect
 }
 
 impl Connect {
     /// `addr:port` for inet families (IPv6 in brackets), the path for unix sockets.
     pub fn endpoint(&self) -> String {
-        match self.family.as_str() {
-            "inet" => format!("{}:{}", self.addr, self.port),
-            "inet6" => format!("[{}]:{}", self.addr, self.port),
-            _ => self.addr.clone(),
+        match self.family {
+            SocketFamily::Inet => format!("{}:{}", self.addr, self.port),
+            SocketFamily::Inet6 => format!("[{}]:{}", self.addr, self.port),
+            SocketFamily::Unix | SocketFamily::Other(_) => self.addr.clone(),
         }
     }
 
     /// Whether this is a packet sent on a raw or packet socket.
     pub fn is_raw(&self) -> bool {
-        self.syscall.starts_with("raw-")
+        self.syscall.is_raw()
     }
 }
 
@@ -400,7 +407,7 @@ pub struct Lost {
     pub count: u64,
     /// Why: `ring-buffer-full`, `pending-full` (syscalls in flight), `tracked-full` (processes
     /// that could not be tracked), `prog-skipped` (the kernel skipped a sensor program).
-    pub reason: String,
+    pub reason: LostReason,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -423,7 +430,7 @@ mod tests {
                 actor: None,
                 callers: Vec::new(),
                 kind: EventKind::Open(Open {
-                    syscall: "openat".into(),
+                    syscall: OpenSyscall::Openat,
                     path: "/etc/hostname".into(),
                     requested: Some("hostname".into()),
                     flags: 0o2000000,
@@ -462,7 +469,7 @@ mod tests {
                 callers: Vec::new(),
                 kind: EventKind::Lost(Lost {
                     count: 5,
-                    reason: "ring-buffer-full".into(),
+                    reason: LostReason::RingBufferFull,
                 }),
             },
         ];

@@ -1,0 +1,66 @@
+//! Tamper family: acting on another process (ptrace, process_vm_*, pidfd_getfd) and creating or
+//! joining namespaces (unshare, setns, clone with CLONE_NEW*).
+use super::header::RecordHeader;
+
+/// Record kinds of the tamper family (`0x05nn`).
+pub mod kind {
+    /// ptrace / process_vm_writev / namespaces, by a tracked process: [`super::TamperRecord`].
+    pub const TAMPER: u32 = 0x0501;
+}
+
+/// Syscall codes of [`TamperRecord::syscall`] (40..=59).
+pub mod syscall {
+    /// ptrace(2)
+    pub const PTRACE: u32 = 40;
+    /// process_vm_writev(2)
+    pub const PROCESS_VM_WRITEV: u32 = 41;
+    /// process_vm_readv(2): reading another process's memory (secrets of an agent, say).
+    pub const PROCESS_VM_READV: u32 = 42;
+    /// unshare(2) with CLONE_NEW* flags: new namespaces for the caller.
+    pub const UNSHARE: u32 = 43;
+    /// setns(2): joining another namespace.
+    pub const SETNS: u32 = 44;
+    /// clone(2) or clone3(2) with CLONE_NEW* flags: a child in new namespaces.
+    pub const CLONE_NS: u32 = 45;
+    /// pidfd_getfd(2): taking a copy of another process's file descriptor.
+    pub const PIDFD_GETFD: u32 = 46;
+}
+
+/// A tamper syscall called by a tracked process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TamperRecord {
+    /// Header.
+    pub header: RecordHeader,
+    /// One of [`syscall`].
+    pub syscall: u32,
+    /// The ptrace request; the CLONE_NEW* flags (unshare, clone) or namespace type (setns); the
+    /// descriptor number (pidfd_getfd); 0 for process_vm_*.
+    pub request: u32,
+    /// The target process (the pidfd for pidfd_getfd, the namespace descriptor for setns).
+    pub target: u32,
+    /// Proc-macro libraries (slot bits) with a return address on the calling thread's stack.
+    pub callers: u32,
+}
+
+impl_record!(TamperRecord);
+
+// No implicit padding: the size is the sum of the fields', a multiple of 8.
+const _: () = assert!(size_of::<TamperRecord>() == size_of::<RecordHeader>() + 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::testing::{header, round_trip};
+
+    #[test]
+    fn tamper_record_round_trips() {
+        round_trip(TamperRecord {
+            header: header(kind::TAMPER),
+            syscall: syscall::PTRACE,
+            request: 16,
+            target: 99,
+            callers: 4,
+        });
+    }
+}
