@@ -295,31 +295,6 @@ fn every_message_of_a_sendmmsg_is_reported() {
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
-fn a_raw_socket_is_a_finding_with_the_destination_from_the_ip_header() {
-    let b = build();
-    assert!(
-        b.got("udp", b"raw-udp"),
-        "the hand-built datagram arrived: {:?}",
-        b.received
-    );
-    // The socket itself, and the packet, whose destination port is read from its UDP header
-    // (the sockaddr said port 9).
-    b.finding("raw-socket", "raw-udp", "build-script", "SOCK_RAW");
-    let sent = b.finding(
-        "raw-socket",
-        "raw-udp",
-        "build-script",
-        &format!("127.0.0.1:{}", b.udp_port),
-    );
-    assert!(
-        sent["detail"].as_str().unwrap_or_default().contains(":9"),
-        "the decoy address is named: {sent:#}"
-    );
-    assert_eq!(sent["severity"], "error");
-}
-
-#[test]
-#[ignore = "privileged: run with cargo xtask test"]
 fn a_proc_macro_on_a_stack_of_its_own_is_named_by_the_instruction_pointer() {
     let b = build();
     assert!(
@@ -370,7 +345,7 @@ fn a_connection_from_rustc_s_linker_is_a_finding() {
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
-fn enforce_refuses_raw_sockets_and_every_datagram_and_reports_each_refusal() {
+fn enforce_refuses_every_datagram_and_reports_each_refusal() {
     let b = watch_fixture("netevasive-enforce", &["--enforce"]);
     assert_eq!(
         b.report["exit_status"],
@@ -400,7 +375,6 @@ fn enforce_refuses_raw_sockets_and_every_datagram_and_reports_each_refusal() {
             assert_exact(f, krate, role);
         }
     };
-    refused("raw-socket", "raw-udp", "build-script");
     refused("unexpected-network", "mmsg-decoy", "build-script");
     refused("unexpected-network", "pm-pivot", "proc-macro");
     refused("unexpected-network", "linker-hook", "rustc");

@@ -912,7 +912,8 @@ fn always_reported(event: &Event, role: Role) -> Option<(Code, RuleList, String,
         EventKind::Socket(s) if s.refused || s.killed || rustc => Some(raw_socket(s)),
         EventKind::Connect(c) if c.is_raw() && (c.refused || rustc) => Some(raw_packet(c)),
         EventKind::Connect(c)
-            if c.refused || rustc && !(c.family == SocketFamily::Unix && is_baseline_socket(&c.addr)) =>
+            if c.refused
+                || rustc && !(c.family == SocketFamily::Unix && is_baseline_socket(&c.addr)) =>
         {
             let ep = c.endpoint();
             let refused = if c.refused {
