@@ -1,7 +1,7 @@
 //! The live view of a watched build (ratatui): crates and what their build scripts and
 //! proc-macros did, findings, the event log and the build's own output.
 //!
-//! Structure (STYLE.md point 8):
+//! Structure:
 //!
 //! - [`UiEvent`] is the one event type: everything the view learns (attributed events, findings,
 //!   the build's output, its end) and everything the user does (keys) arrives as one.
