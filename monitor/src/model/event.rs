@@ -1,6 +1,6 @@
 //! The typed event model: what the sensor saw, decoded, and (later in the pipeline) attributed.
 //!
-//! This is also the JSON Lines format of `--events` (CLI.md), which `replay` reads back: one
+//! This is also the JSON Lines format of `--events` (docs/cli.md), which `replay` reads back: one
 //! [`Event`] per line, the kind's own fields flattened next to the common ones.
 use std::collections::BTreeMap;
 
