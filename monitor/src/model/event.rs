@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::actor::Actor;
 use super::vocab::{
     ConnectSyscall, IoUringOp, LostReason, OpenSyscall, SocketFamily, TamperSyscall,
 };
-use crate::attribution::Actor;
 
 /// One thing a process of the watched tree did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
