@@ -13,23 +13,19 @@
 //!   reading outside the sysroot, sources, registry and target directory, writing outside the
 //!   target directory) is done by the proc-macros that rustc loaded: the exact one when only one
 //!   is loaded, otherwise every candidate, most likely first.
-mod actor;
 mod context;
-pub mod paths;
 mod process_table;
 mod rustc;
 
 use std::collections::{BTreeSet, HashMap};
 
-pub use actor::{Actor, CrateRef, Role};
+/// The actor types attribution fills in (defined in the model every stage shares).
+pub use crate::model::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
 pub use process_table::{ProcKind, Process, ProcessTable};
 pub use rustc::{Extern, RustcInfo};
 
-use crate::{
-    baseline::Places,
-    model::{Event, EventKind, Exec},
-};
+use crate::model::{Event, EventKind, Exec, Places, paths};
 
 /// Labels events with their actor, keeping the process table up to date.
 #[derive(Debug, Default)]

@@ -6,7 +6,7 @@
 //! files. Everything else in a rustc process is done by the proc-macros it loaded.
 use crate::model::{Event, EventKind, Exec};
 
-use super::{actor::CrateRef, paths};
+use crate::model::{CrateRef, paths};
 
 /// One `--extern name=path` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,15 +1,15 @@
 //! The typed event model: what the sensor saw, decoded, and (later in the pipeline) attributed.
 //!
-//! This is also the JSON Lines format of `--events` (CLI.md), which `replay` reads back: one
+//! This is also the JSON Lines format of `--events` (docs/cli.md), which `replay` reads back: one
 //! [`Event`] per line, the kind's own fields flattened next to the common ones.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::actor::Actor;
 use super::vocab::{
     ConnectSyscall, IoUringOp, LostReason, OpenSyscall, SocketFamily, TamperSyscall,
 };
-use crate::attribution::Actor;
 
 /// One thing a process of the watched tree did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
