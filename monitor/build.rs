@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .ok_or_else(|| anyhow!("no parent directory for {}", ebpf.manifest_path))?;
     // The eBPF crate is built with `-Z build-std=core`; stable rustc allows that when
-    // RUSTC_BOOTSTRAP=1 is set for that inner cargo only (TOOLCHAIN.md). aya-build reads it from
+    // RUSTC_BOOTSTRAP=1 is set for that inner cargo only (docs/toolchain.md). aya-build reads it from
     // this process's environment and the inner cargo inherits it.
     // SAFETY: build scripts are single-threaded at this point; nothing else reads the environment.
     unsafe { env::set_var("RUSTC_BOOTSTRAP", "1") };

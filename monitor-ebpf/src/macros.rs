@@ -10,7 +10,11 @@
 //! - `mmap` of a `.../deps/lib*.so` file with PROT_EXEC in a marked process adds the mapping as a
 //!   slot and reports it (`MacroLibRecord`), so userspace knows which library each slot is;
 //! - events of a marked process scan `STACK_SCAN_BYTES` of the user stack for words inside a
-//!   slot's range and carry the slots found as `callers` bits.
+//!   slot's range and carry the slots found as `callers` bits;
+//! - the instruction pointer at the system call is checked too, and a slot it lies in is carried
+//!   as bit `MACRO_SLOTS + slot`: a proc-macro that makes its system calls itself (inline
+//!   assembly) on a stack of its own leaves no return address to find, but the `syscall`
+//!   instruction is in its library.
 use aya_ebpf::{
     helpers::generated::{
         bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_loop, bpf_probe_read_kernel,
@@ -44,6 +48,14 @@ const SP_OFFSET: usize = core::mem::offset_of!(aya_ebpf::bindings::user_pt_regs,
 #[cfg(not(any(bpf_target_arch = "x86_64", bpf_target_arch = "aarch64")))]
 const SP_OFFSET: usize = 0;
 
+/// Offset of the user instruction pointer (the address after the `syscall`/`svc` instruction).
+#[cfg(bpf_target_arch = "x86_64")]
+const IP_OFFSET: usize = core::mem::offset_of!(aya_ebpf::bindings::pt_regs, rip);
+#[cfg(bpf_target_arch = "aarch64")]
+const IP_OFFSET: usize = core::mem::offset_of!(aya_ebpf::bindings::user_pt_regs, pc);
+#[cfg(not(any(bpf_target_arch = "x86_64", bpf_target_arch = "aarch64")))]
+const IP_OFFSET: usize = 0;
+
 /// Marks (or unmarks) the current process as a rustc after an exec.
 #[inline(always)]
 pub fn mark_rustc(tgid: u32, is_rustc: bool) {
@@ -65,7 +77,8 @@ pub fn forget(tgid: u32) {
 }
 
 /// Slot bits of the proc-macro libraries with a return address near the top of the current
-/// thread's user stack (0 outside rustc processes or before any proc-macro is loaded).
+/// thread's user stack, and bit `MACRO_SLOTS + slot` for the library the instruction pointer is
+/// in (0 outside rustc processes or before any proc-macro is loaded).
 #[inline(always)]
 pub fn callers(tgid: u32) -> u32 {
     // SAFETY: the value is only read.
@@ -81,19 +94,33 @@ pub fn callers(tgid: u32) -> u32 {
         return 0;
     };
     // SAFETY: the helpers check their arguments; `task_pt_regs` of the current task is valid, and
-    // reading its stack pointer goes through the checking probe-read helper.
-    let sp: u64 = unsafe {
+    // reading its registers goes through the checking probe-read helper.
+    let (sp, ip): (u64, u64) = unsafe {
         let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as u64;
-        let mut sp = 0u64;
+        let (mut sp, mut ip) = (0u64, 0u64);
         bpf_probe_read_kernel(
             (&raw mut sp).cast(),
             8,
             (regs + SP_OFFSET as u64) as *const _,
         );
-        sp
+        bpf_probe_read_kernel(
+            (&raw mut ip).cast(),
+            8,
+            (regs + IP_OFFSET as u64) as *const _,
+        );
+        (sp, ip)
     };
+    // The code that made the system call: one test per slot, branch-free as in `scan_step`.
+    let mut ip_bits = 0u32;
+    if ip.wrapping_sub(slots.min) < slots.span {
+        for s in 0..MACRO_SLOTS {
+            let d = ip.wrapping_sub(slots.start[s]);
+            let inside = (d.wrapping_sub(slots.len[s]) >> 63) & !(d >> 63) & 1;
+            ip_bits |= (inside as u32) << (MACRO_SLOTS + s);
+        }
+    }
     if sp == 0 {
-        return 0;
+        return ip_bits;
     }
     // Near the top of a stack fewer than STACK_SCAN_BYTES may be mapped: then a quarter of it
     // (the rest of the buffer zeroed, which matches no slot).
@@ -105,7 +132,7 @@ pub fn callers(tgid: u32) -> u32 {
             bpf_probe_read_user(stack.cast(), (STACK_SCAN_BYTES / 4) as u32, sp as *const _)
         };
         if ret < 0 {
-            return 0;
+            return ip_bits;
         }
     }
     // The scan runs in a bpf_loop callback, which the verifier checks once (not once per word
@@ -125,7 +152,7 @@ pub fn callers(tgid: u32) -> u32 {
             0,
         );
     }
-    state.bits
+    state.bits | ip_bits
 }
 
 /// Words of stack each callback step checks.

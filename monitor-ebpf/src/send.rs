@@ -1,13 +1,17 @@
-//! Network without connect(): datagrams sent to an explicit address (sendto, sendmsg,
-//! sendmmsg), TCP Fast Open (sendto with MSG_FASTOPEN), and the first bytes of DNS queries
-//! (to port 53, explicit or on a connected socket).
+//! Network without connect(): datagrams sent to an explicit address (sendto, sendmsg, every
+//! message of sendmmsg), TCP Fast Open (sendto with MSG_FASTOPEN), the first bytes of DNS
+//! queries (to port 53, explicit or on a connected socket), and of packets sent on raw and packet
+//! sockets (see `socket`).
 //!
 //! User ABI (x86_64/arm64): `struct user_msghdr { void *name; int namelen; struct iovec *iov;
 //! size_t iovlen; ... }` (name at 0, iov at 16), `struct mmsghdr { user_msghdr hdr; unsigned
 //! len; }` (hdr at 0), `struct iovec { void *base; size_t len; }`.
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_user, macros::tracepoint, programs::TracePointContext,
+    helpers::generated::{bpf_loop, bpf_probe_read_user},
+    macros::tracepoint,
+    programs::TracePointContext,
 };
+use core::ffi::c_void;
 use monitor_common::{ConnectRecord, DNS_MAX, DnsRecord, counter, kind, syscall};
 
 use crate::{
@@ -110,25 +114,54 @@ fn user_u64(addr: u64) -> u64 {
 fn send_exit(ctx: &TracePointContext) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
-    // (destination sockaddr, its length, payload pointer, payload length)
-    let (dest, dest_len, buf, buf_len) = match p.syscall {
-        syscall::SENDTO | syscall::FASTOPEN => (p.args[3], 128u64, p.args[1], p.args[2]),
-        syscall::SENDMSG | syscall::SENDMMSG => {
-            // sendmsg: args[1] is the msghdr; sendmmsg: the first mmsghdr starts with one.
-            let msg = p.args[1];
-            let iov = user_u64(msg + 16);
-            (
-                user_u64(msg),
-                user_u64(msg + 8) & 0xffff_ffff,
-                user_u64(iov),
-                user_u64(iov + 8),
-            )
-        }
-        _ => return None,
-    };
+    if !matches!(
+        p.syscall,
+        syscall::SENDTO | syscall::FASTOPEN | syscall::SENDMSG | syscall::SENDMMSG
+    ) {
+        return None;
+    }
     // SAFETY: syscall exit records hold `long ret` at offset 16.
     let ret: i64 = unsafe { ctx.read_at(16) }.ok()?;
-    let (family, port, addr) = if dest != 0 {
+    messages(&task, &p, ret);
+    Some(())
+}
+
+/// A destination sockaddr in user memory (0: none, the socket's peer).
+#[derive(Clone, Copy)]
+struct Dest {
+    sockaddr: u64,
+    len: u64,
+}
+
+/// The destination and first iovec of the `user_msghdr` at `msg`.
+#[inline(always)]
+fn message(msg: u64) -> (Dest, u64, u64) {
+    let iov = user_u64(msg + 16);
+    (
+        Dest {
+            sockaddr: user_u64(msg),
+            len: user_u64(msg + 8) & 0xffff_ffff,
+        },
+        user_u64(iov),
+        user_u64(iov + 8),
+    )
+}
+
+/// Reports one datagram (or TCP Fast Open connection): its destination, and the first bytes of a
+/// DNS query to port 53. `flags` are the stash's flags for this message (`flag::REFUSED`).
+#[expect(clippy::too_many_arguments, reason = "one datagram's facts, inlined")]
+#[inline(always)]
+fn datagram(
+    task: &Task,
+    p: &Pending,
+    ret: i64,
+    flags: u32,
+    callers: u32,
+    dest: Dest,
+    buf: u64,
+    buf_len: u64,
+) -> Option<()> {
+    let (family, port, addr) = if dest.sockaddr != 0 {
         let Some(mut entry) = EVENTS.reserve::<ConnectRecord>(0) else {
             count_loss(counter::RINGBUF_FULL);
             return None;
@@ -137,13 +170,13 @@ fn send_exit(ctx: &TracePointContext) -> Option<()> {
         // SAFETY: `rec` is a reserved ConnectRecord, exclusively ours until submitted; every
         // field is written by fill_sockaddr or here.
         let dst = unsafe {
-            (*rec).header = header(kind::CONNECT, size_of::<ConnectRecord>() as u32, &task);
+            (*rec).header = header(kind::CONNECT, size_of::<ConnectRecord>() as u32, task);
             (*rec).syscall = p.syscall;
             (*rec).fd = p.args[0] as i32;
             (*rec).result = ret;
-            (*rec).callers = crate::macros::callers(task.tgid);
-            fill_sockaddr(rec, dest, dest_len as u32);
-            (*rec).flags |= p._pad & monitor_common::flag::REFUSED;
+            (*rec).callers = callers;
+            fill_sockaddr(rec, dest.sockaddr, dest.len as u32);
+            (*rec).flags |= flags & monitor_common::flag::REFUSED;
             ((*rec).family, (*rec).port, (*rec).addr)
         };
         entry.submit(crate::output::lazy());
@@ -153,9 +186,114 @@ fn send_exit(ctx: &TracePointContext) -> Option<()> {
         peer(p.args[0])?
     };
     if port == DNS_PORT && (family == AF_INET || family == AF_INET6) && buf != 0 {
-        dns(&task, family, port, addr, buf, buf_len);
+        dns(task, family, port, addr, buf, buf_len, callers);
     }
     Some(())
+}
+
+/// Most messages one sendmmsg(2) call sends (UIO_MAXIOV: the kernel cuts `vlen` to it).
+const MMSG_MAX: u64 = 1024;
+/// `sizeof(struct mmsghdr)` on 64-bit: a 56-byte `user_msghdr`, `unsigned msg_len`, padding.
+const MMSGHDR_SIZE: u64 = 64;
+
+/// The state of the loop over one call's messages, shared with its callback.
+#[repr(C)]
+struct MmsgState {
+    task: Task,
+    pending: Pending,
+    /// Messages sent (sendmmsg: the call's result; the others: 1, or 0 when the call failed).
+    sent: u64,
+    /// The syscall's result.
+    ret: i64,
+    callers: u32,
+    /// The previous message's destination sockaddr bytes (family+port+IPv4, 8 bytes), to report
+    /// a run of messages to one destination once.
+    prev: u64,
+}
+
+/// Reports every message of a send call that has a destination: sendto's and sendmsg's one, and
+/// each of sendmmsg's (one call can send a decoy first and the payload to another address
+/// second): the messages sent, and the one after them (the one that failed, or was refused under
+/// `--enforce`, and stopped the call). One loop for the three calls, so that the verifier checks
+/// the per-message code once.
+#[inline(always)]
+fn messages(task: &Task, p: &Pending, ret: i64) {
+    let (sent, count) = if p.syscall == syscall::SENDMMSG {
+        let vlen = p.args[2];
+        let sent = if ret > 0 { ret as u64 } else { 0 };
+        let count = if sent < vlen { sent + 1 } else { sent };
+        (sent, if count > MMSG_MAX { MMSG_MAX } else { count })
+    } else {
+        (u64::from(ret >= 0), 1)
+    };
+    let mut state = MmsgState {
+        task: *task,
+        pending: *p,
+        sent,
+        ret,
+        callers: crate::macros::callers(task.tgid),
+        prev: 0,
+    };
+    // SAFETY: the callback is a BPF subprogram of the required signature; `state` lives on this
+    // stack frame for the duration of the call.
+    unsafe {
+        bpf_loop(
+            count as u32,
+            message_step as *const () as *mut c_void,
+            (&raw mut state).cast(),
+            0,
+        );
+    }
+}
+
+/// One message of a send call (`index` into sendmmsg's `mmsghdr` vector; 0 for the others).
+#[inline(never)]
+extern "C" fn message_step(index: u64, ctx: *mut c_void) -> i64 {
+    let state = ctx.cast::<MmsgState>();
+    // SAFETY: `ctx` is the MmsgState `messages` passed to bpf_loop, alive for the whole loop.
+    let s = unsafe { &mut *state };
+    let a = s.pending.args;
+    let (dest, buf, buf_len) = match s.pending.syscall {
+        // sendto(fd, buf, len, flags, addr, addrlen), stashed as [fd, buf, len, addr].
+        syscall::SENDTO | syscall::FASTOPEN => (
+            Dest {
+                sockaddr: a[3],
+                len: 128,
+            },
+            a[1],
+            a[2],
+        ),
+        syscall::SENDMSG => message(a[1]),
+        _ => message(a[1] + (index & (MMSG_MAX - 1)) * MMSGHDR_SIZE),
+    };
+    let (ret, flags) = if dest.sockaddr == 0 {
+        // A connected socket: only the first message says anything new (its peer).
+        if index != 0 {
+            return 0;
+        }
+        (s.ret, 0)
+    } else {
+        // Runs of messages to one IPv4 destination are reported once (an IPv6 address does
+        // not fit in the compared bytes: every such message is reported).
+        let head = user_u64(dest.sockaddr);
+        let v4 = head & 0xffff == AF_INET as u64;
+        if v4 && index > 0 && head == s.prev && index < s.sent {
+            return 0;
+        }
+        s.prev = head;
+        // Sent messages report what the call returned; the one that stopped it, why.
+        if index < s.sent {
+            (s.ret, 0)
+        } else if s.ret < 0 {
+            (s.ret, s.pending._pad)
+        } else {
+            (-1, s.pending._pad)
+        }
+    };
+    let _ = datagram(
+        &s.task, &s.pending, ret, flags, s.callers, dest, buf, buf_len,
+    );
+    0
 }
 
 /// The peer of a connected inet socket (family, port, IPv4 address).
@@ -178,7 +316,7 @@ fn peer(fd: u64) -> Option<(u16, u16, [u8; 16])> {
 
 /// Sends the first bytes of a DNS message to userspace (the query name is in them).
 #[inline(always)]
-fn dns(task: &Task, family: u16, port: u16, addr: [u8; 16], buf: u64, len: u64) {
+fn dns(task: &Task, family: u16, port: u16, addr: [u8; 16], buf: u64, len: u64, callers: u32) {
     let Some(mut entry) = EVENTS.reserve::<DnsRecord>(0) else {
         count_loss(counter::RINGBUF_FULL);
         return;
@@ -197,7 +335,7 @@ fn dns(task: &Task, family: u16, port: u16, addr: [u8; 16], buf: u64, len: u64) 
         (*rec).family = family;
         (*rec).port = port;
         (*rec).addr = addr;
-        (*rec).callers = crate::macros::callers(task.tgid);
+        (*rec).callers = callers;
         (*rec)._pad = 0;
         let ret = bpf_probe_read_user((&raw mut (*rec).data).cast(), len, buf as *const _);
         (*rec).len = if ret < 0 { 0 } else { len };

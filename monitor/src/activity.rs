@@ -153,7 +153,8 @@ impl ActivityLog {
             | EventKind::MacroLib(_)
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
-            | EventKind::CompatSyscall(_) => {}
+            | EventKind::CompatSyscall(_)
+            | EventKind::Socket(_) => {}
         }
     }
 

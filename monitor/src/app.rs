@@ -46,7 +46,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Replay(args)) => return replay(&args),
         Some(Command::Profiles(args)) => return profiles(&args),
         Some(Command::Learn(args)) => match args.accept.as_deref().map(Accept::parse).transpose() {
-            Ok(accept) => watch(
+            Ok(accept) => watch_command(
                 args.watch,
                 Mode::Learn,
                 accept.unwrap_or_default(),
@@ -66,9 +66,9 @@ pub fn run(cli: Cli) -> i32 {
             } else {
                 Vec::new()
             };
-            watch(args.watch, Mode::Ci, Accept::default(), extra_env)
+            watch_command(args.watch, Mode::Ci, Accept::default(), extra_env)
         }
-        None => watch(cli.watch, Mode::Watch, Accept::default(), Vec::new()),
+        None => watch_command(cli.watch, Mode::Watch, Accept::default(), Vec::new()),
     };
     result.unwrap_or_else(|e| {
         eprintln!("buildwatch: error: {e}");
@@ -180,7 +180,7 @@ fn offline_fetch(args: &WatchArgs) -> Result<Vec<(String, String)>, String> {
     Ok(vec![(key.to_owned(), value.to_owned())])
 }
 
-fn watch(
+fn watch_command(
     args: WatchArgs,
     mode: Mode,
     accept: Accept,
@@ -203,7 +203,7 @@ fn watch(
         linger: (mode == Mode::Ci).then_some(std::time::Duration::from_secs(args.grace)),
         extra_env,
     };
-    let outcome = match run_watch(&options, &args, mode) {
+    let outcome = match run_observed(&options, &args, mode) {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("buildwatch: error: {e}");
@@ -261,16 +261,20 @@ fn watch(
 
 /// Runs the watch: with the live view when watching (not learn or ci) on a terminal without
 /// `--no-tui`, plainly otherwise.
-fn run_watch(options: &WatchOptions, args: &WatchArgs, mode: Mode) -> Result<Outcome, SetupError> {
+fn run_observed(
+    options: &WatchOptions,
+    args: &WatchArgs,
+    mode: Mode,
+) -> Result<Outcome, SetupError> {
     use std::io::IsTerminal as _;
     let tui = mode == Mode::Watch
         && !args.no_tui
         && std::io::stdout().is_terminal()
         && std::io::stdin().is_terminal();
     if tui {
-        crate::tui::live::watch(options, &args.policy.profiles)
+        crate::tui::live::run_with_view(options, &args.policy.profiles)
     } else {
-        watch::run(options)
+        watch::run(options, &mut [])
     }
 }
 

@@ -2,30 +2,8 @@
 //! that ordinary builds are quiet without any profile. Reading the crate's sources, the registry,
 //! the sysroot, system headers and libraries; writing in its OUT_DIR (and the compilers' scratch
 //! files); running rustc and the C/C++ toolchain.
-use crate::attribution::paths;
-
-/// The locations the baseline (and profile variables) refer to, for one crate instance.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Places {
-    /// CARGO_MANIFEST_DIR.
-    pub manifest_dir: Option<String>,
-    /// OUT_DIR of the crate's build script.
-    pub out_dir: Option<String>,
-    /// The target directory.
-    pub target_dir: Option<String>,
-    /// rustc's sysroot.
-    pub sysroot: Option<String>,
-    /// CARGO_HOME.
-    pub cargo_home: Option<String>,
-    /// HOME of the user the build runs as.
-    pub home: Option<String>,
-    /// TMPDIR (default /tmp).
-    pub tmpdir: Option<String>,
-    /// The workspace root.
-    pub workspace: Option<String>,
-    /// The crate's build script binary (it may run itself again).
-    pub build_script: Option<String>,
-}
+pub use crate::model::Places;
+use crate::model::paths;
 
 impl Places {
     fn under(&self, path: &str, dir: &Option<String>) -> bool {

@@ -1,4 +1,4 @@
-//! The command line (CLI.md is the contract).
+//! The command line (docs/cli.md is the contract).
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};

@@ -24,6 +24,15 @@ use thiserror::Error;
 use crate::user::TargetUser;
 
 /// Starting the command failed; it did not run.
+/// One of the command's output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error (cargo's progress and diagnostics).
+    Stderr,
+}
+
 #[derive(Debug, Error)]
 pub enum SpawnError {
     /// No program of that name in PATH.

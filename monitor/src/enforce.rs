@@ -26,6 +26,7 @@ use crate::{
     pipeline::Pipeline,
     profile::{HostPattern, NetPattern, PortPattern, ProfileSet, RoleRules},
     sensor::{Sensor, SensorError},
+    watch::Observer,
 };
 
 /// Keeps the kernel's crate groups and allow lists in step with attribution.
@@ -198,4 +199,20 @@ fn is_stopped(pid: u32) -> bool {
             .and_then(|(_, rest)| rest.split_whitespace().next())
             .is_some_and(|state| state == "T")
     })
+}
+
+/// The enforcer follows the run: every attributed exec may give a build script its group, and
+/// every turn of the loop continues held scripts whose exec record was lost.
+impl Observer for Enforcer<'_> {
+    fn event(&mut self, event: &Event, pipeline: &Pipeline) {
+        self.after(event, pipeline);
+    }
+
+    fn tick(&mut self, _pipeline: &Pipeline) {
+        self.release_held();
+    }
+
+    fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
+    }
 }

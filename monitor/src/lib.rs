@@ -2,7 +2,7 @@
 //! and proc-macros did.
 //!
 //! Data flows one way: [`sensor`] (the only module that touches aya) → [`decode`] →
-//! [`attribution`] → sinks ([`summary`], JSON Lines, the live [`tui`]). See ARCHITECTURE.md.
+//! [`attribution`] → sinks ([`summary`], JSON Lines, the live [`tui`]). See docs/architecture.md.
 pub mod activity;
 pub mod app;
 pub mod attribution;
@@ -18,6 +18,7 @@ pub mod i386;
 pub mod learn;
 pub mod metadata;
 pub mod model;
+pub mod packet;
 pub mod pipeline;
 pub mod policy;
 pub mod profile;

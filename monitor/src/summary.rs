@@ -65,7 +65,8 @@ impl Summary {
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
-            | EventKind::CompatSyscall(_) => {}
+            | EventKind::CompatSyscall(_)
+            | EventKind::Socket(_) => {}
         }
     }
 

@@ -1,7 +1,12 @@
 //! A watching run: load the sensor, start the command under it, stream events through the
 //! pipeline until the command ends, drain, summarize.
+//!
+//! The run loop knows nothing of the screen or of enforcement: whoever follows the run (the
+//! live view, the enforcer) is an [`Observer`], told when the command started, of every event,
+//! at every turn of the loop, and when the run finished.
 use std::{
     io::IsTerminal as _,
+    os::fd::OwnedFd,
     path::PathBuf,
     sync::{
         Arc,
@@ -17,16 +22,16 @@ use thiserror::Error;
 
 use crate::{
     attribution::BuildContext,
-    command::{self, SpawnError, Status},
+    command::{self, Child, SpawnError, Status, Stream},
     decode::Decoder,
     enforce::Enforcer,
     learn::Learner,
     metadata,
+    model::Event,
     pipeline::{Pipeline, PipelineOptions, RunReport},
     policy::PolicyConfig,
     profile::ProfileSet,
     sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
-    tui::{Stream, feed::LiveFeed},
     user::{self, TargetUser, UserError},
 };
 
@@ -116,21 +121,55 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// After killing leftover processes, how long to keep reading for their exit records.
 const KILL_SETTLE: Duration = Duration::from_millis(300);
 
-/// Runs the command under the sensor.
-pub fn run(options: &WatchOptions) -> Result<Outcome, SetupError> {
-    run_with(options, None)
+/// Whoever follows a run besides the pipeline: told of its course by the run loop, which knows
+/// nothing else of them. Every method has a default that does nothing.
+pub trait Observer {
+    /// The command's output should come to this observer instead of the terminal (a view that
+    /// owns the terminal); the command's stdin is then /dev/null.
+    fn takes_output(&self) -> bool {
+        false
+    }
+
+    /// The command started; `output` holds its stdout and stderr when [`Self::takes_output`]
+    /// (empty otherwise). An error stops the run (the command is killed): nobody would read
+    /// its output.
+    fn started(
+        &mut self,
+        _child: &Arc<Child>,
+        _output: Vec<(OwnedFd, Stream)>,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// An event went through the pipeline (attributed and checked).
+    fn event(&mut self, _event: &Event, _pipeline: &Pipeline) {}
+
+    /// A sensor record could not be decoded. `true` when the observer shows it (then no
+    /// warning is printed).
+    fn undecodable(&mut self) -> bool {
+        false
+    }
+
+    /// Every turn of the loop: after each batch of events, and at least every 50 ms.
+    fn tick(&mut self, _pipeline: &Pipeline) {}
+
+    /// The events are drained and the pipeline is about to finish.
+    fn finishing(&mut self, _pipeline: &Pipeline) {}
+
+    /// The run is over: what it amounted to and the command's status.
+    fn finished(&mut self, _report: &RunReport, _status: Option<Status>) {}
+
+    /// Problems the observer met during the run, reported with the outcome.
+    fn take_errors(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
-/// Runs the command under the sensor with a live view fed by `live`: the command's output is
-/// captured (its stdin is /dev/null and the terminal stays the view's), and the view may ask for
-/// the build to be stopped.
-pub fn run_live(options: &WatchOptions, mut live: LiveFeed) -> Result<Outcome, SetupError> {
-    run_with(options, Some(&mut live))
-}
-
-fn run_with(
+/// Runs the command under the sensor, telling `observers` of its course (and the enforcer,
+/// with `--enforce`).
+pub fn run(
     options: &WatchOptions,
-    mut live: Option<&mut LiveFeed>,
+    observers: &mut [&mut dyn Observer],
 ) -> Result<Outcome, SetupError> {
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
@@ -193,8 +232,9 @@ fn run_with(
             }
         });
     }
-    let foreground = live.is_none() && std::io::stdin().is_terminal();
-    let (stdio, readers) = if live.is_some() {
+    let capture = observers.iter().any(|o| o.takes_output());
+    let foreground = !capture && std::io::stdin().is_terminal();
+    let (stdio, mut readers) = if capture {
         capture_stdio()?
     } else {
         (command::Stdio::default(), Vec::new())
@@ -204,16 +244,16 @@ fn run_with(
     })?;
     let child = Arc::new(child);
     let pid = child.pid;
-    if let Some(live) = live.as_deref_mut() {
-        live.started(child.clone());
-        for (fd, stream) in readers {
-            if let Err(e) = live.forward_output(fd, stream) {
-                // The command runs already: it must not block on a full pipe nobody reads.
-                child.signal_group(libc::SIGKILL);
-                return Err(
-                    SpawnError::Sys(format!("cannot read the command's output: {e}")).into(),
-                );
-            }
+    for observer in observers.iter_mut() {
+        let output = if observer.takes_output() {
+            std::mem::take(&mut readers)
+        } else {
+            Vec::new()
+        };
+        if let Err(e) = observer.started(&child, output) {
+            // The command runs already: it must not block on a full pipe nobody reads.
+            child.signal_group(libc::SIGKILL);
+            return Err(SpawnError::Sys(format!("cannot read the command's output: {e}")).into());
         }
     }
 
@@ -239,16 +279,19 @@ fn run_with(
     } else {
         None
     };
-    let pumped = pump(
-        &rx,
-        &mut pipeline,
-        &stop,
-        pid,
-        options.linger,
-        live.as_deref_mut(),
-        enforcer.as_mut(),
-    );
-    let mut output_errors_extra = enforcer.map(|e| e.errors).unwrap_or_default();
+    // The enforcer first: a new build script's network is allowed as soon as possible.
+    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 1);
+    if let Some(enforcer) = enforcer.as_mut() {
+        all.push(enforcer);
+    }
+    for observer in observers.iter_mut() {
+        all.push(&mut **observer);
+    }
+    let pumped = pump(&rx, &mut pipeline, &stop, pid, options.linger, &mut all);
+    let mut output_errors_extra: Vec<String> =
+        all.iter_mut().flat_map(|o| o.take_errors()).collect();
+    drop(all);
+    drop(enforcer);
     let (status, decode_errors, output_errors) =
         (pumped.status, pumped.decode_errors, pumped.output_errors);
     pipeline.outlived(&pumped.outlived, &pumped.killed, options.linger);
@@ -267,16 +310,16 @@ fn run_with(
         .collect();
     let mut output_errors = output_errors;
     output_errors.append(&mut output_errors_extra);
-    if let Some(live) = live.as_deref_mut() {
-        live.sync(&pipeline);
+    for observer in observers.iter_mut() {
+        observer.finishing(&pipeline);
     }
     let (mut report, learner) = pipeline.finish().unwrap_or_else(|e| {
         output_errors.push(format!("writing events: {e}"));
         (RunReport::default(), None)
     });
     report.coverage_gaps = sensor.coverage_gaps().to_vec();
-    if let Some(live) = live {
-        live.finished(&report.findings, status.as_ref().ok().copied());
+    for observer in observers.iter_mut() {
+        observer.finished(&report, status.as_ref().ok().copied());
     }
     drop(sensor);
     Ok(Outcome {
@@ -303,7 +346,7 @@ struct Pumped {
     killed: Vec<u32>,
 }
 
-/// Moves events through the pipeline (and on to the live view, if any) until the command has
+/// Moves events through the pipeline (and on to the observers) until the command has
 /// exited (and, with `linger`, the processes it left behind have exited or been killed when the
 /// grace period ran out) and the stream is drained.
 fn pump(
@@ -312,8 +355,7 @@ fn pump(
     stop: &AtomicBool,
     pid: u32,
     linger: Option<Duration>,
-    mut live: Option<&mut LiveFeed>,
-    mut enforcer: Option<&mut Enforcer<'_>>,
+    observers: &mut [&mut dyn Observer],
 ) -> Pumped {
     let mut status = None;
     let mut decode_errors = 0;
@@ -355,8 +397,8 @@ fn pump(
                 killed_at = Some(Instant::now());
             }
         }
-        if let Some(enforcer) = enforcer.as_deref_mut() {
-            enforcer.release_held();
+        for observer in observers.iter_mut() {
+            observer.tick(pipeline);
         }
         // Once the command has exited, wake up in time to end the settling period.
         let timeout = match exited_at {
@@ -372,11 +414,8 @@ fn pump(
                     match message {
                         StreamMessage::Event(event) => match pipeline.process(event) {
                             Ok(event) => {
-                                if let Some(enforcer) = enforcer.as_deref_mut() {
-                                    enforcer.after(&event, pipeline);
-                                }
-                                if let Some(live) = live.as_deref_mut() {
-                                    live.event(event, pipeline);
+                                for observer in observers.iter_mut() {
+                                    observer.event(&event, pipeline);
                                 }
                             }
                             Err(e) if output_errors.len() < 5 => {
@@ -386,9 +425,12 @@ fn pump(
                         },
                         StreamMessage::DecodeError(e) => {
                             decode_errors += 1;
-                            if let Some(live) = &live {
-                                live.undecodable();
-                            } else if decode_errors == 1 {
+                            // Every observer is told (no short cut): each may count it.
+                            let mut shown = false;
+                            for observer in observers.iter_mut() {
+                                shown |= observer.undecodable();
+                            }
+                            if !shown && decode_errors == 1 {
                                 eprintln!("buildwatch: warning: undecodable sensor record ({e})");
                             }
                         }
@@ -404,11 +446,7 @@ fn pump(
                 status = Some(s);
                 exited_at = Some(Instant::now());
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if let Some(live) = live.as_deref_mut() {
-                    live.tick(pipeline);
-                }
-            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }

@@ -1,7 +1,7 @@
 //! Developer tasks: `cargo xtask <setup|test|demo|record|bench|profiles-check>`.
 //!
 //! Every task first runs `setup`, which installs what building the eBPF sensor needs when it is
-//! missing (TOOLCHAIN.md) and does nothing when it is all there.
+//! missing (docs/toolchain.md) and does nothing when it is all there.
 mod bench;
 mod profiles_check;
 mod setup;

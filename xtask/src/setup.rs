@@ -2,7 +2,7 @@
 //!
 //! Idempotent: each step checks first and does nothing when its piece is already right.
 //! - rust-src for the toolchain in use (the eBPF crate is built with `-Z build-std=core`);
-//! - bpf-linker 0.13.0 linked against rustc's own libLLVM (TOOLCHAIN.md: Debian's LLVM is too
+//! - bpf-linker 0.13.0 linked against rustc's own libLLVM (docs/toolchain.md: Debian's LLVM is too
 //!   old, and one LLVM for rustc and the linker avoids bitcode mismatches);
 //! - tracefs mounted (the tracepoints need it), when running as root;
 //! - the programs the tests use (python3, setpriv; tmux, installed with apt-get when missing).

@@ -1,7 +1,7 @@
 //! Workspace facts from `cargo metadata`: they confirm and enrich what the events say (versions
 //! of proc-macros built in an earlier run, the workspace root, the target directory). Attribution
 //! works without them, e.g. in replay.
-use super::actor::CrateRef;
+use crate::model::CrateRef;
 
 /// One package of the build.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

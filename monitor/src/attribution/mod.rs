@@ -13,23 +13,19 @@
 //!   reading outside the sysroot, sources, registry and target directory, writing outside the
 //!   target directory) is done by the proc-macros that rustc loaded: the exact one when only one
 //!   is loaded, otherwise every candidate, most likely first.
-mod actor;
 mod context;
-pub mod paths;
 mod process_table;
 mod rustc;
 
 use std::collections::{BTreeSet, HashMap};
 
-pub use actor::{Actor, CrateRef, Role};
+/// The actor types attribution fills in (defined in the model every stage shares).
+pub use crate::model::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
 pub use process_table::{ProcKind, Process, ProcessTable};
 pub use rustc::{Extern, RustcInfo};
 
-use crate::{
-    baseline::Places,
-    model::{Event, EventKind, Exec},
-};
+use crate::model::{Event, EventKind, Exec, Places, paths};
 
 /// Labels events with their actor, keeping the process table up to date.
 #[derive(Debug, Default)]
@@ -266,7 +262,8 @@ impl Attributor {
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
-            | EventKind::CompatSyscall(_) => {
+            | EventKind::CompatSyscall(_)
+            | EventKind::Socket(_) => {
                 self.table.entry(event.pid, event.ppid, &event.comm);
                 self.table.get(event.pid).map(|p| self.actor_of(p, event))
             }
@@ -306,15 +303,27 @@ impl Attributor {
         }
     }
 
-    /// The proc-macro(s) whose code the sensor found on the stack.
+    /// The proc-macro(s) whose code the sensor found at the system call: the library the
+    /// instruction pointer was in names it exactly (the call was made by that library's own code);
+    /// otherwise the libraries with return addresses on the stack.
     fn caller_actor(&self, r: &RustcInfo, callers: &[u8]) -> Option<Actor> {
-        let mut crates: Vec<&CrateRef> = r
-            .slots
-            .iter()
-            .filter(|(slot, _)| callers.contains(slot))
-            .map(|(_, k)| k)
-            .collect();
-        crates.dedup();
+        let of_slots = |slots: &mut dyn Iterator<Item = u8>| -> Vec<&CrateRef> {
+            let wanted: Vec<u8> = slots.collect();
+            let mut crates: Vec<&CrateRef> = r
+                .slots
+                .iter()
+                .filter(|(slot, _)| wanted.contains(slot))
+                .map(|(_, k)| k)
+                .collect();
+            crates.dedup();
+            crates
+        };
+        let at_ip = of_slots(&mut callers.iter().filter_map(|&b| ip_slot(b)));
+        let crates = if at_ip.is_empty() {
+            of_slots(&mut callers.iter().copied().filter(|&b| ip_slot(b).is_none()))
+        } else {
+            at_ip
+        };
         let first = *crates.first()?;
         let mut actor = Actor::for_crate(Role::ProcMacro, first);
         if crates.len() > 1 {
@@ -525,6 +534,14 @@ impl Attributor {
         actor.compiling = r.krate.clone();
         actor
     }
+}
+
+/// The slot of a `callers` bit that says the instruction pointer at the system call was in that
+/// slot's library (bits `MACRO_SLOTS..2 * MACRO_SLOTS`; lower bits are return addresses found on
+/// the stack).
+fn ip_slot(bit: u8) -> Option<u8> {
+    let slots = monitor_common::MACRO_SLOTS as u8;
+    (slots..2 * slots).contains(&bit).then(|| bit - slots)
 }
 
 fn rustc_actor(r: &RustcInfo) -> Actor {

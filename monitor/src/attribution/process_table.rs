@@ -2,7 +2,8 @@
 //! image, and what it is in the build.
 use std::collections::{BTreeMap, HashMap};
 
-use super::{actor::Actor, actor::CrateRef, rustc::RustcInfo};
+use super::rustc::RustcInfo;
+use crate::model::{Actor, CrateRef};
 
 /// What a process is in the build. Decided at each exec from the new image and from what the
 /// process was before (a build script's descendants stay tools of its crate whatever they run).

@@ -6,7 +6,7 @@
 //! files. Everything else in a rustc process is done by the proc-macros it loaded.
 use crate::model::{Event, EventKind, Exec};
 
-use super::{actor::CrateRef, paths};
+use crate::model::{CrateRef, paths};
 
 /// One `--extern name=path` argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,7 +224,8 @@ impl RustcInfo {
             | EventKind::Dns(_)
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
-            | EventKind::CompatSyscall(_) => false,
+            | EventKind::CompatSyscall(_)
+            | EventKind::Socket(_) => false,
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)

@@ -109,9 +109,10 @@ pub fn accept(finding: &Finding, dir: &Path, vars: &Vars) -> Result<ProfileChang
             entry
         };
         let note = match finding.code {
-            Code::SensitiveRead | Code::UnexpectedNetwork | Code::PersistenceWrite => {
-                Some(format!("accepted {} finding", finding.code))
-            }
+            Code::SensitiveRead
+            | Code::UnexpectedNetwork
+            | Code::PersistenceWrite
+            | Code::AgentSocket => Some(format!("accepted {} finding", finding.code)),
             _ => None,
         };
         let entries = table.list_mut(list);

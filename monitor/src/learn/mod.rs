@@ -88,6 +88,7 @@ struct Observed {
     io_uring: BTreeSet<String>,
     compat: BTreeSet<String>,
     namespaces: BTreeSet<String>,
+    raw_sockets: BTreeSet<String>,
 }
 
 /// Collects observations during a run.
@@ -153,6 +154,13 @@ impl Learner {
                 } else if open.result >= 0 && !places.expected_read(&open.path) {
                     o.read.insert(generalize::substitute(&open.path, &v));
                 }
+            }
+            // Hand-built packets: never learnt as allowed, listed for review.
+            EventKind::Connect(c) if c.is_raw() => {
+                o.raw_sockets.insert(format!("packet to {}", c.endpoint()));
+            }
+            EventKind::Socket(s) => {
+                o.raw_sockets.insert(s.subject());
             }
             EventKind::Connect(c) => {
                 if !(c.family == SocketFamily::Unix
@@ -333,6 +341,7 @@ impl Learner {
                 review("io-uring-use", &o.io_uring, &mut doc);
                 review("compat-syscall", &o.compat, &mut doc);
                 review("namespace-use", &o.namespaces, &mut doc);
+                review("raw-socket", &o.raw_sockets, &mut doc);
             }
             let review = doc.not_allowed.len();
             let text = profile::render(&doc);

@@ -1,15 +1,15 @@
 //! The typed event model: what the sensor saw, decoded, and (later in the pipeline) attributed.
 //!
-//! This is also the JSON Lines format of `--events` (CLI.md), which `replay` reads back: one
+//! This is also the JSON Lines format of `--events` (docs/cli.md), which `replay` reads back: one
 //! [`Event`] per line, the kind's own fields flattened next to the common ones.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::actor::Actor;
 use super::vocab::{
     ConnectSyscall, IoUringOp, LostReason, OpenSyscall, SocketFamily, TamperSyscall,
 };
-use crate::attribution::Actor;
 
 /// One thing a process of the watched tree did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,7 +30,8 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
     /// In a rustc process: the proc-macro library slots (see `macro-lib` events) whose code was
-    /// on the calling thread's stack.
+    /// on the calling thread's stack; `16 + slot` (16 = the sensor's slot count) when the
+    /// instruction pointer at the system call was in that slot's library.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub callers: Vec<u8>,
     /// What happened.
@@ -88,6 +89,44 @@ event_kinds! {
     /// A 32-bit system call (the first of each kind per process image), which syscall tracing
     /// does not see.
     CompatSyscall(CompatSyscall) => "compat-syscall",
+    /// A raw or packet socket was created (or refused).
+    Socket(Socket) => "socket",
+}
+
+/// A raw or packet socket: `SOCK_RAW` of any family but netlink and unix, `AF_PACKET`,
+/// `SOCK_PACKET`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Socket {
+    /// `inet`, `inet6`, `packet`, or `af<N>`.
+    pub family: String,
+    /// `SOCK_RAW`, `SOCK_DGRAM` (a cooked packet socket), `SOCK_PACKET`, or `type<N>`.
+    #[serde(rename = "type")]
+    pub sock_type: String,
+    /// The protocol argument (255 = IPPROTO_RAW; for packet sockets an ethertype, network
+    /// order).
+    pub protocol: u32,
+    /// The new descriptor, or `-errno`.
+    pub result: i64,
+    /// Name of the error when `result` is negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Refused by buildwatch (`--enforce`, the cgroup `sock_create` hook).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refused: bool,
+    /// Its process was killed by buildwatch (`--enforce`: a packet socket, which the kernel's
+    /// hook cannot refuse).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub killed: bool,
+}
+
+impl Socket {
+    /// `socket inet SOCK_RAW 255`: the finding subject.
+    pub fn subject(&self) -> String {
+        format!(
+            "socket {} {} {}",
+            self.family, self.sock_type, self.protocol
+        )
+    }
 }
 
 /// A DNS query.
@@ -316,7 +355,8 @@ impl Open {
 pub struct Connect {
     /// How: `connect`, `sendto`, `sendmsg`, `sendmmsg`, `fastopen`, `int80-connect` and `int80-send`
     /// (32-bit system calls, seen by the cgroup hooks), `io_uring` (the cgroup
-    /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall).
+    /// connect hook without a syscall), `send` (the cgroup sendmsg hook without a syscall),
+    /// `raw-sendto`, `raw-sendmsg`, `raw-sendmmsg` (a packet on a raw or packet socket).
     #[serde(default = "connect_syscall")]
     pub syscall: ConnectSyscall,
     /// `inet`, `inet6`, `unix`, or `af<N>` for other families.
@@ -333,6 +373,11 @@ pub struct Connect {
     /// Refused by buildwatch (`--enforce`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub refused: bool,
+    /// A packet sent on a raw or packet socket (`syscall` is then `raw-sendto`, `raw-sendmsg` or
+    /// `raw-sendmmsg`, and the destination is read from the packet's headers): the address
+    /// passed with it, when it differs (a decoy: a raw socket ignores the port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<String>,
 }
 
 fn connect_syscall() -> ConnectSyscall {
@@ -347,6 +392,11 @@ impl Connect {
             SocketFamily::Inet6 => format!("[{}]:{}", self.addr, self.port),
             SocketFamily::Unix | SocketFamily::Other(_) => self.addr.clone(),
         }
+    }
+
+    /// Whether this is a packet sent on a raw or packet socket.
+    pub fn is_raw(&self) -> bool {
+        self.syscall.is_raw()
     }
 }
 

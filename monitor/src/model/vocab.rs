@@ -128,12 +128,26 @@ vocabulary! {
         Int80Connect => "int80-connect",
         /// A datagram sent by a 32-bit (int 0x80) system call, seen by the cgroup hook.
         Int80Send => "int80-send",
+        /// A packet sent by sendto(2) on a raw or packet socket (destination from its headers).
+        RawSendto => "raw-sendto",
+        /// A packet sent by sendmsg(2) on a raw or packet socket.
+        RawSendmsg => "raw-sendmsg",
+        /// A packet sent by sendmmsg(2) on a raw or packet socket.
+        RawSendmmsg => "raw-sendmmsg",
         /// A code this version does not know (a sensor/monitor mismatch).
         Unknown => "unknown",
     }
 }
 
 impl ConnectSyscall {
+    /// A packet sent on a raw or packet socket.
+    pub fn is_raw(self) -> bool {
+        matches!(
+            self,
+            ConnectSyscall::RawSendto | ConnectSyscall::RawSendmsg | ConnectSyscall::RawSendmmsg
+        )
+    }
+
     /// The attempt opens a connection (rather than sending a datagram).
     pub fn connects(self) -> bool {
         matches!(

@@ -47,11 +47,18 @@ pub enum Code {
     ProcessOutlivedBuild,
     /// An allow entry in a profile matched nothing during the run.
     UnusedAllow,
+    /// A raw or packet socket (`SOCK_RAW` of any family, `AF_PACKET`) created by a build
+    /// script, a proc-macro or anything they ran: packets built by hand, whose real destination
+    /// is inside them.
+    RawSocket,
+    /// A connection to an agent's or daemon's unix socket (ssh-agent, gpg-agent, docker,
+    /// containerd, podman, systemd, D-Bus): keys and root without touching a file.
+    AgentSocket,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 18] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
@@ -68,6 +75,8 @@ impl Code {
         Code::NoProfile,
         Code::EventsLost,
         Code::UnusedAllow,
+        Code::RawSocket,
+        Code::AgentSocket,
     ];
 
     /// The code's name (`unexpected-network`).
@@ -89,6 +98,8 @@ impl Code {
             Code::NamespaceUse => "namespace-use",
             Code::ProcessOutlivedBuild => "process-outlived-build",
             Code::UnusedAllow => "unused-allow",
+            Code::RawSocket => "raw-socket",
+            Code::AgentSocket => "agent-socket",
         }
     }
 
@@ -138,6 +149,12 @@ impl Code {
                 "a process started during the build was still running when the build ended"
             }
             Code::UnusedAllow => "an allow entry in a profile matched nothing during the run",
+            Code::RawSocket => {
+                "a raw or packet socket (SOCK_RAW, AF_PACKET) created by a build script, proc-macro or a program they ran"
+            }
+            Code::AgentSocket => {
+                "a connection to an agent or daemon socket (ssh-agent, gpg-agent, docker, containerd, podman, systemd, D-Bus)"
+            }
         }
     }
 }
@@ -210,7 +227,12 @@ pub struct Finding {
 impl Finding {
     /// `sensitive-read: keyscan 0.1.4 build-script read /home/u/.ssh/id_rsa`
     pub fn headline(&self) -> String {
+        let names: Vec<String> = self.candidates.iter().map(ToString::to_string).collect();
         let who = match (&self.krate, self.role) {
+            // No one proc-macro named as if it were certain.
+            (Some(_), Some(r)) if !self.exact() => {
+                format!("one of {} ({r}, attribution not exact):", names.join(", "))
+            }
             (Some(k), Some(r)) => format!("{k} {r}"),
             (Some(k), None) => k.to_string(),
             (None, Some(r)) => r.to_string(),
@@ -220,10 +242,13 @@ impl Finding {
         if self.count > 1 {
             s.push_str(&format!(" (x{})", self.count));
         }
-        if !self.candidates.is_empty() {
-            let names: Vec<String> = self.candidates.iter().map(ToString::to_string).collect();
-            s.push_str(&format!(" [could be any of: {}]", names.join(", ")));
-        }
         s
+    }
+
+    /// Whether the finding names the one crate responsible. False when the sensor could not
+    /// tell which of several proc-macros acted (`candidates` lists them all; `krate` is the
+    /// first whose profile does not allow it, not a certainty).
+    pub fn exact(&self) -> bool {
+        self.candidates.len() < 2
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Pure: events and profiles in, findings out. The same code serves watching, `ci`, `learn`
 //! (which records what it would have flagged) and `replay`.
+mod agent;
 mod finding;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+pub use agent::{Agent, AgentEnv};
 pub use finding::{Code, Finding, ProcessRef, Severity};
 
 use crate::{
@@ -20,8 +22,10 @@ use crate::{
 
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does.
-pub const DEFAULT_FAIL_ON: [Code; 7] = [
+pub const DEFAULT_FAIL_ON: [Code; 9] = [
     Code::UnexpectedNetwork,
+    Code::RawSocket,
+    Code::AgentSocket,
     Code::SensitiveRead,
     Code::PersistenceWrite,
     Code::FilelessExec,
@@ -106,6 +110,10 @@ pub struct Policy {
     findings: BTreeMap<(Code, Option<CrateRef>, Option<Role>, String), Finding>,
     unprofiled: BTreeMap<Key, Unprofiled>,
     lost: u64,
+    /// The agent sockets the environment names (SSH_AUTH_SOCK and co.).
+    agents: AgentEnv,
+    /// Findings reported so far (merged or not): tells whether checking an event reported one.
+    reported: u64,
 }
 
 impl Policy {
@@ -126,6 +134,8 @@ impl Policy {
             findings: BTreeMap::new(),
             unprofiled: BTreeMap::new(),
             lost: 0,
+            agents: AgentEnv::from_process(),
+            reported: 0,
         }
     }
 
@@ -166,15 +176,64 @@ impl Policy {
             return;
         }
         let Some(actor) = event.actor.as_ref() else {
+            // A process attribution never heard of: a refusal is still a finding.
+            if let EventKind::Connect(c) = &event.kind
+                && c.refused
+            {
+                let ep = c.endpoint();
+                let detail = format!("{} {ep} (refused by --enforce)", connect_verb(c));
+                self.report(
+                    Code::UnexpectedNetwork,
+                    None,
+                    None,
+                    None,
+                    None,
+                    detail,
+                    ep,
+                    event,
+                    &[],
+                );
+            }
             return;
         };
         let role = actor.policy_role();
+        let before = self.reported;
         match role {
+            // Proc-macros the sensor could not tell apart: the strictest of their profiles
+            // applies (the first candidate, most likely first, whose profile does not allow it
+            // gets the finding, which lists every candidate and says it is not exact).
+            Role::ProcMacro if actor.candidates.len() > 1 => {
+                for c in &actor.candidates {
+                    let mut one = actor.clone();
+                    one.krate = Some(c.name.clone());
+                    one.version = c.version.clone();
+                    self.check_crate(event, &one, role, attributor);
+                    if self.reported != before {
+                        break;
+                    }
+                }
+            }
             Role::BuildScript | Role::ProcMacro => self.check_crate(event, actor, role, attributor),
             // rustc itself never reads secrets or plants persistence: if that happens there, an
             // unidentified proc-macro did it.
             Role::Rustc => self.check_universal(event, actor, role, attributor),
             Role::Cargo | Role::Command | Role::Tool => {}
+        }
+        // Refusals, and network in rustc's processes, whatever else was decided.
+        if self.reported == before
+            && let Some((code, list, subject, detail)) = always_reported(event, role)
+        {
+            self.report(
+                code,
+                Some(list),
+                actor.crate_ref().as_ref(),
+                Some(role),
+                None,
+                detail,
+                subject,
+                event,
+                &actor.candidates,
+            );
         }
     }
 
@@ -281,6 +340,8 @@ impl Policy {
                 (RuleList::Read, _) => rules.read(subject),
                 (RuleList::Write, _) => rules.write(subject),
                 (RuleList::SensitiveRead, _) => rules.sensitive_read(subject),
+                // No profile allows hand-built packets.
+                (_, EventKind::Connect(c)) if c.is_raw() => None,
                 (RuleList::Network, EventKind::Connect(c)) => rules.network(&endpoint(c)),
                 // A lookup is allowed by an entry for the name, or for the resolver itself.
                 (RuleList::Network, EventKind::Dns(d)) => rules
@@ -294,9 +355,13 @@ impl Policy {
                         })
                     }),
                 // Tampering and io_uring are never allowed by a profile.
-                (_, EventKind::Tamper(_) | EventKind::IoUring(_) | EventKind::CompatSyscall(_)) => {
-                    None
-                }
+                (
+                    _,
+                    EventKind::Tamper(_)
+                    | EventKind::IoUring(_)
+                    | EventKind::CompatSyscall(_)
+                    | EventKind::Socket(_),
+                ) => None,
                 (RuleList::Network, _) => None,
             }
         };
@@ -388,36 +453,40 @@ impl Policy {
                     ))
                 }
             }
+            EventKind::Connect(c) if c.is_raw() => Some(raw_packet(c)),
+            EventKind::Socket(s) => Some(raw_socket(s)),
             EventKind::Connect(c) => {
-                if c.family == SocketFamily::Unix && is_baseline_socket(&c.addr) {
+                let refused = if c.refused {
+                    " (refused by --enforce)"
+                } else {
+                    ""
+                };
+                let agent = (c.family == SocketFamily::Unix)
+                    .then(|| self.agents.agent(&c.addr))
+                    .flatten();
+                if let Some(agent) = agent {
+                    Some((
+                        Code::AgentSocket,
+                        RuleList::Network,
+                        c.addr.clone(),
+                        format!(
+                            "connected to the {agent} socket {} (it gives {}){}",
+                            c.addr,
+                            agent.grants(),
+                            attempt_connect(c.result, c.error.as_deref())
+                        ),
+                    ))
+                } else if c.family == SocketFamily::Unix && is_baseline_socket(&c.addr) {
                     None
                 } else {
                     let ep = c.endpoint();
-                    let how = match (c.family, c.syscall) {
-                        (SocketFamily::Unix, _) => "connected to unix socket".to_owned(),
-                        (_, ConnectSyscall::Connect) => "connected to".to_owned(),
-                        (_, ConnectSyscall::Fastopen) => {
-                            "opened a TCP Fast Open connection to".to_owned()
-                        }
-                        (_, ConnectSyscall::IoUring) => {
-                            "connected (through io_uring, no connect syscall) to".to_owned()
-                        }
-                        (_, ConnectSyscall::Int80Connect) => {
-                            "connected (through a 32-bit int 0x80 system call) to".to_owned()
-                        }
-                        (_, how) => format!("sent a datagram ({how}) to"),
-                    };
-                    let refused = if c.refused {
-                        " (refused by --enforce)"
-                    } else {
-                        ""
-                    };
                     Some((
                         Code::UnexpectedNetwork,
                         RuleList::Network,
                         ep.clone(),
                         format!(
-                            "{how} {ep}{}{refused}",
+                            "{} {ep}{}{refused}",
+                            connect_verb(c),
                             attempt_connect(c.result, c.error.as_deref())
                         ),
                     ))
@@ -522,6 +591,8 @@ impl Policy {
             if !matches!(
                 code,
                 Code::UnexpectedNetwork
+                    | Code::RawSocket
+                    | Code::AgentSocket
                     | Code::SensitiveRead
                     | Code::PersistenceWrite
                     | Code::FilelessExec
@@ -569,7 +640,7 @@ impl Policy {
         }
         let set = match code {
             Code::UnexpectedExec => &mut u.programs,
-            Code::UnexpectedNetwork => &mut u.network,
+            Code::UnexpectedNetwork | Code::AgentSocket | Code::RawSocket => &mut u.network,
             _ => &mut u.unusual,
         };
         if set.len() < MAX_LISTED {
@@ -617,6 +688,7 @@ impl Policy {
         } else {
             Severity::Warning
         };
+        self.reported += 1;
         let key = (code, krate.cloned(), role, subject.clone());
         let process = event.actor.as_ref().map(|a| process_ref(event, a));
         self.findings
@@ -827,6 +899,100 @@ fn command_line(exec: &crate::model::Exec) -> String {
         s.push_str(" ...");
     }
     s
+}
+
+/// What is a finding whoever the process acts for and whatever its profile says: every refusal
+/// in the kernel (rustc, its linker, a process attributed late), and network and raw sockets in
+/// rustc and its linker, which never connect anywhere (only to libc's name service cache): there
+/// it is hostile code in the compiler's process (a proc-macro the sensor could not name, a
+/// linker planted by the build).
+fn always_reported(event: &Event, role: Role) -> Option<(Code, RuleList, String, String)> {
+    let rustc = role == Role::Rustc;
+    match &event.kind {
+        EventKind::Socket(s) if s.refused || s.killed || rustc => Some(raw_socket(s)),
+        EventKind::Connect(c) if c.is_raw() && (c.refused || rustc) => Some(raw_packet(c)),
+        EventKind::Connect(c)
+            if c.refused
+                || rustc && !(c.family == SocketFamily::Unix && is_baseline_socket(&c.addr)) =>
+        {
+            let ep = c.endpoint();
+            let refused = if c.refused {
+                " (refused by --enforce)"
+            } else {
+                ""
+            };
+            let detail = format!(
+                "{} {ep}{}{refused}",
+                connect_verb(c),
+                attempt_connect(c.result, c.error.as_deref())
+            );
+            Some((Code::UnexpectedNetwork, RuleList::Network, ep, detail))
+        }
+        _ => None,
+    }
+}
+
+/// The verdict on a raw or packet socket's creation.
+fn raw_socket(s: &crate::model::event::Socket) -> (Code, RuleList, String, String) {
+    let what = match s.family.as_str() {
+        "packet" => "a packet socket (link-layer frames built by hand)",
+        _ => "a raw socket (IP packets built by hand)",
+    };
+    let outcome = if s.refused {
+        " (refused by --enforce)".to_owned()
+    } else if s.killed {
+        " (the process was killed by --enforce before it could use it)".to_owned()
+    } else {
+        attempt(s.result)
+    };
+    (
+        Code::RawSocket,
+        RuleList::Network,
+        s.subject(),
+        format!(
+            "created {what}: {} {} protocol {}{outcome}",
+            s.family, s.sock_type, s.protocol
+        ),
+    )
+}
+
+/// The verdict on a packet sent on a raw or packet socket: where it goes, read from its headers.
+fn raw_packet(c: &crate::model::event::Connect) -> (Code, RuleList, String, String) {
+    let ep = c.endpoint();
+    let passed = match &c.passed {
+        Some(p) => format!(", whatever the address passed with it says ({p})"),
+        None => String::new(),
+    };
+    let how = match c.syscall {
+        ConnectSyscall::RawSendmsg => "sendmsg",
+        ConnectSyscall::RawSendmmsg => "sendmmsg",
+        _ => "sendto",
+    };
+    (
+        Code::RawSocket,
+        RuleList::Network,
+        format!("packet to {ep}"),
+        format!(
+            "sent a hand-built packet on a raw socket ({how}) to {ep}, read from the packet's own headers{passed}{}",
+            attempt_connect(c.result, c.error.as_deref())
+        ),
+    )
+}
+
+/// How a connection or datagram went out: `connected to`, `sent a datagram (sendmmsg) to`.
+fn connect_verb(c: &crate::model::event::Connect) -> String {
+    match (c.family, c.syscall) {
+        (SocketFamily::Unix, _) => "connected to unix socket".to_owned(),
+        (_, ConnectSyscall::Connect) => "connected to".to_owned(),
+        (_, ConnectSyscall::Fastopen) => "opened a TCP Fast Open connection to".to_owned(),
+        (_, ConnectSyscall::IoUring) => {
+            "connected (through io_uring, no connect syscall) to".to_owned()
+        }
+        (_, ConnectSyscall::Int80Connect) => {
+            "connected (through a 32-bit int 0x80 system call) to".to_owned()
+        }
+        (_, how) => format!("sent a datagram ({how}) to"),
+    }
 }
 
 /// Unix sockets a program reaches through libc on its own (the name service cache).

@@ -1,7 +1,7 @@
 //! The watch loop's side of the view: what it sends, and the build-stopping request it honours.
 //!
-//! `watch::run_live` calls these at the points of its loop where the run changes; the view only
-//! ever sees [`UiEvent`]s. Sending never blocks the loop (the channel is unbounded and the view
+//! [`LiveFeed`] is the view's [`Observer`] of the run loop (`watch::run`); the view only ever
+//! sees [`UiEvent`]s. Sending never blocks the loop (the channel is unbounded and the view
 //! drains it continuously); once the view is gone, sends fail silently, and the build's output
 //! goes straight to buildwatch's own stdout/stderr instead.
 use std::{
@@ -23,9 +23,9 @@ use crate::{
     command::{Child, Status},
     learn,
     model::Event,
-    pipeline::Pipeline,
-    policy::Finding,
+    pipeline::{Pipeline, RunReport},
     profile::Vars,
+    watch::Observer,
 };
 
 /// How often findings and crate variables are re-sent while events flow.
@@ -85,39 +85,6 @@ impl LiveFeed {
         let _ = self.tx.send(event);
     }
 
-    /// The command started.
-    pub fn started(&mut self, child: Arc<Child>) {
-        self.send(UiEvent::Started { pid: child.pid });
-        self.child = Some(child);
-    }
-
-    /// An attributed event went through the pipeline.
-    pub fn event(&mut self, event: Event, pipeline: &Pipeline) {
-        self.send(UiEvent::Event(Box::new(event)));
-        self.tick(pipeline);
-    }
-
-    /// Records the sensor sent that could not be decoded.
-    pub fn undecodable(&self) {
-        self.send(UiEvent::Lost(1));
-    }
-
-    /// Periodic work: new findings and crate variables to the view, and the stop request.
-    pub fn tick(&mut self, pipeline: &Pipeline) {
-        self.honour_stop();
-        if self.last_sync.is_some_and(|t| t.elapsed() < SYNC_EVERY) {
-            return;
-        }
-        self.last_sync = Some(Instant::now());
-        let findings = pipeline.findings();
-        let signature = (findings.len(), findings.iter().map(|f| f.count).sum());
-        if signature != self.findings_sent {
-            self.findings_sent = signature;
-            self.send(UiEvent::Findings(findings.into_iter().cloned().collect()));
-        }
-        self.sync_vars(pipeline);
-    }
-
     /// Sends the variables of crates whose findings may be accepted, when they changed.
     fn sync_vars(&mut self, pipeline: &Pipeline) {
         let attributor = pipeline.attributor();
@@ -134,18 +101,6 @@ impl LiveFeed {
                 self.send(UiEvent::Vars(krate, Box::new(vars)));
             }
         }
-    }
-
-    /// Sends what changed now, however recent the last sync (before the pipeline finishes).
-    pub fn sync(&mut self, pipeline: &Pipeline) {
-        self.last_sync = None;
-        self.tick(pipeline);
-    }
-
-    /// The run is over: the final findings, then the command's status.
-    pub fn finished(&mut self, findings: &[Finding], status: Option<Status>) {
-        self.send(UiEvent::Findings(findings.to_vec()));
-        self.send(UiEvent::Exited(status));
     }
 
     /// SIGTERM to the build's process group once asked; SIGKILL if it is still there later.
@@ -169,7 +124,7 @@ impl LiveFeed {
 
     /// Reads the command's output from `fd` line by line into the view (or, once the view is
     /// gone, to buildwatch's own `stream`). The thread ends at end of file.
-    pub fn forward_output(&self, fd: OwnedFd, stream: Stream) -> std::io::Result<()> {
+    fn forward_output(&self, fd: OwnedFd, stream: Stream) -> std::io::Result<()> {
         let tx = self.tx.clone();
         thread::Builder::new()
             .name(format!("{stream:?}").to_lowercase())
@@ -198,6 +153,66 @@ impl LiveFeed {
                 }
             })?;
         Ok(())
+    }
+}
+
+/// The view follows the run loop: the command's output, its events, the findings and crate
+/// variables as they change, the end of the run; every turn honours a stop request.
+impl Observer for LiveFeed {
+    fn takes_output(&self) -> bool {
+        true
+    }
+
+    fn started(
+        &mut self,
+        child: &Arc<Child>,
+        output: Vec<(OwnedFd, Stream)>,
+    ) -> std::io::Result<()> {
+        self.send(UiEvent::Started { pid: child.pid });
+        self.child = Some(child.clone());
+        for (fd, stream) in output {
+            self.forward_output(fd, stream)?;
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event, pipeline: &Pipeline) {
+        self.send(UiEvent::Event(Box::new(event.clone())));
+        self.tick(pipeline);
+    }
+
+    fn undecodable(&mut self) -> bool {
+        self.send(UiEvent::Lost(1));
+        true
+    }
+
+    /// New findings and crate variables to the view (at most every [`SYNC_EVERY`]), and the
+    /// stop request.
+    fn tick(&mut self, pipeline: &Pipeline) {
+        self.honour_stop();
+        if self.last_sync.is_some_and(|t| t.elapsed() < SYNC_EVERY) {
+            return;
+        }
+        self.last_sync = Some(Instant::now());
+        let findings = pipeline.findings();
+        let signature = (findings.len(), findings.iter().map(|f| f.count).sum());
+        if signature != self.findings_sent {
+            self.findings_sent = signature;
+            self.send(UiEvent::Findings(findings.into_iter().cloned().collect()));
+        }
+        self.sync_vars(pipeline);
+    }
+
+    /// Sends what changed now, however recent the last sync.
+    fn finishing(&mut self, pipeline: &Pipeline) {
+        self.last_sync = None;
+        self.tick(pipeline);
+    }
+
+    /// The final findings, then the command's status.
+    fn finished(&mut self, report: &RunReport, status: Option<Status>) {
+        self.send(UiEvent::Findings(report.findings.clone()));
+        self.send(UiEvent::Exited(status));
     }
 }
 

@@ -20,8 +20,8 @@ use crate::{
 };
 
 /// Runs `options` with the view; `profiles_dir` is where accepted findings go.
-pub fn watch(options: &WatchOptions, profiles_dir: &Path) -> Result<Outcome, SetupError> {
-    let (live, rx, stop) = LiveFeed::new();
+pub fn run_with_view(options: &WatchOptions, profiles_dir: &Path) -> Result<Outcome, SetupError> {
+    let (mut live, rx, stop) = LiveFeed::new();
     let profiled: BTreeSet<String> = options
         .profiles
         .iter()
@@ -36,7 +36,7 @@ pub fn watch(options: &WatchOptions, profiles_dir: &Path) -> Result<Outcome, Set
     let (result, written) = thread::scope(|scope| {
         let run = thread::Builder::new()
             .name("watch".into())
-            .spawn_scoped(scope, move || watch::run_live(options, live));
+            .spawn_scoped(scope, move || watch::run(options, &mut [&mut live]));
         let run = match run {
             Ok(run) => run,
             Err(e) => {

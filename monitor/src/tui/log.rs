@@ -97,6 +97,21 @@ impl LogEntry {
                 format!("int 0x80 {}", c.syscall),
                 c.result < 0,
             ),
+            EventKind::Socket(s) => (
+                LogKind::Network,
+                format!(
+                    "{}{}",
+                    s.subject(),
+                    if s.refused {
+                        " (refused)"
+                    } else if s.killed {
+                        " (killed)"
+                    } else {
+                        ""
+                    }
+                ),
+                s.result < 0,
+            ),
             EventKind::Connect(c) => {
                 let verb = if c.syscall == ConnectSyscall::Connect {
                     "connect".to_owned()

@@ -1,7 +1,7 @@
 //! The live view of a watched build (ratatui): crates and what their build scripts and
 //! proc-macros did, findings, the event log and the build's own output.
 //!
-//! Structure (STYLE.md point 8):
+//! Structure:
 //!
 //! - [`UiEvent`] is the one event type: everything the view learns (attributed events, findings,
 //!   the build's output, its end) and everything the user does (keys) arrives as one.
@@ -11,8 +11,8 @@
 //! - [`ui::draw`] renders an `&App`: a pure function of the state, no I/O, no panics on empty data.
 //! - [`run`] owns the terminal: a guard (and a panic hook) restore it on every way out; the
 //!   signals that end buildwatch end the view first.
-//! - [`feed::LiveFeed`] is the sending side used by the watch loop (`watch::run_live`), and
-//!   [`live::watch`] the glue that runs a watch with the view.
+//! - [`feed::LiveFeed`] is the view's observer of the run loop ([`crate::watch::Observer`]),
+//!   and [`live::run_with_view`] the glue that runs a watch with the view.
 //!
 //! ```text
 //!   watch thread: sensor ─▶ pipeline ─▶ LiveFeed ──UiEvent──▶ run(): App::update ─▶ ui::draw
@@ -72,14 +72,7 @@ pub enum UiEvent {
     Resize,
 }
 
-/// Which of the command's streams a line came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error (cargo's progress and diagnostics).
-    Stderr,
-}
+pub use crate::command::Stream;
 
 /// A line of the build's output.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -215,7 +215,8 @@ impl CrateView {
             | EventKind::MacroLib(_)
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
-            | EventKind::CompatSyscall(_) => {}
+            | EventKind::CompatSyscall(_)
+            | EventKind::Socket(_) => {}
         }
         self.omitted += omitted;
     }

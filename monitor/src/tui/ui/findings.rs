@@ -69,6 +69,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, areas: &Areas) {
                 (None, Severity::Warning) => ("warn", Style::new().fg(Color::Yellow)),
             };
             let who = match (&f.krate, f.role) {
+                // Not one proc-macro named as if it were certain.
+                (Some(_), Some(r)) if !f.exact() => {
+                    let names: Vec<&str> = f.candidates.iter().map(|c| c.name.as_str()).collect();
+                    format!("{}? {}", names.join("|"), short_role(r))
+                }
                 (Some(k), Some(r)) => format!("{k} {}", short_role(r)),
                 (Some(k), None) => k.to_string(),
                 (None, Some(r)) => r.to_string(),

@@ -218,10 +218,14 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
                 Line::styled(format!("          {}", f.code.description()), dim),
                 field(
                     "crate",
-                    f.krate
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
+                    if f.exact() {
+                        f.krate
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    } else {
+                        "one of the candidates below".to_owned()
+                    },
                 ),
                 field("role", f.role.map(|r| r.to_string()).unwrap_or_default()),
                 field("detail", f.detail.clone()),
@@ -241,9 +245,12 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             if let Some(list) = &f.list {
                 lines.push(field("allow in", format!("[{}].{list}", role_table(f))));
             }
-            if !f.candidates.is_empty() {
+            if !f.exact() {
                 let c: Vec<String> = f.candidates.iter().map(ToString::to_string).collect();
-                lines.push(field("could be", c.join(", ")));
+                lines.push(field(
+                    "attribution",
+                    format!("not exact: any of {}", c.join(", ")),
+                ));
             }
             if let Some(path) = app.accepted(f) {
                 lines.push(field("accepted", path.display().to_string()));

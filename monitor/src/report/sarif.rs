@@ -1,302 +1,13 @@
-//! Reports: the JSON report of CLI.md, SARIF 2.1.0 for code scanning, and a Markdown summary.
-//! docs/reports.md describes all three.
-//!
-//! Rendering is pure: a finished run in, text out. The only I/O is [`Sources::discover`], which
-//! reads the files SARIF locations point into (Cargo.lock, profiles) at the binary's edge.
+//! Findings as SARIF 2.1.0, for code scanning: docs/reports.md.
 use std::{
     collections::{BTreeMap, BTreeSet},
     fmt::Write as _,
     path::{Path, PathBuf},
 };
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{
-    attribution::{CrateRef, Role},
-    model::EventKind,
-    pipeline::RunReport,
-    policy::{Code, DEFAULT_FAIL_ON, Finding, Severity},
-};
-
-/// The JSON report's schema version (CLI.md).
-pub const JSON_SCHEMA: u32 = 1;
-
-/// The schema the SARIF output declares, and is tested against (tests/sarif/).
-pub const SARIF_SCHEMA: &str =
-    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
-
-/// Where to read about the tool (the workspace's `repository`).
-const INFORMATION_URI: &str = env!("CARGO_PKG_REPOSITORY");
-
-/// Most results in the SARIF output. GitHub code scanning rejects a run of more than 25,000 and
-/// shows at most 5,000 (by severity); the rest are in the JSON report.
-pub const MAX_SARIF_RESULTS: usize = 5000;
-
-/// Most findings listed in the Markdown summary (a step summary may not exceed 1 MiB).
-pub const MAX_MARKDOWN_FINDINGS: usize = 100;
-
-/// Facts about the run besides what the pipeline gathered.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunMeta {
-    /// The watched command.
-    pub command: Vec<String>,
-    /// Its exit status (None in replay).
-    pub exit_status: Option<i32>,
-    /// The user it ran as.
-    pub user: Option<String>,
-}
-
-/// Per crate: roles and notable behaviour, merged over roles, and counts per role.
-#[derive(Default)]
-struct CrateEntry {
-    roles: BTreeSet<Role>,
-    exec: BTreeSet<String>,
-    read: BTreeSet<String>,
-    write: BTreeSet<String>,
-    network: BTreeSet<String>,
-    counts: BTreeMap<Role, Counts>,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Counts {
-    exec: u64,
-    read: u64,
-    write: u64,
-    network: u64,
-    /// Some events were attributed to the proc-macro as one of several candidates.
-    ambiguous: bool,
-}
-
-impl Counts {
-    fn add(&mut self, other: Counts) {
-        self.exec += other.exec;
-        self.read += other.read;
-        self.write += other.write;
-        self.network += other.network;
-        self.ambiguous |= other.ambiguous;
-    }
-}
-
-impl CrateEntry {
-    /// What the crate's build script and proc-macro did (not rustc compiling it).
-    fn scrutinised(&self) -> Counts {
-        let mut total = Counts::default();
-        for (role, c) in &self.counts {
-            if matches!(role, Role::BuildScript | Role::ProcMacro) {
-                total.add(*c);
-            }
-        }
-        total
-    }
-}
-
-fn crates(run: &RunReport) -> BTreeMap<CrateRef, CrateEntry> {
-    let mut out: BTreeMap<CrateRef, CrateEntry> = BTreeMap::new();
-    // Build scripts and proc-macros that ran, even those that did nothing observable.
-    for (krate, role) in &run.seen {
-        out.entry(krate.clone()).or_default().roles.insert(*role);
-    }
-    for (key, a) in run.activity.entries() {
-        let Some(krate) = &key.krate else { continue };
-        if !matches!(key.role, Role::BuildScript | Role::ProcMacro | Role::Rustc) {
-            continue;
-        }
-        let e = out.entry(krate.clone()).or_default();
-        e.roles.insert(key.role);
-        e.exec.extend(a.programs.iter().cloned());
-        e.read.extend(a.unusual_reads.iter().cloned());
-        e.write.extend(a.unusual_writes.iter().cloned());
-        e.network.extend(a.hosts.iter().cloned());
-        e.counts.entry(key.role).or_default().add(Counts {
-            exec: a.execs,
-            read: a.reads,
-            write: a.writes,
-            network: a.network,
-            ambiguous: a.ambiguous,
-        });
-    }
-    out
-}
-
-fn crate_json(k: &CrateRef) -> Value {
-    json!({"name": k.name, "version": k.version})
-}
-
-/// A crate as the JSON report names it: `version` always present (null when unknown).
-#[derive(Serialize)]
-struct JsonCrateRef<'a> {
-    name: &'a str,
-    version: Option<&'a str>,
-}
-
-impl<'a> From<&'a CrateRef> for JsonCrateRef<'a> {
-    fn from(k: &'a CrateRef) -> Self {
-        Self {
-            name: &k.name,
-            version: k.version.as_deref(),
-        }
-    }
-}
-
-/// The JSON report (CLI.md), fields in the contract's order.
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    schema: u32,
-    tool: JsonTool,
-    command: &'a [String],
-    user: Option<&'a str>,
-    exit_status: Option<i32>,
-    lost_events: u64,
-    coverage_gaps: &'a [String],
-    counts: BTreeMap<&'a str, u64>,
-    crates: Vec<JsonCrate<'a>>,
-    findings: Vec<JsonFinding<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonTool {
-    name: &'static str,
-    version: &'static str,
-}
-
-#[derive(Serialize)]
-struct JsonCrate<'a> {
-    name: &'a str,
-    version: Option<&'a str>,
-    roles: Vec<&'static str>,
-    exec: &'a BTreeSet<String>,
-    read: &'a BTreeSet<String>,
-    write: &'a BTreeSet<String>,
-    network: &'a BTreeSet<String>,
-    /// Per role.
-    counts: BTreeMap<&'static str, JsonCounts>,
-}
-
-#[derive(Serialize)]
-struct JsonCounts {
-    exec: u64,
-    read: u64,
-    write: u64,
-    network: u64,
-    ambiguous: bool,
-}
-
-/// One finding: every key always present (null when unknown), so that consumers see one shape.
-#[derive(Serialize)]
-struct JsonFinding<'a> {
-    code: &'static str,
-    severity: &'static str,
-    #[serde(rename = "crate")]
-    krate: Option<JsonCrateRef<'a>>,
-    role: Option<&'static str>,
-    process: Option<JsonProcess<'a>>,
-    detail: &'a str,
-    subject: &'a str,
-    profile: Option<&'a str>,
-    list: Option<&'a str>,
-    candidates: Vec<JsonCrateRef<'a>>,
-    count: u64,
-    time_ns: u64,
-}
-
-#[derive(Serialize)]
-struct JsonProcess<'a> {
-    pid: u32,
-    exe: &'a str,
-    chain: &'a [String],
-}
-
-impl<'a> From<&'a Finding> for JsonFinding<'a> {
-    fn from(f: &'a Finding) -> Self {
-        Self {
-            code: f.code.as_str(),
-            severity: severity_name(f.severity),
-            krate: f.krate.as_ref().map(Into::into),
-            role: f.role.map(Role::as_str),
-            process: f.process.as_ref().map(|p| JsonProcess {
-                pid: p.pid,
-                exe: &p.exe,
-                chain: &p.chain,
-            }),
-            detail: &f.detail,
-            subject: &f.subject,
-            profile: f.profile.as_deref(),
-            list: f.list.as_deref(),
-            candidates: f.candidates.iter().map(Into::into).collect(),
-            count: f.count,
-            time_ns: f.time_ns,
-        }
-    }
-}
-
-fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    }
-}
-
-fn pretty(value: &impl Serialize) -> String {
-    // Nothing here has non-string map keys, the one way serializing could fail.
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
-/// The JSON report (`--report`), schema 1 of CLI.md.
-pub fn json(run: &RunReport, meta: &RunMeta) -> String {
-    let crates = crates(run);
-    // Every event kind is listed, 0 when none was seen.
-    let mut counts: BTreeMap<&str, u64> = EventKind::NAMES.iter().map(|k| (*k, 0)).collect();
-    counts.extend(run.summary.per_kind.iter().map(|(k, n)| (*k, *n)));
-    let report = JsonReport {
-        schema: JSON_SCHEMA,
-        tool: JsonTool {
-            name: "buildwatch",
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        command: &meta.command,
-        user: meta.user.as_deref(),
-        exit_status: meta.exit_status,
-        lost_events: run.lost_events,
-        coverage_gaps: &run.coverage_gaps,
-        counts,
-        crates: crates
-            .iter()
-            .map(|(k, e)| JsonCrate {
-                name: &k.name,
-                version: k.version.as_deref(),
-                roles: e.roles.iter().map(|r| r.as_str()).collect(),
-                exec: &e.exec,
-                read: &e.read,
-                write: &e.write,
-                network: &e.network,
-                counts: e
-                    .counts
-                    .iter()
-                    .map(|(r, c)| {
-                        (
-                            r.as_str(),
-                            JsonCounts {
-                                exec: c.exec,
-                                read: c.read,
-                                write: c.write,
-                                network: c.network,
-                                ambiguous: c.ambiguous,
-                            },
-                        )
-                    })
-                    .collect(),
-            })
-            .collect(),
-        findings: run.findings.iter().map(Into::into).collect(),
-    };
-    pretty(&report)
-}
-
-// ---------------------------------------------------------------------------------------------
-// SARIF
+use super::*;
 
 /// A file a SARIF location points into.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -367,7 +78,7 @@ impl Sources {
 }
 
 /// The directory of the `--manifest-path` of a cargo command line.
-fn manifest_dir(command: &[String]) -> Option<PathBuf> {
+pub(super) fn manifest_dir(command: &[String]) -> Option<PathBuf> {
     let mut it = command.iter().skip(1);
     while let Some(a) = it.next() {
         let path = if a == "--manifest-path" {
@@ -383,13 +94,13 @@ fn manifest_dir(command: &[String]) -> Option<PathBuf> {
 }
 
 /// A profile shipped inside buildwatch: no file to point at (see `ProfileSource`'s Display).
-fn is_built_in(profile: &str) -> bool {
+pub(super) fn is_built_in(profile: &str) -> bool {
     profile.ends_with(" (built in)")
 }
 
 /// The rule's default level: what the default `--fail-on` makes it (results carry the level of
 /// this run's policy). Unused allow entries are housekeeping: notes.
-fn default_level(code: Code) -> &'static str {
+pub(super) fn default_level(code: Code) -> &'static str {
     if DEFAULT_FAIL_ON.contains(&code) {
         "error"
     } else if code == Code::UnusedAllow {
@@ -399,7 +110,7 @@ fn default_level(code: Code) -> &'static str {
     }
 }
 
-fn level(f: &Finding) -> &'static str {
+pub(super) fn level(f: &Finding) -> &'static str {
     match (f.severity, f.code) {
         (Severity::Error, _) => "error",
         (Severity::Warning, Code::UnusedAllow) => "note",
@@ -409,15 +120,16 @@ fn level(f: &Finding) -> &'static str {
 
 /// GitHub's `security-severity` (7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low): set on the codes
 /// that are security findings; the rest (profile housekeeping, monitoring health) have none.
-fn security_severity(code: Code) -> Option<&'static str> {
+pub(super) fn security_severity(code: Code) -> Option<&'static str> {
     match code {
         Code::SensitiveRead
         | Code::PersistenceWrite
         | Code::FilelessExec
         | Code::ProcessTamper
         | Code::CompatSyscall
-        | Code::NamespaceUse => Some("8.8"),
-        Code::UnexpectedNetwork => Some("8.0"),
+        | Code::NamespaceUse
+        | Code::AgentSocket => Some("8.8"),
+        Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
         | Code::NewBehaviour
@@ -428,7 +140,7 @@ fn security_severity(code: Code) -> Option<&'static str> {
     }
 }
 
-fn camel(code: Code) -> String {
+pub(super) fn camel(code: Code) -> String {
     code.as_str()
         .split('-')
         .map(|w| {
@@ -443,7 +155,7 @@ fn camel(code: Code) -> String {
 /// A stable identity for a finding across runs (code, crate, role, subject; not the version, so
 /// that an alert follows a crate through upgrades), for code scanning to recognise the same
 /// alert.
-fn fingerprint(f: &Finding) -> String {
+pub(super) fn fingerprint(f: &Finding) -> String {
     // FNV-1a: small, stable across platforms and versions.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let name = f.krate.as_ref().map(|k| k.name.as_str()).unwrap_or("");
@@ -457,7 +169,7 @@ fn fingerprint(f: &Finding) -> String {
     format!("{h:016x}")
 }
 
-fn rule(code: Code) -> Value {
+pub(super) fn rule(code: Code) -> Value {
     let mut properties = json!({
         "tags": if security_severity(code).is_some() { json!(["security", "supply-chain"]) } else { json!(["supply-chain"]) },
         "precision": "high",
@@ -483,7 +195,7 @@ fn rule(code: Code) -> Value {
 }
 
 /// `text` with a capital first letter and a final full stop.
-fn sentence(text: &str) -> String {
+pub(super) fn sentence(text: &str) -> String {
     let mut c = text.chars();
     let mut s = c
         .next()
@@ -497,19 +209,24 @@ fn sentence(text: &str) -> String {
 
 /// The message of a result. Code scanning shows the first sentence as the alert's title: who
 /// and what; the rest adds the candidates, the count, the process and the profile.
-fn message(f: &Finding) -> String {
+pub(super) fn message(f: &Finding) -> String {
+    let names: Vec<String> = f.candidates.iter().map(ToString::to_string).collect();
     let mut s = match (&f.krate, f.role) {
+        // No one proc-macro named as if it were certain.
+        (Some(_), Some(r)) if !f.exact() => format!(
+            "One of {} ({r}, attribution not exact): {}.",
+            names.join(", "),
+            f.detail
+        ),
         (Some(k), Some(r)) => format!("{k} ({r}): {}.", f.detail),
         (Some(k), None) => format!("{k}: {}.", f.detail),
         (None, Some(r)) => format!("{r}: {}.", f.detail),
         (None, None) => format!("{}.", sentence(&f.detail)),
     };
-    if f.candidates.len() > 1 {
-        let names: Vec<String> = f.candidates.iter().map(ToString::to_string).collect();
+    if !f.exact() {
         let _ = write!(
             s,
-            " The proc-macros could not be told apart: it may be any of {}.",
-            names.join(", ")
+            " The proc-macros could not be told apart; the strictest of their profiles applied."
         );
     }
     if f.count > 1 {
@@ -535,7 +252,7 @@ fn message(f: &Finding) -> String {
 }
 
 /// A region (1-based lines and columns): one whole line of `text`.
-fn line_region(text: &str, line: usize) -> Value {
+pub(super) fn line_region(text: &str, line: usize) -> Value {
     let width = text
         .lines()
         .nth(line.saturating_sub(1))
@@ -550,7 +267,7 @@ fn line_region(text: &str, line: usize) -> Value {
 /// The line of Cargo.lock's entry for `krate`: its `version = ` line (a version bump changes
 /// that line, so code scanning can show the alert on the pull request that makes it), or its
 /// `name = ` line when the version is unknown.
-fn lockfile_line(text: &str, krate: &CrateRef) -> Option<usize> {
+pub(super) fn lockfile_line(text: &str, krate: &CrateRef) -> Option<usize> {
     let key = crate::profile::crate_key(&krate.name);
     let quoted = |line: &str, field: &str| -> Option<String> {
         let rest = line.trim().strip_prefix(field)?.trim_start();
@@ -578,7 +295,7 @@ fn lockfile_line(text: &str, krate: &CrateRef) -> Option<usize> {
 
 /// The line of a profile a finding is best shown at: the allow entry of an unused-allow finding
 /// (its detail names `file:line:col`), else the table of the role (`[build-script]`).
-fn profile_line(text: &str, f: &Finding, profile: &str) -> Option<usize> {
+pub(super) fn profile_line(text: &str, f: &Finding, profile: &str) -> Option<usize> {
     if f.code == Code::UnusedAllow {
         let at = f.detail.find(&format!("({profile}:"))? + profile.len() + 2;
         let line: usize = f.detail[at..].split(':').next()?.parse().ok()?;
@@ -596,7 +313,7 @@ fn profile_line(text: &str, f: &Finding, profile: &str) -> Option<usize> {
 
 /// RFC 3986 percent-encoding of a path (unreserved characters, sub-delims, `:`, `@` and `/`
 /// stay as they are).
-fn percent_encode(path: &str) -> String {
+pub(super) fn percent_encode(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for b in path.bytes() {
         match b {
@@ -617,7 +334,7 @@ fn percent_encode(path: &str) -> String {
 
 /// An artifact's URI: `file://` for an absolute path (code scanning makes it relative to the
 /// checkout), a relative reference otherwise.
-fn uri(path: &Path) -> String {
+pub(super) fn uri(path: &Path) -> String {
     let text = path.to_string_lossy();
     if path.is_absolute() {
         format!("file://{}", percent_encode(&text))
@@ -633,7 +350,7 @@ fn uri(path: &Path) -> String {
 
 /// Where a finding is shown: the profile that applied, when it is a file; else the crate's entry
 /// in Cargo.lock, where the dependency is pinned.
-fn location(f: &Finding, sources: &Sources) -> Value {
+pub(super) fn location(f: &Finding, sources: &Sources) -> Value {
     let profile = f
         .profile
         .as_deref()
@@ -684,7 +401,7 @@ fn location(f: &Finding, sources: &Sources) -> Value {
     })
 }
 
-fn result(f: &Finding, sources: &Sources) -> Value {
+pub(super) fn result(f: &Finding, sources: &Sources) -> Value {
     let index = Code::ALL.iter().position(|c| *c == f.code).unwrap_or(0);
     let mut properties = json!({"count": f.count, "subject": f.subject});
     if let Some(k) = &f.krate {
@@ -707,6 +424,9 @@ fn result(f: &Finding, sources: &Sources) -> Value {
     }
     if !f.candidates.is_empty() {
         properties["candidates"] = json!(f.candidates.iter().map(crate_json).collect::<Vec<_>>());
+    }
+    if !f.exact() {
+        properties["exact"] = json!(false);
     }
     let id = fingerprint(f);
     json!({
@@ -799,7 +519,7 @@ pub fn sarif(run: &RunReport, meta: &RunMeta, sources: &Sources) -> String {
     pretty(&value)
 }
 
-fn help(code: Code) -> &'static str {
+pub(super) fn help(code: Code) -> &'static str {
     match code {
         Code::UnexpectedNetwork
         | Code::SensitiveRead
@@ -807,6 +527,7 @@ fn help(code: Code) -> &'static str {
         | Code::FilelessExec
         | Code::ProcessTamper
         | Code::CompatSyscall
+        | Code::AgentSocket
         | Code::NamespaceUse => {
             "Treat as a possible supply-chain attack: inspect the crate version named in the message before running its code again. If the behaviour is legitimate, allow it explicitly in the crate's profile."
         }
@@ -825,196 +546,8 @@ fn help(code: Code) -> &'static str {
             "A build should not leave processes behind; find out what the crate started."
         }
         Code::UnusedAllow => "Remove the allow entry if the crate no longer needs it.",
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Markdown
-
-/// A Markdown summary (for `$GITHUB_STEP_SUMMARY`): the findings table first, errors first,
-/// then the build scripts and proc-macros in a collapsed table. Everything the build controls
-/// (paths, command lines, crate names) is written as code spans, so that none of it renders as
-/// links, images or HTML.
-pub fn markdown(run: &RunReport, meta: &RunMeta) -> String {
-    let mut shown: Vec<&Finding> = run
-        .findings
-        .iter()
-        .filter(|f| f.code != Code::UnusedAllow)
-        .collect();
-    shown.sort_by_key(|f| f.severity);
-    let unused = run.findings.len() - shown.len();
-    let errors = shown
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let warnings = shown.len() - errors;
-    let mut out = String::from("## buildwatch: ");
-    out.push_str(&match (errors, warnings) {
-        (0, 0) => "✅ no findings".to_owned(),
-        (0, w) => format!("⚠️ {}", plural(w, "warning")),
-        (e, 0) => format!("❌ {}", plural(e, "error")),
-        (e, w) => format!("❌ {}, {}", plural(e, "error"), plural(w, "warning")),
-    });
-    out.push_str("\n\n");
-    if !meta.command.is_empty() {
-        let _ = write!(out, "Watched {}", code(&meta.command.join(" ")));
-        if let Some(user) = &meta.user {
-            let _ = write!(out, " as {}", code(user));
-        }
-        if let Some(status) = meta.exit_status {
-            let _ = write!(out, ": exit status {status}");
-        }
-        out.push_str(".\n\n");
-    }
-    if run.lost_events > 0 {
-        let _ = writeln!(
-            out,
-            "> [!WARNING]\n> Monitoring was incomplete: the sensor lost {} events.\n",
-            run.lost_events
-        );
-    }
-    for gap in &run.coverage_gaps {
-        let _ = writeln!(out, "> [!NOTE]\n> Not watched on this kernel: {gap}.\n");
-    }
-    if !shown.is_empty() {
-        out.push_str("| | finding | crate | role | what | times |\n|---|---|---|---|---|---|\n");
-        for f in shown.iter().take(MAX_MARKDOWN_FINDINGS) {
-            let icon = match f.severity {
-                Severity::Error => "❌ error",
-                Severity::Warning => "⚠️ warning",
-            };
-            let mut krate = f
-                .krate
-                .as_ref()
-                .map(|k| code(&k.to_string()))
-                .unwrap_or_default();
-            if f.candidates.len() > 1 {
-                let all: Vec<String> = f.candidates.iter().map(|c| code(&c.to_string())).collect();
-                let _ = write!(krate, " (could be any of {})", all.join(", "));
-            }
-            let role = f.role.map(|r| r.to_string()).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "| {icon} | {} | {} | {role} | {} | {} |",
-                cell(&code(f.code.as_str())),
-                cell(&krate),
-                cell(&code(&truncate(&f.detail, 300))),
-                f.count
-            );
-        }
-        out.push('\n');
-        if shown.len() > MAX_MARKDOWN_FINDINGS {
-            let _ = writeln!(
-                out,
-                "… and {} more findings: see the JSON report (`--report`).\n",
-                shown.len() - MAX_MARKDOWN_FINDINGS
-            );
+        Code::RawSocket => {
+            "Treat as a possible supply-chain attack: a build has no use for hand-built packets, and no profile can allow them. Inspect the crate version named in the message."
         }
     }
-    if unused > 0 {
-        let _ = writeln!(
-            out,
-            "{} in profiles matched nothing in this run (`unused-allow`; see the JSON report).\n",
-            plural(unused, "allow entry")
-        );
-    }
-    let crates = crates(run);
-    let interesting: Vec<_> = crates
-        .iter()
-        .filter(|(_, e)| {
-            e.roles
-                .iter()
-                .any(|r| matches!(r, Role::BuildScript | Role::ProcMacro))
-        })
-        .collect();
-    if !interesting.is_empty() {
-        let _ = writeln!(
-            out,
-            "<details><summary>Build scripts and proc-macros ({})</summary>\n",
-            plural(interesting.len(), "crate")
-        );
-        out.push_str(
-            "| crate | roles | execs | reads | writes | connects | reached |\n|---|---|---|---|---|---|---|\n",
-        );
-        for (k, e) in interesting {
-            let counts = e.scrutinised();
-            // `proc-macro?`: attributed as one of several candidates, as in the text summary.
-            let roles: Vec<String> = e
-                .roles
-                .iter()
-                .filter(|r| matches!(r, Role::BuildScript | Role::ProcMacro))
-                .map(|r| {
-                    let ambiguous = e.counts.get(r).is_some_and(|c| c.ambiguous);
-                    format!("{r}{}", if ambiguous { "?" } else { "" })
-                })
-                .collect();
-            let mut reached: Vec<String> = e.network.iter().take(5).map(|h| code(h)).collect();
-            if e.network.len() > 5 {
-                reached.push(format!("… {} more", e.network.len() - 5));
-            }
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                cell(&code(&k.to_string())),
-                roles.join(", "),
-                counts.exec,
-                counts.read,
-                counts.write,
-                counts.network,
-                cell(&reached.join(", "))
-            );
-        }
-        out.push_str("\n</details>\n");
-    }
-    out.push('\n');
-    out
 }
-
-fn plural(n: usize, what: &str) -> String {
-    match (n, what) {
-        (1, _) => format!("1 {what}"),
-        (n, w) if w.ends_with('y') => format!("{n} {}ies", &w[..w.len() - 1]),
-        (n, w) => format!("{n} {w}s"),
-    }
-}
-
-/// A code span of `s`: nothing inside is Markdown or HTML. The fence is longer than any run of
-/// backticks inside; line breaks and other control characters become spaces.
-fn code(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if s.trim().is_empty() {
-        return String::new();
-    }
-    let mut longest = 0;
-    let mut run = 0;
-    for c in s.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    let fence = "`".repeat(longest + 1);
-    // A space on each side keeps a backtick at either end from joining the fence (one space
-    // each side is stripped when rendering).
-    let pad = if longest > 0 { " " } else { "" };
-    format!("{fence}{pad}{s}{pad}{fence}")
-}
-
-/// Text for a table cell: `|` escaped (GitHub unescapes it inside code spans too).
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
-}
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,271 @@
+//! Decoding hand-built records of every family.
+use super::*;
+use monitor_common::{COMM_LEN, UNIX_PATH_MAX};
+
+use super::file::PIPEFS_MAGIC;
+
+fn header(kind: u32, size: usize) -> RecordHeader {
+    let mut comm = [0u8; COMM_LEN];
+    comm[..4].copy_from_slice(b"test");
+    RecordHeader {
+        kind,
+        size: size as u32,
+        time_ns: 1_000,
+        tgid: 100,
+        tid: 101,
+        comm,
+    }
+}
+
+fn decoder() -> Decoder {
+    Decoder::new(5_000)
+}
+
+#[test]
+fn fork_and_exit() {
+    let rec = ForkRecord {
+        header: header(kind::FORK, 56),
+        child_tgid: 200,
+        parent_tgid: 100,
+        callers: 0b1010,
+        _pad: 0,
+    };
+    let ev = decoder().decode(rec.as_bytes()).expect("decode");
+    assert_eq!(ev.kind, EventKind::Fork(Fork { child_pid: 200 }));
+    assert_eq!(ev.callers, [1, 3]);
+    assert_eq!(ev.callers, [1, 3]);
+    assert_eq!(
+        (ev.pid, ev.tid, ev.comm.as_str(), ev.time_ns),
+        (100, 101, "test", 6_000)
+    );
+
+    let rec = ExitRecord {
+        header: header(kind::EXIT, 48),
+        exit_code: 3 << 8,
+        _pad: 0,
+    };
+    let ev = decoder().decode(rec.as_bytes()).expect("decode");
+    assert_eq!(
+        ev.kind,
+        EventKind::Exit(Exit {
+            code: Some(3),
+            signal: None
+        })
+    );
+}
+
+fn with_tail(fixed: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut v = fixed.to_vec();
+    for p in parts {
+        v.extend_from_slice(p);
+    }
+    v
+}
+
+#[test]
+fn exec_keeps_only_cargo_variables() {
+    let env: &[u8] = b"HOME=/root\0SECRET_TOKEN=hunter2\0CARGO_PKG_NAME=foo\0CARGO_PKG_VERSION=1.2.3\0OUT_DIR=/t/out\0CARGO_MANIFEST_DIR=/src/foo\0CARGO_CRATE_NAME=build_script_build\0";
+    let argv: &[u8] = b"/t/build-script-build\0--flag\0";
+    let rec = ExecRecord {
+        header: header(kind::EXEC, 0),
+        old_tid: 101,
+        flags: flag::RESOLVED_IS_TARGET,
+        filename_len: 21,
+        resolved_len: 0,
+        cwd_len: 8,
+        argv_len: argv.len() as u32,
+        env_len: env.len() as u32,
+        fs_magic: 0,
+    };
+    let bytes = with_tail(
+        rec.as_bytes(),
+        &[b"/t/build-script-build", b"/src/foo", argv, env],
+    );
+    let EventKind::Exec(exec) = decoder().decode(&bytes).expect("decode").kind else {
+        panic!()
+    };
+    assert_eq!(exec.path, "/t/build-script-build");
+    assert_eq!(exec.exe, None);
+    assert_eq!(exec.argv, ["/t/build-script-build", "--flag"]);
+    assert_eq!(exec.cwd.as_deref(), Some("/src/foo"));
+    assert_eq!(exec.var("CARGO_PKG_NAME"), Some("foo"));
+    assert_eq!(exec.var("CARGO_PKG_VERSION"), Some("1.2.3"));
+    assert_eq!(exec.var("OUT_DIR"), Some("/t/out"));
+    assert_eq!(exec.var("CARGO_MANIFEST_DIR"), Some("/src/foo"));
+    assert_eq!(exec.var("CARGO_CRATE_NAME"), Some("build_script_build"));
+    assert_eq!(exec.var("HOME"), Some("/root"));
+    assert_eq!(exec.env.len(), 6, "only kept variables: {:?}", exec.env);
+    assert!(!format!("{exec:?}").contains("hunter2"));
+}
+
+#[test]
+fn exec_truncated_record_is_an_error() {
+    let rec = ExecRecord {
+        header: header(kind::EXEC, 0),
+        filename_len: 50,
+        ..Default::default()
+    };
+    let bytes = with_tail(rec.as_bytes(), &[b"short"]);
+    assert!(matches!(
+        decoder().decode(&bytes),
+        Err(DecodeError::Truncated { .. })
+    ));
+}
+
+fn open(raw: &str, resolved: &str, flags: u32, result: i64, open_flags: u32) -> Open {
+    let rec = OpenRecord {
+        header: header(kind::OPEN, 0),
+        syscall: syscall::OPENAT,
+        dfd: -100,
+        open_flags,
+        mode: 0,
+        result,
+        flags,
+        path_len: raw.len() as u32,
+        resolved_len: resolved.len() as u32,
+        fs_magic: 0,
+        callers: 0,
+        _pad: 0,
+    };
+    let bytes = with_tail(rec.as_bytes(), &[raw.as_bytes(), resolved.as_bytes()]);
+    let EventKind::Open(open) = decoder().decode(&bytes).expect("decode").kind else {
+        panic!()
+    };
+    open
+}
+
+#[test]
+fn open_paths() {
+    // Success: the kernel's resolution wins; the argument is kept when it differs.
+    let o = open(
+        "x/../secret",
+        "/home/u/secret",
+        flag::RESOLVED_IS_TARGET,
+        3,
+        0,
+    );
+    assert_eq!(o.path, "/home/u/secret");
+    assert_eq!(o.requested.as_deref(), Some("x/../secret"));
+    assert_eq!(
+        (o.access, o.create, o.error.as_deref()),
+        (Access::Read, false, None)
+    );
+    // Failure, relative: joined to the base directory.
+    let o = open(
+        "../.ssh/id_rsa",
+        "/home/u/proj",
+        flag::RESOLVED_IS_BASE,
+        -2,
+        0,
+    );
+    assert_eq!(o.path, "/home/u/.ssh/id_rsa");
+    assert_eq!(o.error.as_deref(), Some("ENOENT"));
+    // Failure, absolute.
+    let o = open("/etc/./shadow", "", 0, -13, 0);
+    assert_eq!(o.path, "/etc/shadow");
+    assert_eq!(o.error.as_deref(), Some("EACCES"));
+    // Write with O_CREAT|O_TRUNC.
+    let o = open("/tmp/x", "/tmp/x", flag::RESOLVED_IS_TARGET, 4, 0o1101);
+    assert_eq!(
+        (o.access, o.create, o.requested.clone()),
+        (Access::Write, true, None)
+    );
+    assert!(o.writes());
+}
+
+#[test]
+fn pipes_are_named_by_kind() {
+    let rec = OpenRecord {
+        header: header(kind::OPEN, 0),
+        syscall: syscall::OPENAT,
+        dfd: -100,
+        open_flags: 1,
+        mode: 0,
+        result: 4,
+        flags: flag::RESOLVED_IS_TARGET,
+        path_len: 9,
+        resolved_len: 1,
+        fs_magic: PIPEFS_MAGIC,
+        callers: 0,
+        _pad: 0,
+    };
+    let bytes = with_tail(rec.as_bytes(), &[b"/dev/fd/7", b"/"]);
+    let EventKind::Open(o) = decoder().decode(&bytes).expect("decode").kind else {
+        panic!()
+    };
+    assert_eq!(o.path, "pipe:/dev/fd/7");
+}
+
+#[test]
+fn connect_families() {
+    let mut rec = ConnectRecord {
+        header: header(kind::CONNECT, size_of::<ConnectRecord>()),
+        syscall: syscall::CONNECT,
+        fd: 3,
+        result: 0,
+        family: libc::AF_INET as u16,
+        port: 4444,
+        addrlen: 16,
+        addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        flags: 0,
+        unix_path_len: 0,
+        unix_path: [0; UNIX_PATH_MAX],
+        callers: 0,
+    };
+    let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
+        panic!()
+    };
+    assert_eq!(c.endpoint(), "127.0.0.1:4444");
+    rec.family = libc::AF_INET6 as u16;
+    rec.addr = std::net::Ipv6Addr::LOCALHOST.octets();
+    rec.result = -111;
+    let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
+        panic!()
+    };
+    assert_eq!(
+        (c.endpoint(), c.error.as_deref()),
+        ("[::1]:4444".to_owned(), Some("ECONNREFUSED"))
+    );
+    rec.family = libc::AF_UNIX as u16;
+    rec.unix_path[..12].copy_from_slice(b"\0agent.sock\0");
+    rec.unix_path_len = 11;
+    let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
+        panic!()
+    };
+    assert_eq!(
+        (c.family, c.addr.as_str()),
+        (SocketFamily::Unix, "@agent.sock")
+    );
+}
+
+#[test]
+fn namespace_flags_are_named() {
+    assert_eq!(namespace_flags(0x1002_0000), "CLONE_NEWUSER|CLONE_NEWNS");
+    assert_eq!(namespace_flags(0x4000_0000 | 0x11), "CLONE_NEWNET");
+    assert_eq!(namespace_flags(0), "0");
+}
+
+#[test]
+fn own_proc_paths_say_self() {
+    assert_eq!(
+        own_proc_as_self("/proc/42/maps".into(), 42),
+        "/proc/self/maps"
+    );
+    assert_eq!(own_proc_as_self("/proc/42".into(), 42), "/proc/self");
+    assert_eq!(
+        own_proc_as_self("/proc/421/environ".into(), 42),
+        "/proc/421/environ"
+    );
+    assert_eq!(
+        own_proc_as_self("/proc/43/environ".into(), 42),
+        "/proc/43/environ"
+    );
+}
+
+#[test]
+fn unknown_kind() {
+    assert_eq!(
+        decoder().decode(header(99, 40).as_bytes()),
+        Err(DecodeError::UnknownKind(99))
+    );
+}

@@ -1,0 +1,312 @@
+//! The sensor's program table: every eBPF program, where it attaches and whether the sensor
+//! can start without it. A new program is one entry here (and its code in monitor-ebpf); the
+//! test below fails when the compiled object has a program this table does not list.
+
+/// Where each program attaches. One table, one loader loop.
+pub(super) enum Hook {
+    TracePoint(&'static str, &'static str),
+    RawTracePoint(&'static str),
+}
+
+/// A program and its hooks. Required programs must attach or the sensor does not start;
+/// optional ones (hooks some kernels lack) are reported as coverage gaps when missing.
+pub(super) struct Program {
+    pub name: &'static str,
+    pub hooks: &'static [Hook],
+    pub required: bool,
+}
+
+pub(super) const PROGRAMS: &[Program] = &[
+    Program {
+        name: "sched_process_fork",
+        hooks: &[Hook::RawTracePoint("sched_process_fork")],
+        required: true,
+    },
+    Program {
+        name: "sched_process_exec",
+        hooks: &[Hook::TracePoint("sched", "sched_process_exec")],
+        required: true,
+    },
+    Program {
+        name: "sched_process_exit",
+        hooks: &[Hook::TracePoint("sched", "sched_process_exit")],
+        required: true,
+    },
+    // x86_64 reads the arguments of the open family (and of rename, link, symlink) from the
+    // saved registers at sys_exit: these sys_enter programs are for other architectures.
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_openat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_openat")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_openat2",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_openat2")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_open",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_open")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_creat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_creat")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_open_by_handle_at",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_open_by_handle_at")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_rename",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_rename")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_renameat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_renameat")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_renameat2",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_renameat2")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_link",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_link")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_linkat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_linkat")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_symlink",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_symlink")],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
+    Program {
+        name: "sys_enter_symlinkat",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_symlinkat")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_open_family",
+        hooks: &[
+            Hook::TracePoint("syscalls", "sys_exit_openat"),
+            Hook::TracePoint("syscalls", "sys_exit_openat2"),
+            Hook::TracePoint("syscalls", "sys_exit_open"),
+            Hook::TracePoint("syscalls", "sys_exit_creat"),
+            Hook::TracePoint("syscalls", "sys_exit_open_by_handle_at"),
+            Hook::TracePoint("syscalls", "sys_exit_rename"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat2"),
+            Hook::TracePoint("syscalls", "sys_exit_link"),
+            Hook::TracePoint("syscalls", "sys_exit_linkat"),
+            Hook::TracePoint("syscalls", "sys_exit_symlink"),
+            Hook::TracePoint("syscalls", "sys_exit_symlinkat"),
+        ],
+        required: true,
+    },
+    // 32-bit system calls, which the syscalls: tracepoints skip (x86_64: int 0x80).
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "raw_sys_exit",
+        hooks: &[Hook::RawTracePoint("sys_exit")],
+        required: true,
+    },
+    // The old names of renames and links (x86_64: read from the saved registers).
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "sys_exit_link_source",
+        hooks: &[
+            Hook::TracePoint("syscalls", "sys_exit_rename"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat"),
+            Hook::TracePoint("syscalls", "sys_exit_renameat2"),
+            Hook::TracePoint("syscalls", "sys_exit_link"),
+            Hook::TracePoint("syscalls", "sys_exit_linkat"),
+        ],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_connect",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_connect")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_connect",
+        hooks: &[Hook::TracePoint("syscalls", "sys_exit_connect")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_sendto",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendto")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_sendmsg",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendmsg")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_sendmmsg",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendmmsg")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_send_family",
+        hooks: &[
+            Hook::TracePoint("syscalls", "sys_exit_sendto"),
+            Hook::TracePoint("syscalls", "sys_exit_sendmsg"),
+            Hook::TracePoint("syscalls", "sys_exit_sendmmsg"),
+        ],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_mmap",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_mmap")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_mmap",
+        hooks: &[Hook::TracePoint("syscalls", "sys_exit_mmap")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_ptrace",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_ptrace")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_process_vm_writev",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_process_vm_writev")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_process_vm_readv",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_process_vm_readv")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_pidfd_getfd",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_pidfd_getfd")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_unshare",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_unshare")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_setns",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_setns")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_clone",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_clone")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_clone3",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_clone3")],
+        required: true,
+    },
+    Program {
+        name: "io_uring_create",
+        hooks: &[Hook::TracePoint("io_uring", "io_uring_create")],
+        required: false,
+    },
+    Program {
+        name: "io_uring_submit_req",
+        hooks: &[Hook::TracePoint("io_uring", "io_uring_submit_req")],
+        required: false,
+    },
+];
+
+/// The cgroup socket-address programs (attached to the build's cgroup, not to tracepoints).
+pub(super) const CGROUP_PROGRAMS: [&str; 4] = [
+    "cgroup_connect4",
+    "cgroup_connect6",
+    "cgroup_sendmsg4",
+    "cgroup_sendmsg6",
+];
+
+/// Programs of the object this architecture leaves unattached: x86_64 reads the arguments of the
+/// open family and of rename, link and symlink from the saved registers at sys_exit, so their
+/// sys_enter programs (which stash the arguments elsewhere) are not needed there. (Only the
+/// test needs the list: the loader attaches what [`PROGRAMS`] lists.)
+#[cfg(all(test, target_arch = "x86_64"))]
+const UNUSED_HERE: &[&str] = &[
+    "sys_enter_openat",
+    "sys_enter_openat2",
+    "sys_enter_open",
+    "sys_enter_creat",
+    "sys_enter_open_by_handle_at",
+    "sys_enter_rename",
+    "sys_enter_renameat",
+    "sys_enter_renameat2",
+    "sys_enter_link",
+    "sys_enter_linkat",
+    "sys_enter_symlink",
+    "sys_enter_symlinkat",
+];
+/// See the x86_64 list: other architectures attach every program.
+#[cfg(all(test, not(target_arch = "x86_64")))]
+const UNUSED_HERE: &[&str] = &[];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_program_in_the_object_is_listed_once() {
+        let object = aya_obj::Object::parse(super::super::OBJECT).expect("parse the eBPF object");
+        let in_object: BTreeSet<&str> = object.programs.keys().map(String::as_str).collect();
+        let mut listed = BTreeSet::new();
+        for name in PROGRAMS
+            .iter()
+            .map(|p| p.name)
+            .chain(CGROUP_PROGRAMS)
+            .chain(UNUSED_HERE.iter().copied())
+        {
+            assert!(listed.insert(name), "`{name}` is listed twice");
+        }
+        let unlisted: Vec<&&str> = in_object.difference(&listed).collect();
+        assert!(unlisted.is_empty(), "programs never attached: {unlisted:?}");
+        let missing: Vec<&&str> = listed.difference(&in_object).collect();
+        assert!(
+            missing.is_empty(),
+            "listed but not in the object: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_program_has_a_hook() {
+        for program in PROGRAMS {
+            assert!(
+                !program.hooks.is_empty(),
+                "`{}` attaches nowhere",
+                program.name
+            );
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! Where data goes and who sent it, when a crate hides both: each crate of
+//! `tests/fixtures/netevasive` uses one trick (see its README), and each test here asserts that
+//! the trick really happened (the test's listener got the payload), that buildwatch reported it
+//! with the right finding, and whom it named: crate, version, role, and whether the attribution
+//! is exact. The `--enforce` build proves the tricks are stopped and every refusal is a finding.
+mod support;
+
+use std::{
+    io::Read,
+    net::{TcpListener, UdpSocket},
+    os::unix::net::UnixListener,
+    path::{Path, PathBuf},
+    process::Output,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use serde_json::Value;
+use support::{buildwatch_in, copy_fixture, read_report, real_home_dir, require_root};
+
+const VERSION: &str = "0.1.0";
+
+/// What the listeners received: (listener, payload).
+type Received = Vec<(&'static str, Vec<u8>)>;
+
+/// Loopback and unix listeners recording what they received.
+struct Listeners {
+    tcp_port: u16,
+    udp_port: u16,
+    decoy_port: u16,
+    ssh_sock: PathBuf,
+    docker_sock: PathBuf,
+    received: Arc<Mutex<Received>>,
+}
+
+impl Listeners {
+    fn start(sock_dir: &Path) -> Self {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let decoy = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = |a: std::io::Result<std::net::SocketAddr>| a.expect("addr").port();
+        let (tcp_port, udp_port, decoy_port) = (
+            port(tcp.local_addr()),
+            port(udp.local_addr()),
+            port(decoy.local_addr()),
+        );
+        let ssh_sock = sock_dir.join("agent.sock");
+        let docker_sock = sock_dir.join("docker.sock");
+        let record = |name: &'static str, data: Vec<u8>, received: &Arc<Mutex<Received>>| {
+            received.lock().expect("lock").push((name, data));
+        };
+        let streams: Vec<(
+            &'static str,
+            Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>,
+        )> = vec![
+            ("tcp", {
+                Box::new(move || {
+                    let (s, _) = tcp.accept().ok()?;
+                    Some(Box::new(s) as Box<dyn Read + Send>)
+                })
+            }),
+            ("ssh", {
+                let l = UnixListener::bind(&ssh_sock).expect("bind unix");
+                Box::new(move || {
+                    let (s, _) = l.accept().ok()?;
+                    Some(Box::new(s) as Box<dyn Read + Send>)
+                })
+            }),
+            ("docker", {
+                let l = UnixListener::bind(&docker_sock).expect("bind unix");
+                Box::new(move || {
+                    let (s, _) = l.accept().ok()?;
+                    Some(Box::new(s) as Box<dyn Read + Send>)
+                })
+            }),
+        ];
+        for (name, mut accept) in streams {
+            let received = received.clone();
+            std::thread::spawn(move || {
+                while let Some(mut s) = accept() {
+                    let mut buf = Vec::new();
+                    let _ = s.read_to_end(&mut buf);
+                    record(name, buf, &received);
+                }
+            });
+        }
+        for (socket, name) in [(udp, "udp"), (decoy, "decoy")] {
+            let received = received.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1500];
+                while let Ok((n, _)) = socket.recv_from(&mut buf) {
+                    record(name, buf[..n].to_vec(), &received);
+                }
+            });
+        }
+        Self {
+            tcp_port,
+            udp_port,
+            decoy_port,
+            ssh_sock,
+            docker_sock,
+            received,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BW_ADDR", "127.0.0.1".to_owned()),
+            ("BW_TCP_PORT", self.tcp_port.to_string()),
+            ("BW_UDP_PORT", self.udp_port.to_string()),
+            ("BW_DECOY_PORT", self.decoy_port.to_string()),
+            ("SSH_AUTH_SOCK", self.ssh_sock.display().to_string()),
+            ("BW_DOCKER_SOCK", self.docker_sock.display().to_string()),
+        ]
+    }
+}
+
+/// A watched build of the fixture and what came of it.
+struct Build {
+    out: Output,
+    report: Value,
+    events: Vec<Value>,
+    udp_port: u16,
+    decoy_port: u16,
+    tcp_port: u16,
+    ssh_sock: String,
+    docker_sock: String,
+    received: Received,
+}
+
+impl Build {
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+
+    fn findings(&self, code: &str, krate: &str) -> Vec<&Value> {
+        self.report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["code"] == code && f["crate"]["name"] == krate)
+            .collect()
+    }
+
+    /// The finding with `code` on `krate` whose subject contains `subject`, checked to be
+    /// attributed exactly to `role` of `krate` 0.1.0.
+    fn finding(&self, code: &str, krate: &str, role: &str, subject: &str) -> &Value {
+        let all = self.findings(code, krate);
+        let found = all
+            .iter()
+            .find(|f| f["subject"].as_str().is_some_and(|s| s.contains(subject)))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {code} finding on {krate} for {subject}; {krate}'s: {all:#?}\nall: {:#}\n{}",
+                    self.report["findings"],
+                    self.stderr()
+                )
+            });
+        assert_exact(found, krate, role);
+        found
+    }
+
+    fn got(&self, listener: &str, payload: &[u8]) -> bool {
+        self.received
+            .iter()
+            .any(|(l, d)| *l == listener && d.as_slice() == payload)
+    }
+}
+
+fn assert_exact(finding: &Value, krate: &str, role: &str) {
+    assert_eq!(finding["crate"]["name"], krate, "{finding:#}");
+    assert_eq!(finding["crate"]["version"], VERSION, "{finding:#}");
+    assert_eq!(finding["role"], role, "{finding:#}");
+    assert_eq!(finding["exact"], true, "attribution is exact: {finding:#}");
+    let candidates = finding["candidates"].as_array().map_or(0, Vec::len);
+    assert_eq!(candidates, 0, "attribution is exact: {finding:#}");
+}
+
+fn fresh_dir(path: &Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(path);
+    std::fs::create_dir_all(path).expect("mkdir");
+    path.to_path_buf()
+}
+
+/// `buildwatch ci <extra> ... -- cargo build --offline` in a fresh copy of the fixture.
+fn watch_fixture(name: &str, extra: &[&str]) -> Build {
+    require_root();
+    let sock_dir = fresh_dir(&Path::new("/tmp").join(format!("buildwatch-{name}-sock")));
+    let listeners = Listeners::start(&sock_dir);
+    let dir = fresh_dir(&Path::new(env!("CARGO_TARGET_TMPDIR")).join(name));
+    copy_fixture("netevasive", &dir);
+    let home = fresh_dir(&Path::new("/tmp").join(format!("buildwatch-{name}-home")));
+    let report = dir.join("report.json");
+    let events = dir.join("events.jsonl");
+    let profiles = dir.join("no-profiles");
+    let (report_arg, events_arg, profiles_arg) = (
+        report.display().to_string(),
+        events.display().to_string(),
+        profiles.display().to_string(),
+    );
+    let mut args = vec!["ci", "--profiles", &profiles_arg, "--report", &report_arg];
+    args.extend(["--events", &events_arg]);
+    args.extend_from_slice(extra);
+    args.extend(["--", "sh", "-c", "cargo build --offline && sleep 1"]);
+    let owned = [
+        ("CARGO_HOME", real_home_dir("CARGO_HOME", ".cargo")),
+        ("RUSTUP_HOME", real_home_dir("RUSTUP_HOME", ".rustup")),
+        ("HOME", home.display().to_string()),
+    ];
+    let listener_env = listeners.env();
+    let env: Vec<(&str, &str)> = owned
+        .iter()
+        .chain(&listener_env)
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let out = buildwatch_in(&dir, &args, &env);
+    let report = if report.exists() {
+        read_report(&report)
+    } else {
+        Value::Null
+    };
+    let events = std::fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event is JSON"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let received = listeners.received.lock().expect("lock").clone();
+    Build {
+        out,
+        report,
+        events,
+        udp_port: listeners.udp_port,
+        decoy_port: listeners.decoy_port,
+        tcp_port: listeners.tcp_port,
+        ssh_sock: listeners.ssh_sock.display().to_string(),
+        docker_sock: listeners.docker_sock.display().to_string(),
+        received,
+    }
+}
+
+/// The shared watched build (tests run one at a time).
+fn build() -> &'static Build {
+    static BUILD: OnceLock<Build> = OnceLock::new();
+    BUILD.get_or_init(|| {
+        let b = watch_fixture("netevasive-watched", &[]);
+        assert_eq!(
+            b.report["exit_status"],
+            0,
+            "the fixture builds\n{}",
+            b.stderr()
+        );
+        b
+    })
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn the_network_build_fails_ci_with_exit_3() {
+    let b = build();
+    assert_eq!(b.out.status.code(), Some(3), "{}", b.stderr());
+    assert_eq!(b.report["lost_events"], 0, "no events lost");
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn every_message_of_a_sendmmsg_is_reported() {
+    let b = build();
+    assert!(
+        b.got("decoy", b"mmsg-decoy"),
+        "the decoy was sent: {:?}",
+        b.received
+    );
+    assert!(
+        b.got("udp", b"mmsg-secret"),
+        "the payload was sent: {:?}",
+        b.received
+    );
+    for port in [b.decoy_port, b.udp_port] {
+        b.finding(
+            "unexpected-network",
+            "mmsg-decoy",
+            "build-script",
+            &format!("127.0.0.1:{port}"),
+        );
+        assert!(
+            b.events
+                .iter()
+                .any(|e| e["kind"] == "connect" && e["syscall"] == "sendmmsg" && e["port"] == port),
+            "a sendmmsg event to port {port}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_proc_macro_on_a_stack_of_its_own_is_named_by_the_instruction_pointer() {
+    let b = build();
+    assert!(
+        b.got("udp", b"pm-pivot"),
+        "the datagram was sent: {:?}",
+        b.received
+    );
+    b.finding(
+        "unexpected-network",
+        "pm-pivot",
+        "proc-macro",
+        &format!("127.0.0.1:{}", b.udp_port),
+    );
+    assert!(
+        b.findings("unexpected-network", "pm-benign").is_empty(),
+        "the harmless proc-macro loaded first is not blamed"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn agent_and_daemon_sockets_fail_ci() {
+    let b = build();
+    assert!(b.got("ssh", b"agent-sock:ssh"), "{:?}", b.received);
+    assert!(b.got("docker", b"agent-sock:docker"), "{:?}", b.received);
+    for sock in [&b.ssh_sock, &b.docker_sock] {
+        let f = b.finding("agent-socket", "agent-sock", "build-script", sock);
+        assert_eq!(f["severity"], "error", "{f:#}");
+    }
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_connection_from_rustc_s_linker_is_a_finding() {
+    let b = build();
+    assert!(
+        b.got("tcp", b"linker-hook"),
+        "the planted linker step connected: {:?}",
+        b.received
+    );
+    b.finding(
+        "unexpected-network",
+        "linker-hook",
+        "rustc",
+        &format!("127.0.0.1:{}", b.tcp_port),
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn enforce_refuses_every_datagram_and_reports_each_refusal() {
+    let b = watch_fixture("netevasive-enforce", &["--enforce"]);
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the build succeeds\n{}",
+        b.stderr()
+    );
+    assert_eq!(b.out.status.code(), Some(3), "{}", b.stderr());
+    let inet: Vec<_> = b
+        .received
+        .iter()
+        .filter(|(l, _)| matches!(*l, "udp" | "decoy" | "tcp"))
+        .collect();
+    assert!(inet.is_empty(), "nothing got through: {inet:?}");
+    let refused = |code: &str, krate: &str, role: &str| {
+        let all = b.findings(code, krate);
+        let f: Vec<_> = all
+            .iter()
+            .filter(|f| f["detail"].as_str().unwrap_or_default().contains("refused"))
+            .collect();
+        assert!(
+            !f.is_empty(),
+            "{krate}: a refused {code} finding: {all:#?}\n{}",
+            b.stderr()
+        );
+        for f in f {
+            assert_exact(f, krate, role);
+        }
+    };
+    refused("unexpected-network", "mmsg-decoy", "build-script");
+    refused("unexpected-network", "pm-pivot", "proc-macro");
+    refused("unexpected-network", "linker-hook", "rustc");
+    // Unix sockets cannot be refused by the cgroup hooks: reported all the same.
+    assert!(b.got("ssh", b"agent-sock:ssh"), "{:?}", b.received);
+    b.finding("agent-socket", "agent-sock", "build-script", &b.ssh_sock);
+}
