@@ -23,6 +23,9 @@ const VERSION: &str = "0.1.0";
 /// What the listeners received: (listener, payload).
 type Received = Vec<(&'static str, Vec<u8>)>;
 
+/// A listener's accept loop: the next connection's stream, or `None` when the listener is gone.
+type Accept = Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>;
+
 /// Loopback and unix listeners recording what they received.
 struct Listeners {
     tcp_port: u16,
@@ -50,10 +53,7 @@ impl Listeners {
         let record = |name: &'static str, data: Vec<u8>, received: &Arc<Mutex<Received>>| {
             received.lock().expect("lock").push((name, data));
         };
-        let streams: Vec<(
-            &'static str,
-            Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>,
-        )> = vec![
+        let streams: Vec<(&'static str, Accept)> = vec![
             ("tcp", {
                 Box::new(move || {
                     let (s, _) = tcp.accept().ok()?;
