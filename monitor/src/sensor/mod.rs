@@ -488,6 +488,20 @@ impl Drop for Sensor {
     /// paying for the detaches while buildwatch returns at once. If the fork fails, the
     /// detaches happen here.
     fn drop(&mut self) {
+        // For `cargo xtask bench`: each program's in-kernel cost over the run. The kernel counts
+        // runs and run time only while `kernel.bpf_stats_enabled` is 1 (which the bench sets for
+        // its profiling run alone: counting costs two clock reads per run).
+        if std::env::var_os("BUILDWATCH_PROGRAM_STATS").is_some() {
+            for (name, program) in self.ebpf.programs() {
+                if let Ok(info) = program.info() {
+                    eprintln!(
+                        "program: {name}: {} runs, {} ns",
+                        info.run_count(),
+                        info.run_time().as_nanos()
+                    );
+                }
+            }
+        }
         let links = std::mem::take(&mut self.links);
         let Ok((read_end, write_end)) = nix::unistd::pipe() else {
             drop(links);

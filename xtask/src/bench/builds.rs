@@ -49,6 +49,17 @@ pub(super) struct Builds {
     pub(super) runs: Vec<BuildRun>,
     /// Why a configuration dropped out mid-run.
     pub(super) dropped: Vec<String>,
+    /// Per workload, each eBPF program's runs and run time over one extra watched build with
+    /// `kernel.bpf_stats_enabled` (not one of the timed rounds: counting has a cost of its own).
+    pub(super) programs: Vec<(&'static str, Vec<ProgramCost>)>,
+}
+
+/// One eBPF program's in-kernel cost over a build.
+#[derive(Clone, Debug)]
+pub(super) struct ProgramCost {
+    pub(super) name: String,
+    pub(super) runs: u64,
+    pub(super) ns: u64,
 }
 
 /// The environment of a nested build: without what `cargo xtask` (cargo run) set for xtask.
@@ -239,6 +250,7 @@ impl Bench {
             rounds,
             runs: Vec::new(),
             dropped: Vec::new(),
+            programs: Vec::new(),
         };
         let total = rounds * workloads.len() * configs.len();
         let started = Instant::now();
@@ -320,10 +332,60 @@ impl Bench {
             }
         }
         for workload in &workloads {
+            match self.program_costs(workload) {
+                Ok(costs) => builds.programs.push((workload.name, costs)),
+                Err(e) => builds
+                    .dropped
+                    .push(format!("per-program cost of {}: {e:#}", workload.name)),
+            }
             self.clean(workload)?;
         }
         Ok(builds)
     }
+
+    /// One more watched build of `workload` with the kernel's BPF run-time statistics on;
+    /// buildwatch prints each program's totals before it detaches them.
+    pub(super) fn program_costs(&self, workload: &Workload) -> Result<Vec<ProgramCost>> {
+        const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+        let before = std::fs::read_to_string(STATS).unwrap_or_else(|_| "0".into());
+        std::fs::write(STATS, "1").with_context(|| format!("cannot enable {STATS}"))?;
+        self.clean(workload)?;
+        let report = self.work.join(format!("{}-report.json", workload.name));
+        let log = self
+            .work
+            .join(format!("{}-program-costs.log", workload.name));
+        let mut cmd = self.watch_command(Watch::Buildwatch, workload, &report, &log)?;
+        cmd.env("BUILDWATCH_PROGRAM_STATS", "1");
+        let result = measure(&mut cmd, &log, false);
+        let _ = std::fs::write(STATS, before.trim());
+        let (_, status) = result?;
+        if !buildwatch_ran(status) {
+            bail!("the watched build failed ({status}):\n{}", tail(&log));
+        }
+        let text = std::fs::read_to_string(&log)?;
+        let mut costs: Vec<ProgramCost> = text.lines().filter_map(parse_program_cost).collect();
+        if costs.is_empty() {
+            bail!(
+                "buildwatch printed no program statistics in {}",
+                log.display()
+            );
+        }
+        costs.sort_by(|a, b| b.ns.cmp(&a.ns).then(a.name.cmp(&b.name)));
+        Ok(costs)
+    }
+}
+
+/// `program: sys_enter_openat: 123 runs, 456789 ns`.
+pub(super) fn parse_program_cost(line: &str) -> Option<ProgramCost> {
+    let rest = line.strip_prefix("program: ")?;
+    let (name, rest) = rest.split_once(": ")?;
+    let (runs, rest) = rest.split_once(" runs, ")?;
+    let ns = rest.strip_suffix(" ns")?;
+    Some(ProgramCost {
+        name: name.to_owned(),
+        runs: runs.trim().parse().ok()?,
+        ns: ns.trim().parse().ok()?,
+    })
 }
 
 /// Lines bpftrace wrote (one per event) and the events it reported lost.

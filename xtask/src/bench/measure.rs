@@ -10,6 +10,10 @@ pub(super) struct Measured {
     pub(super) cpu_secs: Option<f64>,
     /// Its resident memory by kind of mapping (KiB), at the last reading (every 0.5 s).
     pub(super) breakdown: Option<Vec<(&'static str, u64)>>,
+    /// User + system CPU seconds of the command and every descendant it waited for (wait4's
+    /// rusage): for a watched build, the build's processes, the eBPF programs that ran in their
+    /// context (charged to them as system time), and buildwatch itself.
+    pub(super) tree_cpu_secs: f64,
 }
 
 /// Runs `cmd` with its output in `log`, timing it from just before the spawn to its reaping.
@@ -25,7 +29,7 @@ pub(super) fn measure(
         .stdout(file.try_clone()?)
         .stderr(file);
     let start = Instant::now();
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .with_context(|| format!("failed to start {}", describe(cmd)))?;
     let pid = child.id();
@@ -51,21 +55,51 @@ pub(super) fn measure(
                 last.map(|l| (l, breakdown))
             })
         });
-        let status = child.wait();
+        let status = wait_with_rusage(pid);
         let secs = start.elapsed().as_secs_f64();
         done.store(true, Ordering::Release);
         let last = sampler.and_then(|h| h.join().ok()).flatten();
         (status, secs, last)
     });
-    let status = status.with_context(|| format!("failed to wait for {}", describe(cmd)))?;
+    // The child is reaped: std's handle must not wait for it again.
+    drop(child);
+    let (status, tree_cpu_secs) =
+        status.with_context(|| format!("failed to wait for {}", describe(cmd)))?;
     Ok((
         Measured {
+            tree_cpu_secs,
             secs,
             hwm_kib: last.as_ref().map(|((hwm, _), _)| *hwm),
             cpu_secs: last.as_ref().map(|((_, cpu), _)| *cpu),
             breakdown: last.and_then(|(_, b)| b),
         },
         status,
+    ))
+}
+
+/// Waits for `pid` with wait4(2): its exit status and the user+system CPU seconds of it and of
+/// all its descendants that were waited for (the kernel adds a reaped child's totals, its own
+/// reaped children included, to its parent's).
+fn wait_with_rusage(pid: u32) -> std::io::Result<(ExitStatus, f64)> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: status and usage are valid for writes; pid is our own child.
+        let r = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+        if r == pid as i32 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((
+        ExitStatus::from_raw(status),
+        secs(usage.ru_utime) + secs(usage.ru_stime),
     ))
 }
 
@@ -203,4 +237,49 @@ pub(super) fn now_ns() -> u128 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
+}
+
+/// A distribution-free confidence interval for the median of `values` (order statistics and the
+/// binomial distribution, as the sign test): the widest-coverage pair (x(k), x(n+1-k)) whose
+/// coverage is at least 90%, and that coverage. None with fewer than 5 values (no such pair).
+pub(super) fn median_interval(values: &[f64]) -> Option<(f64, f64, f64)> {
+    let n = values.len();
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    // P(X <= j) for X ~ Binomial(n, 1/2).
+    let cdf = |j: usize| -> f64 {
+        let mut c = 1.0f64;
+        let mut sum = 0.0;
+        for i in 0..=j {
+            if i > 0 {
+                c = c * (n - i + 1) as f64 / i as f64;
+            }
+            sum += c;
+        }
+        sum / 2f64.powi(n as i32)
+    };
+    // The narrowest interval (largest k) with coverage 1 - 2 P(X <= k-1) >= 0.90.
+    let mut best = None;
+    for k in 1..=n / 2 {
+        let coverage = 1.0 - 2.0 * cdf(k - 1);
+        if coverage >= 0.90 {
+            best = Some((v[k - 1], v[n - k], coverage));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_interval;
+
+    #[test]
+    fn median_interval_uses_order_statistics() {
+        // n = 8: (x(2), x(7)) covers 1 - 2 * 9/256 = 93%; (x(3), x(6)) only 71%.
+        let v = [8.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+        let (lo, hi, c) = median_interval(&v).expect("8 values have an interval");
+        assert_eq!((lo, hi), (2.0, 7.0));
+        assert!((c - (1.0 - 18.0 / 256.0)).abs() < 1e-9, "{c}");
+        assert!(median_interval(&[1.0, 2.0, 3.0, 4.0]).is_none());
+    }
 }

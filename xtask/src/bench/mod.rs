@@ -46,7 +46,7 @@ use storm::*;
 pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--rounds N] [--only SECTIONS]
 
   --quick          one round of builds, short storms; writes target/bench/BENCHMARKS.md
-  --rounds N       rounds of real builds (default 5)
+  --rounds N       rounds of real builds (default 8)
   --only LIST      comma-separated sections: startup, storm, memory, builds (a partial run writes
                    target/bench/BENCHMARKS.md)";
 
@@ -56,7 +56,8 @@ pub(super) const RIPGREP: &str = "ripgrep@14.1.1";
 /// The syscalls buildwatch's sensor watches, for `strace -e trace=`.
 pub(super) const STRACE_SYSCALLS: &str = "execve,execveat,fork,vfork,clone,clone3,exit_group,openat,openat2,\
 open,creat,open_by_handle_at,connect,sendto,sendmsg,sendmmsg,mmap,rename,renameat,renameat2,\
-link,linkat,symlink,symlinkat,ptrace,process_vm_writev";
+link,linkat,symlink,symlinkat,ptrace,process_vm_writev,process_vm_readv,pidfd_getfd,unshare,setns,\
+io_uring_setup,io_uring_enter";
 
 /// Files the open storm cycles through (distinct paths, so the monitor sees many).
 pub(super) const STORM_FILES: u64 = 1024;
@@ -86,7 +87,7 @@ impl Options {
     pub(super) fn parse(args: &[String]) -> Result<Self> {
         let mut options = Options {
             quick: false,
-            rounds: 5,
+            rounds: 8,
             sections: SECTIONS.iter().map(|(_, s)| *s).collect(),
         };
         let mut rounds = None;
@@ -118,7 +119,7 @@ impl Options {
                 other => bail!("unknown argument `{other}`\n{USAGE}"),
             }
         }
-        options.rounds = rounds.unwrap_or(if options.quick { 1 } else { 5 });
+        options.rounds = rounds.unwrap_or(if options.quick { 1 } else { 8 });
         if options.rounds == 0 {
             bail!("--rounds must be at least 1");
         }
@@ -127,7 +128,7 @@ impl Options {
 
     /// A full run: the one whose results go to the top-level BENCHMARKS.md.
     pub(super) fn full(&self) -> bool {
-        !self.quick && self.rounds >= 5 && self.sections.len() == SECTIONS.len()
+        !self.quick && self.rounds >= 8 && self.sections.len() == SECTIONS.len()
     }
 
     pub(super) fn runs(&self, section: Section) -> bool {
