@@ -303,7 +303,17 @@ fn exit_status_and_signals_pass_through() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(Duration::from_millis(1500));
+    // buildwatch catches signals before it starts the command: once the command is its child,
+    // a SIGTERM is forwarded, not fatal (a fixed sleep lost this race on a loaded machine).
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let waiting = std::time::Instant::now();
+    while std::fs::read_to_string(&children).is_ok_and(|c| c.trim().is_empty()) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "buildwatch did not start the command"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
