@@ -20,6 +20,9 @@ use support::{buildwatch_in, copy_fixture, read_report, real_home_dir, require_r
 
 const VERSION: &str = "0.1.0";
 
+/// Accepts the next connection of a listener: its stream, or `None` once the listener fails.
+type Accept = Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>;
+
 /// What the listeners received: (listener, payload).
 type Received = Vec<(&'static str, Vec<u8>)>;
 
@@ -50,10 +53,7 @@ impl Listeners {
         let record = |name: &'static str, data: Vec<u8>, received: &Arc<Mutex<Received>>| {
             received.lock().expect("lock").push((name, data));
         };
-        let streams: Vec<(
-            &'static str,
-            Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>,
-        )> = vec![
+        let streams: Vec<(&'static str, Accept)> = vec![
             ("tcp", {
                 Box::new(move || {
                     let (s, _) = tcp.accept().ok()?;
