@@ -20,6 +20,9 @@ use support::{buildwatch_in, copy_fixture, read_report, real_home_dir, require_r
 
 const VERSION: &str = "0.1.0";
 
+/// Accepts the next connection of a listener: its stream, or `None` once the listener fails.
+type Accept = Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>;
+
 /// What the listeners received: (listener, payload).
 type Received = Vec<(&'static str, Vec<u8>)>;
 

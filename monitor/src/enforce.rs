@@ -140,17 +140,14 @@ impl<'a> Enforcer<'a> {
         }
     }
 
-    /// The build-script rules of the profile that covers this version of the crate.
+    /// The build-script rules of the profile that covers this version of the crate (the
+    /// lookup checking uses). A profile written for other versions allows nothing here: new
+    /// behaviour is refused.
     fn rules_for(&self, krate: &CrateRef) -> Option<RoleRules> {
-        let profile = self.profiles.get(&krate.name)?;
-        let covered = match krate.version.as_deref().map(semver::Version::parse) {
-            Some(Ok(v)) => profile.covers(&v),
-            _ => profile.versions.is_empty(),
-        };
-        // A profile written for other versions allows nothing here: new behaviour is refused.
-        covered
-            .then(|| profile.rules(Role::BuildScript).cloned())
-            .flatten()
+        self.profiles
+            .rules_for(krate, Role::BuildScript)?
+            .covering_rules()
+            .cloned()
     }
 
     /// Writes a role's network allowances (addresses and CIDR blocks) for `group`.

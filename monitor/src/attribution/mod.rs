@@ -27,6 +27,11 @@ pub use rustc::{Extern, RustcInfo};
 
 use crate::model::{Event, EventKind, Exec, Places, paths};
 
+/// How many exited processes the table keeps (the most recent exits): enough for the leftovers
+/// of a build and for every late look-up of a process that just exited; a build runs far more
+/// processes than that (every compiler and linker invocation).
+pub const KEEP_EXITED: usize = 4096;
+
 /// Labels events with their actor, keeping the process table up to date.
 #[derive(Debug, Default)]
 pub struct Attributor {
@@ -82,7 +87,8 @@ impl Attributor {
         &self.table
     }
 
-    /// Bounds memory on very long runs.
+    /// Bounds memory on long runs: forgets the exited processes whose exits came earliest,
+    /// keeping the `keep_exited` most recent (see [`ProcessTable::prune_exited`]).
     pub fn prune(&mut self, keep_exited: usize) {
         self.table.prune_exited(keep_exited);
     }
@@ -246,8 +252,14 @@ impl Attributor {
             // The common events borrow the process instead of copying it (argv, env, rustc's
             // facts): this is the per-event hot path.
             EventKind::Exit(_) => {
-                self.table.entry(event.pid, event.ppid, &event.comm).exited = true;
-                self.table.get(event.pid).map(|p| self.actor_of(p, event))
+                self.table.mark_exited(event.pid, event.ppid, &event.comm);
+                let actor = self.table.get(event.pid).map(|p| self.actor_of(p, event));
+                // Pruned in batches, once the exits remembered are twice what is kept: each
+                // exit costs amortized constant time.
+                if self.table.exits_recorded() >= 2 * KEEP_EXITED {
+                    self.prune(KEEP_EXITED);
+                }
+                actor
             }
             EventKind::Open(open) => {
                 let loaded = self.note_proc_macro_load(event.pid, &open.path, open.result >= 0);
@@ -555,5 +567,65 @@ fn event_path(event: &Event) -> Option<&str> {
     match &event.kind {
         EventKind::Open(o) => Some(&o.path),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Exit, Fork};
+
+    fn event(pid: u32, kind: EventKind) -> Event {
+        Event {
+            time_ns: 1,
+            pid,
+            tid: pid,
+            ppid: 0,
+            comm: "x".into(),
+            actor: None,
+            callers: Vec::new(),
+            kind,
+        }
+    }
+
+    fn fork(a: &mut Attributor, parent: u32, child: u32) {
+        a.process(&mut event(
+            parent,
+            EventKind::Fork(Fork { child_pid: child }),
+        ));
+    }
+
+    fn exit(a: &mut Attributor, pid: u32) {
+        a.process(&mut event(
+            pid,
+            EventKind::Exit(Exit {
+                code: Some(0),
+                signal: None,
+            }),
+        ));
+    }
+
+    /// A long build runs tens of thousands of processes: the table stays bounded, and still
+    /// knows every process alive, the parent of any of them, and the latest to exit.
+    #[test]
+    fn the_process_table_stays_bounded_on_a_long_run() {
+        let mut a = Attributor::new();
+        fork(&mut a, 1, 2);
+        fork(&mut a, 2, 3);
+        exit(&mut a, 2);
+        let runs = 5 * KEEP_EXITED as u32;
+        for pid in 100..100 + runs {
+            fork(&mut a, 1, pid);
+            exit(&mut a, pid);
+        }
+        assert!(
+            a.table().len() <= 2 * KEEP_EXITED + 3,
+            "{} processes kept",
+            a.table().len()
+        );
+        for pid in [1, 2, 3, 100 + runs - 1] {
+            assert!(a.table().get(pid).is_some(), "process {pid} forgotten");
+        }
+        assert!(a.table().get(100).is_none());
     }
 }

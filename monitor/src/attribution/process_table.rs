@@ -1,6 +1,6 @@
 //! The process table: every process of the watched tree, its parent as recorded at fork, its
 //! image, and what it is in the build.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::rustc::RustcInfo;
 use crate::model::{Actor, CrateRef};
@@ -77,6 +77,9 @@ impl Process {
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     processes: HashMap<u32, Process>,
+    /// Exited processes, in the order their exits were seen (oldest first): what pruning
+    /// forgets first. May hold pids since reused or already forgotten.
+    exits: VecDeque<u32>,
 }
 
 impl ProcessTable {
@@ -122,21 +125,81 @@ impl ProcessTable {
         self.processes.is_empty()
     }
 
-    /// Forgets exited processes beyond the most recent `keep`, to bound memory on long runs.
+    /// Marks a process exited (created if unseen), remembering the order of exits.
+    pub fn mark_exited(&mut self, pid: u32, ppid: u32, comm: &str) -> &mut Process {
+        self.exits.push_back(pid);
+        let p = self.entry(pid, ppid, comm);
+        p.exited = true;
+        p
+    }
+
+    /// Exits remembered (an upper bound on the exited processes kept).
+    pub fn exits_recorded(&self) -> usize {
+        self.exits.len()
+    }
+
+    /// Forgets the exited processes whose exits came earliest, keeping the `keep` most recent
+    /// exits, so that a long build does not grow the table without bound. Kept whatever their
+    /// age: processes still running (their exit is still to come) and the exited parents of
+    /// processes still running (a child's ancestry stays whole); processes that exited late
+    /// (leftovers the run still reports on) are among the most recent.
     pub fn prune_exited(&mut self, keep: usize) {
-        let exited = self.processes.values().filter(|p| p.exited).count();
-        if exited <= keep {
+        if self.exits.len() <= keep {
             return;
         }
-        let mut dead: Vec<u32> = self
-            .processes
-            .values()
-            .filter(|p| p.exited)
-            .map(|p| p.pid)
-            .collect();
-        dead.sort_unstable();
-        for pid in dead.into_iter().take(exited - keep) {
-            self.processes.remove(&pid);
+        let parents: HashSet<u32> = self.alive().map(|p| p.ppid).collect();
+        let mut kept = VecDeque::new();
+        while self.exits.len() > keep {
+            let Some(pid) = self.exits.pop_front() else {
+                break;
+            };
+            match self.processes.get(&pid) {
+                // Reused by a live process, or already forgotten: nothing to do.
+                Some(p) if !p.exited => {}
+                None => {}
+                Some(_) if parents.contains(&pid) => kept.push_back(pid),
+                Some(_) => {
+                    self.processes.remove(&pid);
+                }
+            }
         }
+        // Parents still needed go back at the front: the oldest, looked at again next time.
+        while let Some(pid) = kept.pop_back() {
+            self.exits.push_front(pid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(pid: u32, ppid: u32) -> Process {
+        Process::unknown(pid, ppid, "x")
+    }
+
+    #[test]
+    fn pruning_keeps_the_living_their_parents_and_recent_exits() {
+        let mut t = ProcessTable::default();
+        t.insert(process(1, 0));
+        t.insert(process(2, 1));
+        t.insert(process(3, 2));
+        t.mark_exited(2, 1, "x"); // exited first, but 3 (alive) is its child
+        for pid in 10..20 {
+            t.insert(process(pid, 1));
+            t.mark_exited(pid, 1, "x");
+        }
+        // A pid reused by a live process after its first life exited.
+        t.insert(process(10, 1));
+        t.prune_exited(3);
+        let mut left: Vec<u32> = t.iter().map(|p| p.pid).collect();
+        left.sort_unstable();
+        assert_eq!(left, [1, 2, 3, 10, 17, 18, 19]);
+        // Once the child has exited too, its parent can go.
+        t.mark_exited(3, 2, "x");
+        t.prune_exited(3);
+        let mut left: Vec<u32> = t.iter().map(|p| p.pid).collect();
+        left.sort_unstable();
+        assert_eq!(left, [1, 3, 10, 18, 19]);
     }
 }

@@ -97,10 +97,7 @@ impl Coverage {
             ProfileSource::BuiltIn(name) => (Origin::Shipped, (*name).to_owned()),
         };
         // As a run decides: an unparsable version is covered only by a profile for every version.
-        let covers = match semver::Version::parse(version) {
-            Ok(v) => profile.covers(&v),
-            Err(_) => profile.versions.is_empty(),
-        };
+        let covers = profile.covers_version(Some(version));
         if covers {
             Coverage::Covered {
                 origin,

@@ -54,7 +54,8 @@ pub fn accept(finding: &Finding, dir: &Path, vars: &Vars) -> Result<ProfileChang
             )));
         }
     };
-    let path = dir.join(format!("{}.toml", krate.name));
+    // The file the loader matched for this crate, whatever it is called: never a second one.
+    let path = profile::file_for(dir, &krate.name).map_err(super::first_error)?;
     let before = match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -75,9 +76,9 @@ pub fn accept(finding: &Finding, dir: &Path, vars: &Vars) -> Result<ProfileChang
             ..ProfileDoc::default()
         });
     if let Some(version) = &krate.version {
-        let covered = existing.as_ref().is_some_and(|p| {
-            p.versions.is_empty() || semver::Version::parse(version).is_ok_and(|v| p.covers(&v))
-        });
+        let covered = existing
+            .as_ref()
+            .is_some_and(|p| p.covers_version(Some(version)));
         let req = format!("={version}");
         if !covered && !doc.versions.contains(&req) {
             doc.versions.push(req);
@@ -100,7 +101,7 @@ pub fn accept(finding: &Finding, dir: &Path, vars: &Vars) -> Result<ProfileChang
             })?;
         let entry = match list {
             RuleList::Exec => super::exec_entry(&finding.subject, vars),
-            RuleList::Network => network_text(&finding.subject),
+            RuleList::Network => super::network_entry(&finding.subject),
             _ => generalize::escape_glob_keep_vars(&generalize::substitute(&finding.subject, vars)),
         };
         let entry = if list == RuleList::Exec {
@@ -130,15 +131,6 @@ pub fn accept(finding: &Finding, dir: &Path, vars: &Vars) -> Result<ProfileChang
         before,
         after,
     })
-}
-
-/// A finding's endpoint subject as a network entry (unix socket paths get `unix:`).
-fn network_text(subject: &str) -> String {
-    if subject.starts_with('/') || subject.starts_with('@') {
-        format!("unix:{subject}")
-    } else {
-        subject.to_owned()
-    }
 }
 
 /// A line diff of a change (`-`/`+` lines, unchanged lines with a space), for showing before

@@ -1,10 +1,12 @@
 //! `buildwatch learn`: record what each crate's build script and proc-macro did into profiles.
 //!
-//! Only what the built-in baseline does not already allow is written, generalized (variables
-//! for machine-specific prefixes, globs for directories of many files). Sensitive reads,
-//! persistence writes, fileless execution and network are never allowed silently: they are
-//! written as a "NOT allowed" comment block for a person to review, and become rules only when
-//! accepted explicitly (`--accept`, or the TUI).
+//! What an event is comes from the policy's classifier ([`crate::policy::classify`]), so learning
+//! writes exactly the entries checking would use. Only what the built-in baseline does not
+//! already allow is written, generalized (variables for machine-specific prefixes, globs for
+//! directories of many files). Sensitive reads, persistence writes and network are never allowed
+//! silently: they are written as a "NOT allowed" comment block for a person to review, and become
+//! rules only when accepted explicitly (`--accept`, or the TUI). What no profile can allow
+//! (fileless execution, tampering, raw sockets, ...) is only ever listed for review.
 mod accept;
 pub mod generalize;
 
@@ -18,8 +20,8 @@ use thiserror::Error;
 
 use crate::{
     attribution::{Attributor, CrateRef, Role},
-    model::{Event, EventKind, SocketFamily},
-    policy::vars,
+    model::{Event, paths::BIN_DIRS},
+    policy::{AgentEnv, Allow, Code, classify, vars},
     profile::{self, DocEntry, NotAllowed, ProfileDoc, RoleDoc, RuleList},
 };
 
@@ -73,7 +75,8 @@ impl Accept {
     }
 }
 
-/// What one crate did in one role, beyond the baseline.
+/// What one crate did in one role, beyond the baseline: the entries each verdict would take
+/// (variables substituted), by list, and what no profile can allow, by finding code.
 #[derive(Clone, Debug, Default)]
 struct Observed {
     versions: BTreeSet<String>,
@@ -83,18 +86,17 @@ struct Observed {
     sensitive: BTreeSet<String>,
     persistence: BTreeSet<String>,
     network: BTreeSet<String>,
-    fileless: BTreeSet<String>,
-    tamper: BTreeSet<String>,
-    io_uring: BTreeSet<String>,
-    compat: BTreeSet<String>,
-    namespaces: BTreeSet<String>,
-    raw_sockets: BTreeSet<String>,
+    /// Verdicts no profile allows ([`Allow::Never`]): listed for review, never written as
+    /// rules.
+    never: BTreeMap<Code, BTreeSet<String>>,
 }
 
 /// Collects observations during a run.
 #[derive(Debug, Default)]
 pub struct Learner {
     observed: BTreeMap<(String, Role), Observed>,
+    /// The agent sockets the environment names, as the policy sees them.
+    agents: AgentEnv,
 }
 
 /// A profile learning wrote.
@@ -113,10 +115,14 @@ pub struct Written {
 impl Learner {
     /// A learner with nothing observed.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            observed: BTreeMap::new(),
+            agents: AgentEnv::from_process(),
+        }
     }
 
-    /// Records one attributed event.
+    /// Records one attributed event: what the policy's classifier says it is, as the entry of
+    /// the list that would allow it.
     pub fn observe(&mut self, event: &Event, attributor: &Attributor) {
         let Some(actor) = &event.actor else { return };
         let role = actor.policy_role();
@@ -127,75 +133,39 @@ impl Learner {
             return;
         };
         let places = attributor.places_for(Some(&krate));
-        let v = vars(&places);
+        let verdict = classify(event, role, &places, &self.agents);
         let o = self.observed.entry((krate.name.clone(), role)).or_default();
         if let Some(version) = &krate.version {
             o.versions.insert(version.clone());
         }
-        match &event.kind {
-            EventKind::Exec(exec) => {
-                let image = exec.image();
-                let requested = exec.requested();
-                if image.starts_with("/memfd:") || exec.deleted {
-                    o.fileless.insert(image.to_owned());
-                } else if !(places.expected_exec(image) && places.expected_exec(&requested)) {
-                    o.exec.insert(exec_entry(&requested, &v));
-                }
+        let Some(verdict) = verdict else { return };
+        let v = vars(&places);
+        let subject = verdict.subject.as_str();
+        match verdict.allow {
+            Allow::Never => {
+                o.never
+                    .entry(verdict.code)
+                    .or_default()
+                    .insert(subject.to_owned());
             }
-            EventKind::Open(open) => {
-                if open.writes() {
-                    if places.persistence_write(&open.path).is_some() {
-                        o.persistence.insert(generalize::substitute(&open.path, &v));
-                    } else if open.result >= 0 && !places.expected_write(&open.path) {
-                        o.write.insert(generalize::substitute(&open.path, &v));
-                    }
-                } else if places.sensitive_read(&open.path).is_some() {
-                    o.sensitive.insert(generalize::substitute(&open.path, &v));
-                } else if open.result >= 0 && !places.expected_read(&open.path) {
-                    o.read.insert(generalize::substitute(&open.path, &v));
-                }
+            Allow::List(RuleList::Exec) => {
+                o.exec.insert(exec_entry(subject, &v));
             }
-            // Hand-built packets: never learnt as allowed, listed for review.
-            EventKind::Connect(c) if c.is_raw() => {
-                o.raw_sockets.insert(format!("packet to {}", c.endpoint()));
+            Allow::List(RuleList::Read) => {
+                o.read.insert(generalize::substitute(subject, &v));
             }
-            EventKind::Socket(s) => {
-                o.raw_sockets.insert(s.subject());
+            Allow::List(RuleList::Write) if verdict.code == Code::PersistenceWrite => {
+                o.persistence.insert(generalize::substitute(subject, &v));
             }
-            EventKind::Connect(c) => {
-                if !(c.family == SocketFamily::Unix
-                    && matches!(c.addr.as_str(), "/var/run/nscd/socket" | "/run/nscd/socket"))
-                {
-                    o.network.insert(network_entry(c));
-                }
+            Allow::List(RuleList::Write) => {
+                o.write.insert(generalize::substitute(subject, &v));
             }
-            EventKind::Dns(d) => {
-                o.network.insert(format!("{}:{}", d.name, d.port));
+            Allow::List(RuleList::SensitiveRead) => {
+                o.sensitive.insert(generalize::substitute(subject, &v));
             }
-            EventKind::Tamper(t) if t.is_namespace() => {
-                o.namespaces.insert(
-                    format!("{} {}", t.syscall, t.request.as_deref().unwrap_or(""))
-                        .trim()
-                        .to_owned(),
-                );
+            Allow::List(RuleList::Network) => {
+                o.network.insert(network_entry(subject));
             }
-            EventKind::Tamper(t) => {
-                o.tamper.insert(
-                    format!("{} {}", t.syscall, t.request.as_deref().unwrap_or(""))
-                        .trim()
-                        .to_owned(),
-                );
-            }
-            EventKind::IoUring(u) => {
-                o.io_uring.insert(u.op.to_string());
-            }
-            EventKind::CompatSyscall(c) => {
-                o.compat.insert(c.syscall.clone());
-            }
-            EventKind::Fork(_)
-            | EventKind::Exit(_)
-            | EventKind::Lost(_)
-            | EventKind::MacroLib(_) => {}
         }
     }
 
@@ -230,7 +200,9 @@ impl Learner {
         }
         let mut written = Vec::new();
         for (krate, roles) in by_crate {
-            let path = dir.join(format!("{krate}.toml"));
+            // The file the loader matched for this crate (`foo_bar.toml` for `foo-bar`), so
+            // that learning never adds a second profile for one crate.
+            let path = profile::file_for(dir, krate).map_err(first_error)?;
             let existing = if path.exists() {
                 let text = std::fs::read_to_string(&path).map_err(|error| LearnError::Write {
                     path: path.clone(),
@@ -250,10 +222,9 @@ impl Learner {
             doc.header = header.to_vec();
             for (role, o) in roles {
                 for version in &o.versions {
-                    let covered = existing.as_ref().is_some_and(|p| {
-                        p.versions.is_empty()
-                            || semver::Version::parse(version).is_ok_and(|v| p.covers(&v))
-                    });
+                    let covered = existing
+                        .as_ref()
+                        .is_some_and(|p| p.covers_version(Some(version)));
                     let req = format!("={version}");
                     if !covered && !doc.versions.contains(&req) {
                         doc.versions.push(req);
@@ -336,12 +307,9 @@ impl Learner {
                 } else {
                     review("network", &o.network, &mut doc);
                 }
-                review("fileless-exec", &o.fileless, &mut doc);
-                review("process-tamper", &o.tamper, &mut doc);
-                review("io-uring-use", &o.io_uring, &mut doc);
-                review("compat-syscall", &o.compat, &mut doc);
-                review("namespace-use", &o.namespaces, &mut doc);
-                review("raw-socket", &o.raw_sockets, &mut doc);
+                for (code, items) in &o.never {
+                    review(review_kind(*code), items, &mut doc);
+                }
             }
             let review = doc.not_allowed.len();
             let text = profile::render(&doc);
@@ -382,26 +350,39 @@ fn add(
 /// A program as a profile entry: its name when it lives in a standard bin directory, else its
 /// path with variables.
 fn exec_entry(image: &str, vars: &profile::Vars) -> String {
-    const BIN_DIRS: [&str; 6] = [
-        "/usr/bin",
-        "/bin",
-        "/usr/local/bin",
-        "/usr/sbin",
-        "/sbin",
-        "/usr/local/sbin",
-    ];
     match image.rsplit_once('/') {
         Some((dir, name)) if BIN_DIRS.contains(&dir) => name.to_owned(),
         _ => generalize::substitute(image, vars),
     }
 }
 
-/// An endpoint as a network entry.
-pub fn network_entry(c: &crate::model::Connect) -> String {
-    match c.family {
-        SocketFamily::Unix => format!("unix:{}", c.addr),
-        _ => c.endpoint(),
+/// A network verdict's subject as a `network` entry: unix socket paths get `unix:`, a DNS
+/// lookup (`dns:NAME`) becomes the name (which allows looking it up).
+fn network_entry(subject: &str) -> String {
+    if let Some(name) = subject.strip_prefix("dns:") {
+        name.to_owned()
+    } else if subject.starts_with('/') || subject.starts_with('@') {
+        format!("unix:{subject}")
+    } else {
+        subject.to_owned()
     }
+}
+
+/// How a verdict no profile allows is listed for review: by its code, refused connections with
+/// the rest of the network.
+fn review_kind(code: Code) -> &'static str {
+    match code {
+        Code::UnexpectedNetwork | Code::AgentSocket => "network",
+        other => other.as_str(),
+    }
+}
+
+/// The first of a directory's profile errors (learning stops at it).
+fn first_error(errors: Vec<profile::ProfileError>) -> LearnError {
+    errors.into_iter().next().map_or_else(
+        || LearnError::NotAcceptable("cannot read the profiles directory".to_owned()),
+        LearnError::Profile,
+    )
 }
 
 /// The profile variables of a crate instance, for callers outside a run (the TUI).

@@ -172,6 +172,26 @@ pub fn is_system_runtime_read(path: &str) -> bool {
     FILES.contains(&path) || DIRS.iter().any(|d| is_under(path, d))
 }
 
+/// The unix sockets of libc's name service cache (nscd), which any program may reach through
+/// libc on its own (getpwnam, getaddrinfo): not network.
+pub const NAME_SERVICE_SOCKETS: [&str; 2] = ["/var/run/nscd/socket", "/run/nscd/socket"];
+
+/// `path` is the name service cache's socket ([`NAME_SERVICE_SOCKETS`]).
+pub fn is_name_service_socket(path: &str) -> bool {
+    NAME_SERVICE_SOCKETS.contains(&path)
+}
+
+/// The directories programs are installed in (`PATH`'s usual entries): a program there is
+/// named by its file name in profiles.
+pub const BIN_DIRS: [&str; 6] = [
+    "/usr/bin",
+    "/bin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/sbin",
+    "/usr/local/sbin",
+];
+
 /// `/proc/self/...` or `/proc/<pid>/...` of the process itself.
 pub fn is_own_proc(path: &str, pid: u32) -> bool {
     let Some(rest) = path.strip_prefix("/proc/") else {

@@ -1,141 +1,71 @@
 //! Checking: every attributed event against the built-in baseline and the crate's profile.
 //!
 //! Pure: events and profiles in, findings out. The same code serves watching, `ci`, `learn`
-//! (which records what it would have flagged) and `replay`.
+//! (which records what it would have flagged) and `replay`. What an event *is* is decided in
+//! [`classify`]; this module decides whether the crate's profile allows it, and keeps the
+//! findings (merged, with the run's severities).
 mod agent;
+pub mod classify;
+mod config;
 mod finding;
+mod finish;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 pub use agent::{Agent, AgentEnv};
+pub use classify::{Allow, Verdict, allowed_by, classify};
+pub use config::{DEFAULT_FAIL_ON, PolicyConfig};
 pub use finding::{Code, Finding, ProcessRef, Severity};
 
 use crate::{
     attribution::{Actor, Attributor, CrateRef, Role},
     baseline::Places,
-    model::{
-        ConnectSyscall, Event, EventKind, IoUringOp, NamespaceCall, OpenSyscall, ProcessCall,
-        SocketFamily, TamperSyscall,
-    },
-    profile::{CompiledRules, Endpoint, Profile, ProfileSet, RuleList, UsageTracker, Vars},
+    model::{Event, EventKind, Lost, LostReason},
+    profile::{CompiledRules, ProfileSet, UsageTracker, Vars, crate_key},
 };
-
-/// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
-/// script essentially never does.
-pub const DEFAULT_FAIL_ON: [Code; 9] = [
-    Code::UnexpectedNetwork,
-    Code::RawSocket,
-    Code::AgentSocket,
-    Code::SensitiveRead,
-    Code::PersistenceWrite,
-    Code::FilelessExec,
-    Code::ProcessTamper,
-    Code::CompatSyscall,
-    Code::NamespaceUse,
-];
-
-/// Which findings are errors.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PolicyConfig {
-    /// Codes whose findings are errors (fail a `ci` run); the rest are warnings.
-    pub fail_on: BTreeSet<Code>,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        Self {
-            fail_on: DEFAULT_FAIL_ON.into_iter().collect(),
-        }
-    }
-}
-
-impl PolicyConfig {
-    /// Parses `--fail-on`: `all`, or comma-separated codes.
-    pub fn parse_fail_on(spec: &str) -> Result<BTreeSet<Code>, String> {
-        if spec.trim() == "all" {
-            return Ok(Code::ALL
-                .into_iter()
-                .filter(|c| *c != Code::UnusedAllow)
-                .collect());
-        }
-        spec.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|name| {
-                Code::from_name(name).ok_or_else(|| {
-                    let known: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
-                    format!(
-                        "unknown finding code `{name}`; known codes: {}, or `all`",
-                        known.join(", ")
-                    )
-                })
-            })
-            .collect()
-    }
-}
 
 /// A crate instance in a role.
 type Key = (CrateRef, Role);
 
 /// The rules that apply to one crate instance in one role.
 struct Applied {
-    /// Index into `profiles` of the profile, if the crate has one.
-    profile: Option<usize>,
+    /// The crate's profile, by [`crate_key`], if it has one.
+    profile: Option<String>,
+    /// Where the profile came from, for findings.
+    source: Option<String>,
     /// The profile covers this version (false: it was written for other versions).
     covers: bool,
     rules: Option<CompiledRules>,
     places: Places,
 }
 
-/// Observations about a crate that has no profile.
-#[derive(Default)]
-struct Unprofiled {
-    programs: BTreeSet<String>,
-    unusual: BTreeSet<String>,
-    network: BTreeSet<String>,
-    first_ns: u64,
-    process: Option<ProcessRef>,
-}
-
-/// Most items listed in a no-profile finding.
-const MAX_LISTED: usize = 12;
-
 /// The checker of one run.
 pub struct Policy {
-    profiles: Vec<Profile>,
-    by_name: HashMap<String, usize>,
+    profiles: ProfileSet,
     config: PolicyConfig,
     applied: HashMap<Key, Applied>,
-    usage: HashMap<usize, UsageTracker>,
+    /// Which allow entries matched, per profile ([`crate_key`]).
+    usage: HashMap<String, UsageTracker>,
     findings: BTreeMap<(Code, Option<CrateRef>, Option<Role>, String), Finding>,
-    unprofiled: BTreeMap<Key, Unprofiled>,
-    lost: u64,
+    unprofiled: BTreeMap<Key, finish::Unprofiled>,
+    /// Records lost so far, by reason.
+    lost: BTreeMap<LostReason, u64>,
     /// The agent sockets the environment names (SSH_AUTH_SOCK and co.).
     agents: AgentEnv,
-    /// Findings reported so far (merged or not): tells whether checking an event reported one.
-    reported: u64,
 }
 
 impl Policy {
     /// A checker with these profiles (user profiles win over shipped ones; see [`ProfileSet`]).
     pub fn new(profiles: &ProfileSet, config: PolicyConfig) -> Self {
-        let profiles: Vec<Profile> = profiles.iter().cloned().collect();
-        let by_name = profiles
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (crate::profile::crate_key(&p.krate), i))
-            .collect();
         Self {
-            profiles,
-            by_name,
+            profiles: profiles.clone(),
             config,
             applied: HashMap::new(),
             usage: HashMap::new(),
             findings: BTreeMap::new(),
             unprofiled: BTreeMap::new(),
-            lost: 0,
+            lost: BTreeMap::new(),
             agents: AgentEnv::from_process(),
-            reported: 0,
         }
     }
 
@@ -154,50 +84,17 @@ impl Policy {
     /// Checks one attributed event.
     pub fn check(&mut self, event: &Event, attributor: &Attributor) {
         if let EventKind::Lost(lost) = &event.kind {
-            self.lost += lost.count;
-            let detail = format!("{} events lost ({})", self.lost, lost.reason);
-            self.report(
-                Code::EventsLost,
-                None,
-                None,
-                None,
-                None,
-                detail,
-                "lost".to_owned(),
-                event,
-                &[],
-            );
-            if let Some(f) =
-                self.findings
-                    .get_mut(&(Code::EventsLost, None, None, "lost".to_owned()))
-            {
-                f.count = self.lost;
-            }
+            self.lost(event, lost);
             return;
         }
         let Some(actor) = event.actor.as_ref() else {
             // A process attribution never heard of: a refusal is still a finding.
-            if let EventKind::Connect(c) = &event.kind
-                && c.refused
-            {
-                let ep = c.endpoint();
-                let detail = format!("{} {ep} (refused by --enforce)", connect_verb(c));
-                self.report(
-                    Code::UnexpectedNetwork,
-                    None,
-                    None,
-                    None,
-                    None,
-                    detail,
-                    ep,
-                    event,
-                    &[],
-                );
+            if let Some(v) = classify(event, Role::Command, &Places::default(), &self.agents) {
+                self.report(v, None, None, None, event, &[]);
             }
             return;
         };
         let role = actor.policy_role();
-        let before = self.reported;
         match role {
             // Proc-macros the sensor could not tell apart: the strictest of their profiles
             // applies (the first candidate, most likely first, whose profile does not allow it
@@ -207,489 +104,147 @@ impl Policy {
                     let mut one = actor.clone();
                     one.krate = Some(c.name.clone());
                     one.version = c.version.clone();
-                    self.check_crate(event, &one, role, attributor);
-                    if self.reported != before {
+                    if self.check_crate(event, &one, role, attributor) {
                         break;
                     }
                 }
             }
-            Role::BuildScript | Role::ProcMacro => self.check_crate(event, actor, role, attributor),
-            // rustc itself never reads secrets or plants persistence: if that happens there, an
-            // unidentified proc-macro did it.
-            Role::Rustc => self.check_universal(event, actor, role, attributor),
-            Role::Cargo | Role::Command | Role::Tool => {}
-        }
-        // Refusals, and network in rustc's processes, whatever else was decided.
-        if self.reported == before
-            && let Some((code, list, subject, detail)) = always_reported(event, role)
-        {
-            self.report(
-                code,
-                Some(list),
-                actor.crate_ref().as_ref(),
-                Some(role),
-                None,
-                detail,
-                subject,
-                event,
-                &actor.candidates,
-            );
+            Role::BuildScript | Role::ProcMacro => {
+                self.check_crate(event, actor, role, attributor);
+            }
+            // No profiles for these roles: what the classifier reports for them (in rustc, what
+            // rustc never does itself; refusals for anyone) is a finding as it is.
+            Role::Rustc | Role::Cargo | Role::Command | Role::Tool => {
+                let krate = actor.crate_ref();
+                let places = attributor.places_for(krate.as_ref());
+                if let Some(v) = classify(event, role, &places, &self.agents) {
+                    self.report(
+                        v,
+                        krate.as_ref(),
+                        Some(role),
+                        None,
+                        event,
+                        &actor.candidates,
+                    );
+                }
+            }
         }
     }
 
-    /// Sensitive reads and persistence writes, for roles without profiles.
-    fn check_universal(
+    /// Lost records: one finding for the run, its detail and count the totals so far.
+    fn lost(&mut self, event: &Event, lost: &Lost) {
+        *self.lost.entry(lost.reason).or_default() += lost.count;
+        let total: u64 = self.lost.values().sum();
+        let reasons: Vec<String> = if self.lost.len() == 1 {
+            self.lost.keys().map(ToString::to_string).collect()
+        } else {
+            self.lost.iter().map(|(r, n)| format!("{r}: {n}")).collect()
+        };
+        let detail = format!("{total} events lost ({})", reasons.join(", "));
+        let key = (Code::EventsLost, None, None, "lost".to_owned());
+        let verdict = Verdict {
+            code: Code::EventsLost,
+            allow: Allow::Never,
+            subject: "lost".to_owned(),
+            detail: detail.clone(),
+        };
+        self.report(verdict, None, None, None, event, &[]);
+        if let Some(f) = self.findings.get_mut(&key) {
+            f.count = total;
+            f.detail = detail;
+        }
+    }
+
+    /// The rules for a crate instance in a role, looked up once.
+    fn ensure_applied(&mut self, krate: &CrateRef, role: Role, attributor: &Attributor) {
+        let key = (krate.clone(), role);
+        if !self.applied.contains_key(&key) {
+            let places = attributor.places_for(Some(krate));
+            let found = self.profiles.rules_for(krate, role);
+            let applied = Applied {
+                profile: found.map(|m| crate_key(&m.profile.krate)),
+                source: found.map(|m| m.profile.source.to_string()),
+                covers: found.is_some_and(|m| m.covers),
+                rules: found
+                    .and_then(|m| m.rules)
+                    .map(|r| r.compile(&vars(&places))),
+                places,
+            };
+            self.applied.insert(key, applied);
+        }
+    }
+
+    /// Checks an event of a build script or proc-macro against its crate's profile; returns
+    /// whether it was reported.
+    fn check_crate(
         &mut self,
         event: &Event,
         actor: &Actor,
         role: Role,
         attributor: &Attributor,
-    ) {
+    ) -> bool {
         let Some(krate) = actor.crate_ref() else {
-            return;
-        };
-        let places = attributor.places_for(Some(&krate));
-        if let EventKind::Open(open) = &event.kind {
-            if !open.writes()
-                && let Some(kind) = places.sensitive_read(&open.path)
-            {
-                let detail = format!("read {} ({kind}){}", open.path, attempt(open.result));
-                self.report(
-                    Code::SensitiveRead,
-                    Some(RuleList::SensitiveRead),
-                    Some(&krate),
-                    Some(role),
-                    None,
-                    detail,
-                    open.path.clone(),
-                    event,
-                    &actor.candidates,
-                );
-            }
-            if open.writes()
-                && let Some(kind) = places.persistence_write(&open.path)
-            {
-                let detail = format!("wrote {} ({kind}){}", open.path, attempt(open.result));
-                self.report(
-                    Code::PersistenceWrite,
-                    Some(RuleList::Write),
-                    Some(&krate),
-                    Some(role),
-                    None,
-                    detail,
-                    open.path.clone(),
-                    event,
-                    &actor.candidates,
-                );
-            }
-        }
-    }
-
-    fn applied(&mut self, krate: &CrateRef, role: Role, attributor: &Attributor) -> &Applied {
-        let key = (krate.clone(), role);
-        if !self.applied.contains_key(&key) {
-            let places = attributor.places_for(Some(krate));
-            let profile = self
-                .by_name
-                .get(&crate::profile::crate_key(&krate.name))
-                .copied();
-            let covers = profile.is_some_and(|i| {
-                let p = &self.profiles[i];
-                match krate.version.as_deref().map(semver::Version::parse) {
-                    Some(Ok(v)) => p.covers(&v),
-                    // No version known: only a profile for every version covers it.
-                    _ => p.versions.is_empty(),
-                }
-            });
-            let rules = profile
-                .and_then(|i| self.profiles[i].rules(role))
-                .map(|r| r.compile(&vars(&places)));
-            self.applied.insert(
-                key.clone(),
-                Applied {
-                    profile,
-                    covers,
-                    rules,
-                    places,
-                },
-            );
-        }
-        &self.applied[&key]
-    }
-
-    fn check_crate(&mut self, event: &Event, actor: &Actor, role: Role, attributor: &Attributor) {
-        let Some(krate) = actor.crate_ref() else {
-            return;
+            return false;
         };
         self.saw_crate(&krate, role, event, actor);
-        let applied = self.applied(&krate, role, attributor);
-        let (profile, covers, places) = (applied.profile, applied.covers, applied.places.clone());
-        let source = profile.map(|i| self.profiles[i].source.to_string());
-        // Which of the crate's rules allows this, if any (index into the list).
-        let allow = |list: RuleList, subject: &str, applied: &Applied| -> Option<usize> {
-            let rules = applied.rules.as_ref()?;
-            match (list, &event.kind) {
-                // A system program may be named either way (`sh` or `dash`, `cc` or `gcc-12`);
-                // anything else only as requested.
-                (RuleList::Exec, EventKind::Exec(exec)) => rules.exec(subject).or_else(|| {
-                    crate::baseline::is_system_program(subject)
-                        .then(|| rules.exec(exec.image()))
-                        .flatten()
-                }),
-                (RuleList::Exec, _) => rules.exec(subject),
-                (RuleList::Read, _) => rules.read(subject),
-                (RuleList::Write, _) => rules.write(subject),
-                (RuleList::SensitiveRead, _) => rules.sensitive_read(subject),
-                // No profile allows hand-built packets.
-                (_, EventKind::Connect(c)) if c.is_raw() => None,
-                (RuleList::Network, EventKind::Connect(c)) => rules.network(&endpoint(c)),
-                // A lookup is allowed by an entry for the name, or for the resolver itself.
-                (RuleList::Network, EventKind::Dns(d)) => rules
-                    .network(&Endpoint::Lookup { name: &d.name })
-                    .or_else(|| {
-                        let addr = d.server.parse().ok()?;
-                        rules.network(&Endpoint::Inet {
-                            addr,
-                            port: d.port,
-                            name: None,
-                        })
-                    }),
-                // Tampering and io_uring are never allowed by a profile.
-                (
-                    _,
-                    EventKind::Tamper(_)
-                    | EventKind::IoUring(_)
-                    | EventKind::CompatSyscall(_)
-                    | EventKind::Socket(_),
-                ) => None,
-                (RuleList::Network, _) => None,
-            }
-        };
-        // (code, list the allowance would be in, subject, detail)
-        let verdict: Option<(Code, RuleList, String, String)> = match &event.kind {
-            EventKind::Exec(exec) => {
-                let image = exec.image().to_owned();
-                let requested = exec.requested();
-                if image.starts_with("/memfd:") || exec.deleted {
-                    Some((
-                        Code::FilelessExec,
-                        RuleList::Exec,
-                        image.clone(),
-                        if image.starts_with("/memfd:") {
-                            format!(
-                                "executed {image} (a memfd: a program that exists only in memory)"
-                            )
-                        } else {
-                            format!("executed {image}, which had been deleted")
-                        },
-                    ))
-                } else if places.expected_exec(&image) && places.expected_exec(&requested) {
-                    None
-                } else {
-                    // The subject is the program as requested: for a script, the script.
-                    Some((
-                        Code::UnexpectedExec,
-                        RuleList::Exec,
-                        requested,
-                        format!("ran {}", command_line(exec)),
-                    ))
-                }
-            }
-            EventKind::Open(open) => {
-                if let Some(target) = other_process_memory(&open.path, event.pid) {
-                    let how = if open.writes() {
-                        "for writing"
-                    } else {
-                        "for reading"
-                    };
-                    Some((
-                        Code::ProcessTamper,
-                        RuleList::Exec,
-                        format!("{} {target}", open.path),
-                        format!(
-                            "opened {} {how}: the memory of process {target}{}",
-                            open.path,
-                            attempt(open.result)
-                        ),
-                    ))
-                } else if !open.writes() {
-                    if let Some(kind) = places.sensitive_read(&open.path) {
-                        Some((
-                            Code::SensitiveRead,
-                            RuleList::SensitiveRead,
-                            open.path.clone(),
-                            format!(
-                                "{} {} ({kind}){}",
-                                read_verb(open),
-                                open.path,
-                                attempt(open.result)
-                            ),
-                        ))
-                    } else if open.result < 0 || places.expected_read(&open.path) {
-                        None
-                    } else {
-                        Some((
-                            Code::UnexpectedRead,
-                            RuleList::Read,
-                            open.path.clone(),
-                            format!("{} {}", read_verb(open), open.path),
-                        ))
-                    }
-                } else if let Some(kind) = places.persistence_write(&open.path) {
-                    Some((
-                        Code::PersistenceWrite,
-                        RuleList::Write,
-                        open.path.clone(),
-                        format!("wrote {} ({kind}){}", open.path, attempt(open.result)),
-                    ))
-                } else if open.result < 0 || places.expected_write(&open.path) {
-                    None
-                } else {
-                    Some((
-                        Code::UnexpectedWrite,
-                        RuleList::Write,
-                        open.path.clone(),
-                        format!("wrote {}", open.path),
-                    ))
-                }
-            }
-            EventKind::Connect(c) if c.is_raw() => Some(raw_packet(c)),
-            EventKind::Socket(s) => Some(raw_socket(s)),
-            EventKind::Connect(c) => {
-                let refused = if c.refused {
-                    " (refused by --enforce)"
-                } else {
-                    ""
-                };
-                let agent = (c.family == SocketFamily::Unix)
-                    .then(|| self.agents.agent(&c.addr))
-                    .flatten();
-                if let Some(agent) = agent {
-                    Some((
-                        Code::AgentSocket,
-                        RuleList::Network,
-                        c.addr.clone(),
-                        format!(
-                            "connected to the {agent} socket {} (it gives {}){}",
-                            c.addr,
-                            agent.grants(),
-                            attempt_connect(c.result, c.error.as_deref())
-                        ),
-                    ))
-                } else if c.family == SocketFamily::Unix && is_baseline_socket(&c.addr) {
-                    None
-                } else {
-                    let ep = c.endpoint();
-                    Some((
-                        Code::UnexpectedNetwork,
-                        RuleList::Network,
-                        ep.clone(),
-                        format!(
-                            "{} {ep}{}{refused}",
-                            connect_verb(c),
-                            attempt_connect(c.result, c.error.as_deref())
-                        ),
-                    ))
-                }
-            }
-            EventKind::Dns(d) => Some((
-                Code::UnexpectedNetwork,
-                RuleList::Network,
-                format!("dns:{}", d.name),
-                format!(
-                    "looked up {} ({}) at {}:{}",
-                    d.name, d.qtype, d.server, d.port
-                ),
-            )),
-            EventKind::Tamper(t) if t.is_namespace() => {
-                let flags = t.request.as_deref().unwrap_or("0");
-                Some((
-                    Code::NamespaceUse,
-                    RuleList::Exec,
-                    format!("{} {flags}", t.syscall),
-                    if t.syscall == TamperSyscall::Namespace(NamespaceCall::Setns) {
-                        format!(
-                            "joined another namespace (setns type {flags}, descriptor {}): paths seen there may not be the real ones",
-                            t.target
-                        )
-                    } else {
-                        format!(
-                            "created new namespaces ({} {flags}): in a new mount namespace bind mounts can show any file under any path",
-                            t.syscall
-                        )
-                    },
-                ))
-            }
-            EventKind::Tamper(t)
-                if t.syscall == TamperSyscall::Process(ProcessCall::PidfdGetfd) =>
-            {
-                Some((
-                    Code::ProcessTamper,
-                    RuleList::Exec,
-                    format!("pidfd_getfd {}", t.request.as_deref().unwrap_or("")),
-                    format!(
-                        "pidfd_getfd: took a copy of {} of the process behind pidfd {}",
-                        t.request.as_deref().unwrap_or("a descriptor"),
-                        t.target
-                    ),
-                ))
-            }
-            EventKind::Tamper(t) => Some((
-                Code::ProcessTamper,
-                RuleList::Exec,
-                format!("{} {}", t.syscall, t.target),
-                match t.request.as_deref() {
-                    Some(request) => format!("{} {request} on process {}", t.syscall, t.target),
-                    None => format!("{} on process {}", t.syscall, t.target),
-                },
-            )),
-            EventKind::IoUring(u) => Some((
-                Code::IoUringUse,
-                RuleList::Exec,
-                format!("io_uring {}", u.op),
-                if u.op == IoUringOp::Setup {
-                    "set up an io_uring (operations through it bypass syscall tracing)".to_owned()
-                } else {
-                    format!(
-                        "submitted io_uring {} (its target is invisible to syscall tracing)",
-                        u.op
-                    )
-                },
-            )),
-            EventKind::CompatSyscall(c) => Some((
-                Code::CompatSyscall,
-                RuleList::Exec,
-                format!("int 0x80 {}", c.syscall),
-                format!(
-                    "made the 32-bit system call {} (int 0x80), which syscall tracing does not see{}",
-                    c.syscall,
-                    attempt(c.result)
-                ),
-            )),
-            EventKind::Fork(_)
-            | EventKind::Exit(_)
-            | EventKind::Lost(_)
-            | EventKind::MacroLib(_) => None,
-        };
-        let Some((mut code, list, subject, detail)) = verdict else {
-            return;
-        };
+        self.ensure_applied(&krate, role, attributor);
         let applied = &self.applied[&(krate.clone(), role)];
-        if let Some(index) = allow(list, &subject, applied) {
-            if let Some(profile) = profile {
-                self.usage
-                    .entry(profile)
-                    .or_default()
-                    .record(role, list, index);
-            }
-            return;
+        let Some(mut verdict) = classify(event, role, &applied.places, &self.agents) else {
+            return false;
+        };
+        let allowed = applied
+            .rules
+            .as_ref()
+            .and_then(|rules| allowed_by(&verdict, event, rules));
+        let (profile, source, covers) = (
+            applied.profile.clone(),
+            applied.source.clone(),
+            applied.covers,
+        );
+        if let (Some(index), Some(profile), Some(list)) = (allowed, &profile, verdict.list()) {
+            self.usage
+                .entry(profile.clone())
+                .or_default()
+                .record(role, list, index);
+            return false;
         }
         if profile.is_none() {
-            self.note_unprofiled(&krate, role, &code, &subject, event, actor);
-            // Without a profile, only what fails a build by default is reported one by one; the
-            // rest is listed in the crate's no-profile finding.
-            if !matches!(
-                code,
-                Code::UnexpectedNetwork
-                    | Code::RawSocket
-                    | Code::AgentSocket
-                    | Code::SensitiveRead
-                    | Code::PersistenceWrite
-                    | Code::FilelessExec
-                    | Code::ProcessTamper
-                    | Code::IoUringUse
-                    | Code::CompatSyscall
-                    | Code::NamespaceUse
-            ) {
-                return;
+            self.note_unprofiled(&krate, role, &verdict, event, actor);
+            if !verdict.code.reported_without_profile() {
+                return false;
             }
         } else if !covers
             && matches!(
-                code,
+                verdict.code,
                 Code::UnexpectedExec | Code::UnexpectedRead | Code::UnexpectedWrite
             )
         {
-            code = Code::NewBehaviour;
+            verdict.code = Code::NewBehaviour;
         }
         self.report(
-            code,
-            Some(list),
+            verdict,
             Some(&krate),
             Some(role),
             source,
-            detail,
-            subject,
             event,
             &actor.candidates,
         );
+        true
     }
 
-    fn note_unprofiled(
-        &mut self,
-        krate: &CrateRef,
-        role: Role,
-        code: &Code,
-        subject: &str,
-        event: &Event,
-        actor: &Actor,
-    ) {
-        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
-        if u.first_ns == 0 {
-            u.first_ns = event.time_ns;
-            u.process = Some(process_ref(event, actor));
-        }
-        let set = match code {
-            Code::UnexpectedExec => &mut u.programs,
-            Code::UnexpectedNetwork | Code::AgentSocket | Code::RawSocket => &mut u.network,
-            _ => &mut u.unusual,
-        };
-        if set.len() < MAX_LISTED {
-            set.insert(subject.to_owned());
-        }
-    }
-
-    /// Notes that a crate with a build script or proc-macro ran (so a crate without a profile
-    /// is reported even when it did nothing unusual).
-    fn saw_crate(&mut self, krate: &CrateRef, role: Role, event: &Event, actor: &Actor) {
-        if !matches!(role, Role::BuildScript | Role::ProcMacro) {
-            return;
-        }
-        if self
-            .by_name
-            .contains_key(&crate::profile::crate_key(&krate.name))
-        {
-            return;
-        }
-        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
-        if u.first_ns == 0 {
-            u.first_ns = event.time_ns;
-            u.process = Some(process_ref(event, actor));
-        }
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call per finding site; a struct would only rename them"
-    )]
     fn report(
         &mut self,
-        code: Code,
-        list: Option<RuleList>,
+        verdict: Verdict,
         krate: Option<&CrateRef>,
         role: Option<Role>,
         profile: Option<String>,
-        detail: String,
-        subject: String,
         event: &Event,
         candidates: &[CrateRef],
     ) {
-        let severity = if self.config.fail_on.contains(&code) {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        self.reported += 1;
-        let key = (code, krate.cloned(), role, subject.clone());
+        let code = verdict.code;
+        let severity = self.severity(code);
+        let list = verdict.list().map(|l| l.as_str().to_owned());
+        let key = (code, krate.cloned(), role, verdict.subject.clone());
         let process = event.actor.as_ref().map(|a| process_ref(event, a));
         self.findings
             .entry(key)
@@ -700,14 +255,22 @@ impl Policy {
                 krate: krate.cloned(),
                 role,
                 process,
-                detail,
-                subject,
+                detail: verdict.detail,
+                subject: verdict.subject,
                 profile,
-                list: list.map(|l| l.as_str().to_owned()),
+                list,
                 candidates: candidates.to_vec(),
                 count: 1,
                 time_ns: event.time_ns,
             });
+    }
+
+    fn severity(&self, code: Code) -> Severity {
+        if self.config.fail_on.contains(&code) {
+            Severity::Error
+        } else {
+            Severity::Warning
+        }
     }
 
     /// Reports a process that was still running when the build ended.
@@ -715,11 +278,6 @@ impl Policy {
         let krate = actor.and_then(Actor::crate_ref);
         let role = actor.map(Actor::policy_role);
         let detail = format!("process {pid} ({exe}) was still running when the build ended{fate}");
-        let severity = if self.config.fail_on.contains(&Code::ProcessOutlivedBuild) {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
         let subject = format!("{exe} ({pid})");
         self.findings.insert(
             (
@@ -730,7 +288,7 @@ impl Policy {
             ),
             Finding {
                 code: Code::ProcessOutlivedBuild,
-                severity,
+                severity: self.severity(Code::ProcessOutlivedBuild),
                 krate,
                 role,
                 process: Some(ProcessRef {
@@ -747,267 +305,6 @@ impl Policy {
                 time_ns: 0,
             },
         );
-    }
-
-    /// Ends the run: adds the no-profile and unused-allow findings; returns every finding,
-    /// errors first. `seen` lists every build script that ran and proc-macro that was loaded,
-    /// so that a crate without a profile is reported even if it did nothing unusual.
-    pub fn finish(&mut self, seen: &BTreeSet<(CrateRef, Role)>) -> Vec<Finding> {
-        for (krate, role) in seen {
-            if !self
-                .by_name
-                .contains_key(&crate::profile::crate_key(&krate.name))
-            {
-                self.unprofiled.entry((krate.clone(), *role)).or_default();
-            }
-        }
-        let severity = |c: Code, cfg: &PolicyConfig| {
-            if cfg.fail_on.contains(&c) {
-                Severity::Error
-            } else {
-                Severity::Warning
-            }
-        };
-        for ((krate, role), u) in std::mem::take(&mut self.unprofiled) {
-            let mut parts = Vec::new();
-            if !u.programs.is_empty() {
-                parts.push(format!("ran {}", list(&u.programs)));
-            }
-            if !u.unusual.is_empty() {
-                parts.push(format!("touched {}", list(&u.unusual)));
-            }
-            if !u.network.is_empty() {
-                parts.push(format!("reached {}", list(&u.network)));
-            }
-            let detail = if parts.is_empty() {
-                "has no profile (nothing outside the built-in baseline seen)".to_owned()
-            } else {
-                format!(
-                    "has no profile; beyond the built-in baseline it {}",
-                    parts.join("; ")
-                )
-            };
-            let key = (
-                Code::NoProfile,
-                Some(krate.clone()),
-                Some(role),
-                krate.name.clone(),
-            );
-            self.findings.insert(
-                key,
-                Finding {
-                    code: Code::NoProfile,
-                    severity: severity(Code::NoProfile, &self.config),
-                    krate: Some(krate.clone()),
-                    role: Some(role),
-                    process: u.process,
-                    detail,
-                    subject: krate.name.clone(),
-                    profile: None,
-                    list: None,
-                    candidates: Vec::new(),
-                    count: 1,
-                    time_ns: u.first_ns,
-                },
-            );
-        }
-        let used: BTreeSet<usize> = self.applied.values().filter_map(|a| a.profile).collect();
-        for index in used {
-            let profile = &self.profiles[index];
-            let tracker = self.usage.get(&index).cloned().unwrap_or_default();
-            for unused in tracker.unused(profile) {
-                let subject = format!(
-                    "{} {}.{} {}",
-                    profile.source, unused.role, unused.list, unused.text
-                );
-                let detail = format!(
-                    "allow entry `{}` in [{}].{} ({}:{}:{}) matched nothing in this run",
-                    unused.text,
-                    unused.role,
-                    unused.list,
-                    profile.source,
-                    unused.location.line,
-                    unused.location.col
-                );
-                let krate = CrateRef {
-                    name: profile.krate.clone(),
-                    version: None,
-                };
-                self.findings.insert(
-                    (
-                        Code::UnusedAllow,
-                        Some(krate.clone()),
-                        Some(unused.role),
-                        subject.clone(),
-                    ),
-                    Finding {
-                        code: Code::UnusedAllow,
-                        severity: severity(Code::UnusedAllow, &self.config),
-                        krate: Some(krate),
-                        role: Some(unused.role),
-                        process: None,
-                        detail,
-                        subject,
-                        profile: Some(profile.source.to_string()),
-                        list: Some(unused.list.as_str().to_owned()),
-                        candidates: Vec::new(),
-                        count: 1,
-                        time_ns: 0,
-                    },
-                );
-            }
-        }
-        self.findings().into_iter().cloned().collect()
-    }
-}
-
-fn list(items: &BTreeSet<String>) -> String {
-    items.iter().cloned().collect::<Vec<_>>().join(", ")
-}
-
-/// How an open counted as a read got at the file.
-fn read_verb(open: &crate::model::Open) -> &'static str {
-    match open.syscall {
-        OpenSyscall::LinkSource => "hard-linked (its contents readable under the new name)",
-        OpenSyscall::RenameSource => "moved",
-        _ => "read",
-    }
-}
-
-fn attempt(result: i64) -> String {
-    match crate::decode::errno_name(result) {
-        Some(e) => format!(" (attempt failed: {e})"),
-        None => String::new(),
-    }
-}
-
-fn attempt_connect(result: i64, error: Option<&str>) -> String {
-    match (result, error) {
-        (r, Some("EINPROGRESS")) if r < 0 => String::new(),
-        (r, Some(e)) if r < 0 => format!(" (attempt failed: {e})"),
-        _ => String::new(),
-    }
-}
-
-fn command_line(exec: &crate::model::Exec) -> String {
-    let mut s = exec.image().to_owned();
-    for a in exec.argv.iter().skip(1).take(6) {
-        s.push(' ');
-        s.push_str(a);
-    }
-    if exec.argv.len() > 7 {
-        s.push_str(" ...");
-    }
-    s
-}
-
-/// What is a finding whoever the process acts for and whatever its profile says: every refusal
-/// in the kernel (rustc, its linker, a process attributed late), and network and raw sockets in
-/// rustc and its linker, which never connect anywhere (only to libc's name service cache): there
-/// it is hostile code in the compiler's process (a proc-macro the sensor could not name, a
-/// linker planted by the build).
-fn always_reported(event: &Event, role: Role) -> Option<(Code, RuleList, String, String)> {
-    let rustc = role == Role::Rustc;
-    match &event.kind {
-        EventKind::Socket(s) if s.refused || s.killed || rustc => Some(raw_socket(s)),
-        EventKind::Connect(c) if c.is_raw() && (c.refused || rustc) => Some(raw_packet(c)),
-        EventKind::Connect(c)
-            if c.refused
-                || rustc && !(c.family == SocketFamily::Unix && is_baseline_socket(&c.addr)) =>
-        {
-            let ep = c.endpoint();
-            let refused = if c.refused {
-                " (refused by --enforce)"
-            } else {
-                ""
-            };
-            let detail = format!(
-                "{} {ep}{}{refused}",
-                connect_verb(c),
-                attempt_connect(c.result, c.error.as_deref())
-            );
-            Some((Code::UnexpectedNetwork, RuleList::Network, ep, detail))
-        }
-        _ => None,
-    }
-}
-
-/// The verdict on a raw or packet socket's creation.
-fn raw_socket(s: &crate::model::event::Socket) -> (Code, RuleList, String, String) {
-    let what = match s.family.as_str() {
-        "packet" => "a packet socket (link-layer frames built by hand)",
-        _ => "a raw socket (IP packets built by hand)",
-    };
-    let outcome = if s.refused {
-        " (refused by --enforce)".to_owned()
-    } else if s.killed {
-        " (the process was killed by --enforce before it could use it)".to_owned()
-    } else {
-        attempt(s.result)
-    };
-    (
-        Code::RawSocket,
-        RuleList::Network,
-        s.subject(),
-        format!(
-            "created {what}: {} {} protocol {}{outcome}",
-            s.family, s.sock_type, s.protocol
-        ),
-    )
-}
-
-/// The verdict on a packet sent on a raw or packet socket: where it goes, read from its headers.
-fn raw_packet(c: &crate::model::event::Connect) -> (Code, RuleList, String, String) {
-    let ep = c.endpoint();
-    let passed = match &c.passed {
-        Some(p) => format!(", whatever the address passed with it says ({p})"),
-        None => String::new(),
-    };
-    let how = match c.syscall {
-        ConnectSyscall::RawSendmsg => "sendmsg",
-        ConnectSyscall::RawSendmmsg => "sendmmsg",
-        _ => "sendto",
-    };
-    (
-        Code::RawSocket,
-        RuleList::Network,
-        format!("packet to {ep}"),
-        format!(
-            "sent a hand-built packet on a raw socket ({how}) to {ep}, read from the packet's own headers{passed}{}",
-            attempt_connect(c.result, c.error.as_deref())
-        ),
-    )
-}
-
-/// How a connection or datagram went out: `connected to`, `sent a datagram (sendmmsg) to`.
-fn connect_verb(c: &crate::model::event::Connect) -> String {
-    match (c.family, c.syscall) {
-        (SocketFamily::Unix, _) => "connected to unix socket".to_owned(),
-        (_, ConnectSyscall::Connect) => "connected to".to_owned(),
-        (_, ConnectSyscall::Fastopen) => "opened a TCP Fast Open connection to".to_owned(),
-        (_, ConnectSyscall::IoUring) => {
-            "connected (through io_uring, no connect syscall) to".to_owned()
-        }
-        (_, ConnectSyscall::Int80Connect) => {
-            "connected (through a 32-bit int 0x80 system call) to".to_owned()
-        }
-        (_, how) => format!("sent a datagram ({how}) to"),
-    }
-}
-
-/// Unix sockets a program reaches through libc on its own (the name service cache).
-fn is_baseline_socket(path: &str) -> bool {
-    matches!(path, "/var/run/nscd/socket" | "/run/nscd/socket")
-}
-
-fn endpoint(c: &crate::model::Connect) -> Endpoint<'_> {
-    match (c.family, c.addr.parse()) {
-        (SocketFamily::Inet | SocketFamily::Inet6, Ok(addr)) => Endpoint::Inet {
-            addr,
-            port: c.port,
-            name: None,
-        },
-        _ => Endpoint::Unix { path: &c.addr },
     }
 }
 
@@ -1039,15 +336,3 @@ pub fn vars(p: &Places) -> Vars {
 
 #[cfg(test)]
 mod tests;
-
-/// The process whose memory `path` is (`/proc/PID/mem`, or a thread's `/proc/PID/task/TID/mem`),
-/// unless it is the opener's own.
-fn other_process_memory(path: &str, opener: u32) -> Option<u32> {
-    let rest = path.strip_prefix("/proc/")?.strip_suffix("/mem")?;
-    let mut parts = rest.split('/');
-    let pid: u32 = parts.next()?.parse().ok()?;
-    match (parts.next(), parts.next(), parts.next()) {
-        (None, _, _) | (Some("task"), Some(_), None) => (pid != opener).then_some(pid),
-        _ => None,
-    }
-}

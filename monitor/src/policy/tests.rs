@@ -1,16 +1,3 @@
-#[test]
-fn another_process_s_mem_file_is_tampering_one_s_own_is_not() {
-    use super::other_process_memory;
-    assert_eq!(other_process_memory("/proc/42/mem", 7), Some(42));
-    assert_eq!(other_process_memory("/proc/42/task/43/mem", 7), Some(42));
-    assert_eq!(other_process_memory("/proc/7/mem", 7), None);
-    assert_eq!(other_process_memory("/proc/7/task/8/mem", 7), None);
-    assert_eq!(other_process_memory("/proc/42/maps", 7), None);
-    assert_eq!(other_process_memory("/proc/self/mem", 7), None);
-    assert_eq!(other_process_memory("/proc/42/x/mem", 7), None);
-    assert_eq!(other_process_memory("/tmp/proc/42/mem", 7), None);
-}
-
 mod net {
     use crate::{
         attribution::{Actor, Attributor, CrateRef, Role},
@@ -163,5 +150,164 @@ mod net {
         assert_eq!(f[0].code, Code::AgentSocket);
         assert_eq!(f[0].severity, crate::policy::Severity::Error);
         assert!(f[0].detail.contains("docker"), "{}", f[0].detail);
+    }
+}
+
+mod defects {
+    use crate::{
+        attribution::{Actor, Attributor, CrateRef, Role},
+        model::{Access, Event, EventKind, Exec, Lost, LostReason, Open, OpenSyscall},
+        policy::{Code, Policy, PolicyConfig},
+        profile::ProfileSet,
+    };
+
+    fn event(actor: Option<Actor>, kind: EventKind) -> Event {
+        Event {
+            time_ns: 1,
+            pid: 10,
+            tid: 10,
+            ppid: 1,
+            comm: "build-script-bu".into(),
+            actor,
+            callers: Vec::new(),
+            kind,
+        }
+    }
+
+    /// `exec = ["*"]` allows every program on disk, not a program that exists only in memory,
+    /// nor opening another process's memory (which once went through the exec list).
+    #[test]
+    fn an_exec_star_profile_does_not_allow_fileless_exec_or_memory_tampering() {
+        let text = "schema = 1\ncrate = \"x\"\n[build-script]\nexec = [\"*\"]\nread = [\"/**\"]\nwrite = [\"/**\"]\n";
+        let profile = crate::profile::parse(text, std::path::Path::new("x.toml")).expect("profile");
+        let mut p = Policy::new(
+            &ProfileSet::new(vec![profile], Vec::new()),
+            PolicyConfig::default(),
+        );
+        let a = Attributor::default();
+        let bs = || {
+            Some(Actor::for_crate(
+                Role::BuildScript,
+                &CrateRef::new("x", Some("0.1.0")),
+            ))
+        };
+        let exec = |path: &str, deleted: bool| {
+            EventKind::Exec(Exec {
+                path: path.into(),
+                argv: vec![path.into()],
+                deleted,
+                ..Exec::default()
+            })
+        };
+        let open = |access| {
+            EventKind::Open(Open {
+                syscall: OpenSyscall::Openat,
+                path: "/proc/42/mem".into(),
+                requested: None,
+                flags: 0,
+                access,
+                create: false,
+                result: 3,
+                error: None,
+                truncated: false,
+                compat: false,
+            })
+        };
+        // What the profile does allow stays allowed.
+        p.check(&event(bs(), exec("/usr/bin/curl", false)), &a);
+        assert!(p.findings().is_empty(), "{:#?}", p.findings());
+        p.check(&event(bs(), exec("/memfd:x (deleted)", false)), &a);
+        p.check(&event(bs(), exec("/tmp/dropped", true)), &a);
+        p.check(&event(bs(), open(Access::Read)), &a);
+        p.check(&event(bs(), open(Access::Write)), &a);
+        let codes: Vec<(Code, Option<String>)> = p
+            .findings()
+            .iter()
+            .map(|f| (f.code, f.list.clone()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (Code::FilelessExec, None),
+                (Code::FilelessExec, None),
+                (Code::ProcessTamper, None),
+            ],
+            "{:#?}",
+            p.findings()
+        );
+    }
+
+    /// The events-lost finding says how many were lost in all, by reason, not what the first
+    /// loss said.
+    #[test]
+    fn events_lost_totals_every_loss_by_reason() {
+        let mut p = Policy::new(&ProfileSet::default(), PolicyConfig::default());
+        let a = Attributor::default();
+        let lost = |count, reason| event(None, EventKind::Lost(Lost { count, reason }));
+        p.check(&lost(3, LostReason::RingBufferFull), &a);
+        let f = p.findings();
+        assert_eq!(f[0].detail, "3 events lost (ring-buffer-full)");
+        assert_eq!(f[0].count, 3);
+        for _ in 0..5 {
+            p.check(&lost(1000, LostReason::PendingFull), &a);
+        }
+        let f = p.findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            f[0].detail,
+            "5003 events lost (ring-buffer-full: 3, pending-full: 5000)"
+        );
+        assert_eq!(f[0].count, 5003);
+    }
+
+    /// Without a profile, io-uring-use is reported one by one (it is the only trace of what the
+    /// ring did) although it does not fail a build by default; unexpected reads are not.
+    #[test]
+    fn without_a_profile_io_uring_is_reported_one_by_one() {
+        let mut p = Policy::new(&ProfileSet::default(), PolicyConfig::default());
+        let a = Attributor::default();
+        let bs = Some(Actor::for_crate(
+            Role::BuildScript,
+            &CrateRef::new("y", Some("0.1.0")),
+        ));
+        p.check(
+            &event(
+                bs.clone(),
+                EventKind::IoUring(crate::model::IoUring {
+                    op: crate::model::IoUringOp::Setup,
+                }),
+            ),
+            &a,
+        );
+        p.check(
+            &event(
+                bs,
+                EventKind::Open(Open {
+                    syscall: OpenSyscall::Openat,
+                    path: "/etc/hostname".into(),
+                    requested: None,
+                    flags: 0,
+                    access: Access::Read,
+                    create: false,
+                    result: 3,
+                    error: None,
+                    truncated: false,
+                    compat: false,
+                }),
+            ),
+            &a,
+        );
+        let codes: Vec<Code> = p.findings().iter().map(|f| f.code).collect();
+        assert_eq!(codes, [Code::IoUringUse]);
+        let all = p.finish(&Default::default());
+        let no_profile = all
+            .iter()
+            .find(|f| f.code == Code::NoProfile)
+            .expect("no-profile");
+        assert!(
+            no_profile.detail.contains("/etc/hostname"),
+            "{}",
+            no_profile.detail
+        );
     }
 }

@@ -8,8 +8,9 @@ use std::{
 use super::{
     error::{ErrorKind, ProfileError},
     parse::parse_all,
-    rules::{Profile, ProfileSource},
+    rules::{Profile, ProfileSource, RoleRules},
 };
+use crate::model::{CrateRef, Role};
 
 /// Loads every `*.toml` file of `dir` (in file-name order). A missing directory has no profiles;
 /// any other failure, in any file, fails the whole load, with every problem of every file.
@@ -79,6 +80,36 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Profile>, Vec<ProfileError>> {
     }
 }
 
+/// The file of `dir` that holds the profile of `krate`: the one [`load_dir`] matches for it
+/// (a profile's file is named after the `crate` it names, and crates are matched with `-` and
+/// `_` alike, so `foo_bar.toml` holds `foo-bar`'s), or `<krate>.toml` when there is none. Where
+/// learning and accepting write, so that they never add a second profile for one crate.
+pub fn file_for(dir: &Path, krate: &str) -> Result<PathBuf, Vec<ProfileError>> {
+    let key = crate_key(krate);
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Ok(dir.join(format!("{krate}.toml")));
+        }
+        Err(error) => return Err(vec![ProfileError::new(dir, None, ErrorKind::Io { error })]),
+    };
+    let mut matching: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension().is_some_and(|ext| ext == "toml")
+                && path
+                    .file_stem()
+                    .is_some_and(|stem| crate_key(&stem.to_string_lossy()) == key)
+        })
+        .collect();
+    matching.sort();
+    Ok(matching
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| dir.join(format!("{krate}.toml"))))
+}
+
 /// A crate name as compared across profiles: cargo's package names and crate names differ only
 /// in `-` versus `_`.
 pub fn crate_key(name: &str) -> String {
@@ -113,6 +144,17 @@ impl ProfileSet {
             .and_then(|&index| self.profiles.get(index))
     }
 
+    /// The profile of a crate instance, whether it covers the instance's version, and its
+    /// rules for `role`: the one lookup checking, learning, accepting and enforcing share.
+    pub fn rules_for(&self, krate: &CrateRef, role: Role) -> Option<ProfileMatch<'_>> {
+        let profile = self.get(&krate.name)?;
+        Some(ProfileMatch {
+            profile,
+            covers: profile.covers_version(krate.version.as_deref()),
+            rules: profile.rules(role),
+        })
+    }
+
     /// Every profile in use: the user's first, then the shipped ones not overridden.
     pub fn iter(&self) -> impl Iterator<Item = &Profile> {
         self.profiles.iter()
@@ -126,6 +168,26 @@ impl ProfileSet {
     /// Whether there is no profile at all.
     pub fn is_empty(&self) -> bool {
         self.profiles.is_empty()
+    }
+}
+
+/// The profile that applies to one crate instance in one role (see [`ProfileSet::rules_for`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileMatch<'a> {
+    /// The crate's profile.
+    pub profile: &'a Profile,
+    /// It covers this version of the crate (false: it was written for other versions, and
+    /// what it allows is new behaviour here).
+    pub covers: bool,
+    /// Its table for the role (`None`: the role may do nothing beyond the baseline).
+    pub rules: Option<&'a RoleRules>,
+}
+
+impl<'a> ProfileMatch<'a> {
+    /// The role's rules when the profile covers this version: what enforcing installs (a
+    /// profile written for other versions allows nothing in the kernel).
+    pub fn covering_rules(&self) -> Option<&'a RoleRules> {
+        self.rules.filter(|_| self.covers)
     }
 }
 
@@ -208,6 +270,59 @@ mod tests {
             *errors[0].kind,
             ErrorKind::DuplicateProfile { .. }
         ));
+    }
+
+    #[test]
+    fn the_file_of_a_crate_is_the_one_the_loader_matches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            "foo_bar.toml",
+            "schema = 1\ncrate = \"foo_bar\"\n",
+        );
+        assert_eq!(
+            file_for(dir.path(), "foo-bar").expect("find"),
+            dir.path().join("foo_bar.toml")
+        );
+        assert_eq!(
+            file_for(dir.path(), "foo_bar").expect("find"),
+            dir.path().join("foo_bar.toml")
+        );
+        assert_eq!(
+            file_for(dir.path(), "qux-sys").expect("find"),
+            dir.path().join("qux-sys.toml")
+        );
+        assert_eq!(
+            file_for(&dir.path().join("missing"), "qux").expect("no dir"),
+            dir.path().join("missing/qux.toml")
+        );
+    }
+
+    #[test]
+    fn rules_for_a_crate_instance() {
+        let profile = |text: &str| parse_builtin(text, "foo-bar.toml").expect("profile");
+        let set = ProfileSet::new(
+            vec![profile(
+                "schema = 1\ncrate = \"foo-bar\"\nversions = [\"^1\"]\n[build-script]\nexec = [\"git\"]\n",
+            )],
+            Vec::new(),
+        );
+        let one = CrateRef::new("foo_bar", Some("1.2.0"));
+        let m = set.rules_for(&one, Role::BuildScript).expect("profile");
+        assert!(m.covers && m.rules.is_some() && m.covering_rules().is_some());
+        assert!(
+            set.rules_for(&one, Role::ProcMacro)
+                .expect("profile")
+                .rules
+                .is_none()
+        );
+        let two = CrateRef::new("foo-bar", Some("2.0.0"));
+        let m = set.rules_for(&two, Role::BuildScript).expect("profile");
+        assert!(!m.covers && m.rules.is_some() && m.covering_rules().is_none());
+        assert!(
+            set.rules_for(&CrateRef::new("other", None::<&str>), Role::BuildScript)
+                .is_none()
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod tests;
 
 pub use compile::{CompileProblem, CompiledRules};
 pub use error::{ErrorKind, Location, PathProblem, ProfileError};
-pub use load::{ProfileSet, crate_key, load_dir};
+pub use load::{ProfileMatch, ProfileSet, crate_key, file_for, load_dir};
 pub use network::{Endpoint, HostPattern, NetPattern, PortPattern, UnixPattern};
 pub use parse::{parse, parse_builtin};
 pub use pattern::{ExecPattern, PathPattern};

@@ -30,6 +30,15 @@ impl Profile {
         self.versions.is_empty() || self.versions.iter().any(|req| req.matches(version))
     }
 
+    /// Whether the profile applies to the crate's `version` as attribution knows it: a version
+    /// that is unknown or not semver is covered only by a profile for every version.
+    pub fn covers_version(&self, version: Option<&str>) -> bool {
+        match version.map(semver::Version::parse) {
+            Some(Ok(v)) => self.covers(&v),
+            _ => self.versions.is_empty(),
+        }
+    }
+
     /// The rules for `role`: [`Role::BuildScript`] and [`Role::ProcMacro`] have a table each;
     /// other roles have none in a crate profile.
     pub fn rules(&self, role: Role) -> Option<&RoleRules> {
@@ -181,6 +190,19 @@ mod tests {
         assert!(p.covers(&version("0.9.3")));
         assert!(!p.covers(&version("1.0.9")));
         assert!(!p.covers(&version("2.0.0")));
+    }
+
+    #[test]
+    fn covers_known_and_unknown_versions() {
+        let any = profile(&[]);
+        assert!(any.covers_version(Some("1.2.3")));
+        assert!(any.covers_version(None));
+        assert!(any.covers_version(Some("not-semver")));
+        let some = profile(&["^1.1"]);
+        assert!(some.covers_version(Some("1.2.0")));
+        assert!(!some.covers_version(Some("1.0.0")));
+        assert!(!some.covers_version(None));
+        assert!(!some.covers_version(Some("not-semver")));
     }
 
     #[test]

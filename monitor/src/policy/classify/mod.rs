@@ -1,0 +1,166 @@
+//! What an event is: one pure decision that checking ([`super::Policy`]), learning
+//! ([`crate::learn::Learner`]) and enforcing all take from here, so that a profile rule cannot
+//! silence a finding in one path and not in another.
+//!
+//! [`classify`] turns an attributed event into a [`Verdict`] (the finding code, the profile list
+//! that may allow it, if any, its subject and a sentence saying what happened), or `None` for what
+//! the built-in baseline allows. One file per event family; a new detection goes in its family's
+//! file (or a new one) and in the match of [`classify`].
+mod exec;
+mod network;
+mod open;
+mod process;
+
+#[cfg(test)]
+mod tests;
+
+use super::{AgentEnv, Code};
+use crate::{
+    model::{Event, EventKind, Places, Role},
+    profile::{CompiledRules, Endpoint, RuleList},
+};
+
+pub use network::endpoint;
+
+/// Which profile list may allow a verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allow {
+    /// An entry of this list of the crate's role table allows it.
+    List(RuleList),
+    /// No profile can allow it (programs run from memory, another process's memory, hand-built
+    /// packets, refusals by `--enforce`, ...): it is always a finding.
+    Never,
+}
+
+/// What an event is, when it is more than the baseline allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The finding it is, unless a profile allows it.
+    pub code: Code,
+    /// Which list may allow it.
+    pub allow: Allow,
+    /// What the finding is about (findings with the same code and subject merge): a program, a
+    /// path, an endpoint.
+    pub subject: String,
+    /// What happened, in a sentence.
+    pub detail: String,
+}
+
+impl Verdict {
+    fn new(
+        code: Code,
+        allow: Allow,
+        subject: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            code,
+            allow,
+            subject: subject.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The list that may allow it (`None`: no profile can).
+    pub fn list(&self) -> Option<RuleList> {
+        match self.allow {
+            Allow::List(list) => Some(list),
+            Allow::Never => None,
+        }
+    }
+
+    fn never(self) -> Self {
+        Self {
+            allow: Allow::Never,
+            ..self
+        }
+    }
+}
+
+/// The codes rustc (and the linker it runs) is never seen doing itself: when one happens in
+/// rustc's process it is code rustc loaded (a proc-macro the sensor could not name, a planted
+/// linker). rustc has no profile, so no list allows them there.
+const RUSTC_NEVER_DOES: [Code; 5] = [
+    Code::SensitiveRead,
+    Code::PersistenceWrite,
+    Code::UnexpectedNetwork,
+    Code::AgentSocket,
+    Code::RawSocket,
+];
+
+/// What `event` is for an actor in `role` (the role whose rules apply: see
+/// [`crate::model::Actor::policy_role`]), judged against the `places` of its crate instance and
+/// the agent sockets of the environment. `None`: the baseline allows it, or the role is not
+/// checked for it.
+///
+/// - build scripts and proc-macros (and what they run): every verdict;
+/// - rustc: only what rustc never does itself ([`RUSTC_NEVER_DOES`]), never allowed;
+/// - cargo, the command, and processes attribution knows nothing of: only refusals by
+///   `--enforce` (a refusal is always reported, whoever was refused).
+pub fn classify(event: &Event, role: Role, places: &Places, agents: &AgentEnv) -> Option<Verdict> {
+    let verdict = match &event.kind {
+        EventKind::Exec(x) => exec::exec(x, places),
+        EventKind::Open(o) => open::open(o, event.pid, places),
+        EventKind::Connect(c) => network::connect(c, agents),
+        EventKind::Socket(s) => Some(network::socket(s)),
+        EventKind::Dns(d) => Some(network::dns(d)),
+        EventKind::Tamper(t) => Some(process::tamper(t)),
+        EventKind::IoUring(u) => Some(process::io_uring(u)),
+        EventKind::CompatSyscall(c) => Some(process::compat(c)),
+        EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) | EventKind::MacroLib(_) => {
+            None
+        }
+    }?;
+    match role {
+        Role::BuildScript | Role::ProcMacro => Some(verdict),
+        Role::Rustc => RUSTC_NEVER_DOES
+            .contains(&verdict.code)
+            .then(|| verdict.never()),
+        Role::Cargo | Role::Command | Role::Tool => {
+            network::is_refusal(&event.kind).then(|| verdict.never())
+        }
+    }
+}
+
+/// Which entry of `rules` (an index into the verdict's list) allows `verdict` on `event`, if
+/// any. A [`Allow::Never`] verdict is allowed by nothing, whatever the profile says.
+pub fn allowed_by(verdict: &Verdict, event: &Event, rules: &CompiledRules) -> Option<usize> {
+    let Allow::List(list) = verdict.allow else {
+        return None;
+    };
+    let subject = verdict.subject.as_str();
+    match (list, &event.kind) {
+        // A system program may be named either way (`sh` or `dash`, `cc` or `gcc-12`); anything
+        // else only as requested.
+        (RuleList::Exec, EventKind::Exec(exec)) => rules.exec(subject).or_else(|| {
+            crate::baseline::is_system_program(subject)
+                .then(|| rules.exec(exec.image()))
+                .flatten()
+        }),
+        (RuleList::Exec, _) => rules.exec(subject),
+        (RuleList::Read, _) => rules.read(subject),
+        (RuleList::Write, _) => rules.write(subject),
+        (RuleList::SensitiveRead, _) => rules.sensitive_read(subject),
+        (RuleList::Network, EventKind::Connect(c)) => rules.network(&endpoint(c)),
+        // A lookup is allowed by an entry for the name, or for the resolver itself.
+        (RuleList::Network, EventKind::Dns(d)) => rules
+            .network(&Endpoint::Lookup { name: &d.name })
+            .or_else(|| {
+                let addr = d.server.parse().ok()?;
+                rules.network(&Endpoint::Inet {
+                    addr,
+                    port: d.port,
+                    name: None,
+                })
+            }),
+        (RuleList::Network, _) => None,
+    }
+}
+
+/// ` (attempt failed: ENOENT)` for a failed call, else nothing.
+fn attempt(result: i64) -> String {
+    match crate::decode::errno_name(result) {
+        Some(e) => format!(" (attempt failed: {e})"),
+        None => String::new(),
+    }
+}
