@@ -26,9 +26,6 @@ type Accept = Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>;
 /// What the listeners received: (listener, payload).
 type Received = Vec<(&'static str, Vec<u8>)>;
 
-/// A listener's accept loop: the next connection's stream, or `None` when the listener is gone.
-type Accept = Box<dyn FnMut() -> Option<Box<dyn Read + Send>> + Send>;
-
 /// Loopback and unix listeners recording what they received.
 struct Listeners {
     tcp_port: u16,
