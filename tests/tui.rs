@@ -233,3 +233,165 @@ fn live_view_shows_findings_and_quitting_stops_the_build() {
         "{screen}"
     );
 }
+
+/// Reads a pid written by the test's scripts, waiting for it.
+fn read_pid(path: &Path, timeout: Duration) -> u32 {
+    let start = Instant::now();
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(start.elapsed() < timeout, "no pid in {}", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `pid` runs (a zombie has ended: only its parent has yet to collect it).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits until none of `pids` runs; panics (killing the survivors) after `timeout`.
+fn wait_gone(pids: &[u32], timeout: Duration, what: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            return start.elapsed();
+        }
+        if start.elapsed() > timeout {
+            for p in &left {
+                // SAFETY: kill(2): the test cleans up what it started.
+                unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+            }
+            panic!("{what}: still running after {timeout:?}: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The live view of `build` (a shell script) in a tmux session `bw`: `launch` goes before
+/// buildwatch (`exec`; `exec setsid -w` for a buildwatch outside the terminal's session, which
+/// gets no SIGHUP when the terminal goes) and `after` after it (what the pane runs once
+/// buildwatch is done). Returns buildwatch's and the build's pids once the view shows `ready`.
+fn live_view(
+    tmux: &Tmux,
+    dir: &Path,
+    (launch, after): (&str, &str),
+    build: &str,
+    ready: &str,
+) -> (u32, u32) {
+    // The build's parent is buildwatch.
+    std::fs::write(
+        dir.join("build.sh"),
+        format!(
+            "echo $PPID > {d}/bw.pid; echo $$ > {d}/build.pid\n{build}\n",
+            d = dir.display()
+        ),
+    )
+    .expect("build.sh");
+    let outer = format!(
+        "cd {dir} && {launch} {bin} --profiles {dir}/profiles -- sh build.sh{after}",
+        dir = dir.display(),
+        bin = bin(),
+    );
+    std::fs::write(dir.join("outer.sh"), outer).expect("outer.sh");
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "bw",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &format!("sh {}/outer.sh", dir.display()),
+    ]);
+    assert!(started.status.success(), "tmux new-session: {started:?}");
+    let build = read_pid(&dir.join("build.pid"), Duration::from_secs(30));
+    let watcher = read_pid(&dir.join("bw.pid"), Duration::from_secs(5));
+    tmux.wait_for(ready, Duration::from_secs(30), |s| {
+        s.contains("buildwatch") && s.contains(ready)
+    });
+    (watcher, build)
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn closing_the_terminal_ends_the_live_view_and_the_running_build() {
+    require_root();
+    let tmux = Tmux::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Outside the terminal's session: no SIGHUP comes, only the hung-up terminal tells.
+    let (watcher, build) = live_view(
+        &tmux,
+        dir.path(),
+        ("exec setsid -w", ""),
+        "exec sleep 300",
+        "● running",
+    );
+    let closed = tmux.cmd(&["kill-session", "-t", "bw"]);
+    assert!(closed.status.success(), "{closed:?}");
+    let took = wait_gone(&[watcher, build], Duration::from_secs(8), "terminal closed");
+    eprintln!(
+        "terminal closed while building: all gone in {} ms",
+        took.as_millis()
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn closing_the_terminal_after_the_build_ended_ends_the_live_view() {
+    require_root();
+    let tmux = Tmux::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (watcher, _) = live_view(&tmux, dir.path(), ("exec", ""), "exit 3", "✘ exit 3");
+    let closed = tmux.cmd(&["kill-session", "-t", "bw"]);
+    assert!(closed.status.success(), "{closed:?}");
+    let took = wait_gone(&[watcher], Duration::from_secs(5), "terminal closed");
+    eprintln!(
+        "terminal closed after the build: gone in {} ms",
+        took.as_millis()
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn sigterm_ends_the_live_view_restores_the_terminal_and_stops_the_build() {
+    require_root();
+    let tmux = Tmux::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The build ignores SIGTERM: it is killed after the grace period. The pane's shell goes
+    // on after buildwatch, showing the normal screen.
+    let (watcher, build) = live_view(
+        &tmux,
+        dir.path(),
+        ("", "; exec sleep 600"),
+        &format!(
+            "trap '' TERM HUP; sleep 300; echo survived > {}/survived",
+            dir.path().display()
+        ),
+        "● running",
+    );
+    // SAFETY: kill(2) on the buildwatch this test started.
+    unsafe { libc::kill(watcher as i32, libc::SIGTERM) };
+    let took = wait_gone(&[watcher, build], Duration::from_secs(10), "SIGTERM");
+    eprintln!(
+        "SIGTERM while building: all gone in {} ms",
+        took.as_millis()
+    );
+    let screen = tmux.wait_for(
+        "the summary on the normal screen",
+        Duration::from_secs(5),
+        |s| s.contains("ended after") && s.contains("findings"),
+    );
+    assert!(!screen.contains("● running"), "the view is gone: {screen}");
+    assert!(!dir.path().join("survived").exists());
+}

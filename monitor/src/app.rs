@@ -283,7 +283,12 @@ fn exit_code(mode: Mode, outcome: &Outcome, output_failed: bool) -> i32 {
     if mode != Mode::Ci {
         return outcome.status.exit_code();
     }
-    let incomplete = outcome.report.lost_events > 0 || outcome.decode_errors > 0 || output_failed;
+    // An output that could not be written (the events file, a report) leaves the run's
+    // record incomplete: ci must not pass as if it were whole.
+    let incomplete = outcome.report.lost_events > 0
+        || outcome.decode_errors > 0
+        || output_failed
+        || !outcome.output_errors.is_empty();
     if incomplete {
         EXIT_INCOMPLETE
     } else if outcome.report.has_errors() {
@@ -354,7 +359,11 @@ fn write_outputs(
     let mut failed = Vec::new();
     let mut write = |path: &Path, text: String| {
         if let Err(e) = std::fs::write(path, text) {
-            failed.push(format!("cannot write {}: {e}", path.display()));
+            // No truncated report left behind for a later step to take as complete.
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::remove_file(path);
+            }
+            failed.push(write_error(path, &e));
         }
     };
     if let Some(path) = &output.report {
@@ -377,10 +386,23 @@ fn write_outputs(
             .open(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
         if let Err(e) = result {
-            failed.push(format!("cannot write {}: {e}", path.display()));
+            failed.push(write_error(&path, &e));
         }
     }
     failed
+}
+
+/// An output file could not be written: the error and what to do.
+fn write_error(path: &Path, e: &std::io::Error) -> String {
+    let advice = match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            "the disk is full: free space there or write it elsewhere"
+        }
+        Some(libc::EACCES | libc::EPERM | libc::EROFS) => "write it somewhere writable",
+        Some(libc::ENOENT) => "its directory does not exist: create it first",
+        _ => "write it elsewhere",
+    };
+    format!("cannot write {}: {e} ({advice})", path.display())
 }
 
 /// Files created as root under sudo go back to the invoking user.

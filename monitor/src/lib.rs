@@ -30,3 +30,4 @@ pub mod summary;
 pub mod tui;
 pub mod user;
 pub mod watch;
+pub mod watchdog;

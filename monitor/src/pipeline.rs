@@ -116,8 +116,19 @@ impl Pipeline {
         self.attributor.set_context(context);
     }
 
-    /// Processes one event; returns it attributed.
-    pub fn process(&mut self, mut event: Event) -> io::Result<Event> {
+    /// Processes one event; returns it attributed, or the error writing it to the events file.
+    pub fn process(&mut self, event: Event) -> io::Result<Event> {
+        match self.process_through(event) {
+            (event, None) => Ok(event),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Processes one event and returns it attributed, with the error writing it to the events
+    /// file if that failed. The event is attributed and checked whatever happens to the file:
+    /// a full disk must not blind the run (findings, enforcement, the report). After the first
+    /// write error the file is given up (it ends at the last complete event).
+    pub fn process_through(&mut self, mut event: Event) -> (Event, Option<io::Error>) {
         self.attributor.process(&mut event);
         self.summary.record(&event, self.attributor.table());
         self.activity.record(&event, &self.attributor);
@@ -125,11 +136,26 @@ impl Pipeline {
         if let Some(learner) = &mut self.learner {
             learner.observe(&event, &self.attributor);
         }
+        let mut error = None;
         if let Some(out) = &mut self.events_out {
-            serde_json::to_writer(&mut *out, &event)?;
-            out.write_all(b"\n")?;
+            let written = serde_json::to_writer(&mut *out, &event)
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = written {
+                self.events_out = None;
+                error = Some(e);
+            }
         }
-        Ok(event)
+        (event, error)
+    }
+
+    /// Flushes and closes the events file; the error if the last writes failed. The report is
+    /// not affected: [`Self::finish`] still returns it whole.
+    pub fn close_events(&mut self) -> io::Result<()> {
+        match self.events_out.take() {
+            Some(mut out) => out.flush(),
+            None => Ok(()),
+        }
     }
 
     /// Reports processes that outlived the command (`killed` after `grace`, if any).

@@ -33,6 +33,7 @@ use crate::{
     profile::ProfileSet,
     sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
     user::{self, TargetUser, UserError},
+    watchdog::Watchdog,
 };
 
 /// What a watching run needs.
@@ -239,9 +240,19 @@ pub fn run(
     } else {
         (command::Stdio::default(), Vec::new())
     };
+    // The watchdog is started while the command waits to exec: the build never runs without
+    // one.
+    let mut watchdog = None;
     let child = command::spawn_with(&options.command, &target, &env, foreground, stdio, |pid| {
-        sensor.track(pid).map_err(|e| e.to_string())
+        sensor.track(pid).map_err(|e| e.to_string())?;
+        let switch = sensor.kill_switch().map_err(|e| e.to_string())?;
+        let started = Watchdog::start(pid, switch).map_err(|e| {
+            format!("cannot start the watchdog that stops the build if buildwatch dies: {e}")
+        })?;
+        watchdog = Some(started);
+        Ok(())
     })?;
+    let mut watchdog = watchdog.ok_or_else(|| SpawnError::Sys("no watchdog".to_owned()))?;
     let child = Arc::new(child);
     let pid = child.pid;
     for observer in observers.iter_mut() {
@@ -280,7 +291,8 @@ pub fn run(
         None
     };
     // The enforcer first: a new build script's network is allowed as soon as possible.
-    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 1);
+    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 2);
+    all.push(&mut watchdog);
     if let Some(enforcer) = enforcer.as_mut() {
         all.push(enforcer);
     }
@@ -292,6 +304,8 @@ pub fn run(
         all.iter_mut().flat_map(|o| o.take_errors()).collect();
     drop(all);
     drop(enforcer);
+    // The run ended normally: what the build left running stays as it was (reported below).
+    watchdog.disarm();
     let (status, decode_errors, output_errors) =
         (pumped.status, pumped.decode_errors, pumped.output_errors);
     pipeline.outlived(&pumped.outlived, &pumped.killed, options.linger);
@@ -313,8 +327,12 @@ pub fn run(
     for observer in observers.iter_mut() {
         observer.finishing(&pipeline);
     }
+    // A failed last flush (a full disk) costs the events file, never the report.
+    if let Err(e) = pipeline.close_events() {
+        output_errors.push(events_error(&e));
+    }
     let (mut report, learner) = pipeline.finish().unwrap_or_else(|e| {
-        output_errors.push(format!("writing events: {e}"));
+        output_errors.push(format!("finishing the run: {e}"));
         (RunReport::default(), None)
     });
     report.coverage_gaps = sensor.coverage_gaps().to_vec();
@@ -412,17 +430,15 @@ fn pump(
                 let mut drained = false;
                 for message in batch {
                     match message {
-                        StreamMessage::Event(event) => match pipeline.process(event) {
-                            Ok(event) => {
-                                for observer in observers.iter_mut() {
-                                    observer.event(&event, pipeline);
-                                }
+                        StreamMessage::Event(event) => {
+                            let (event, error) = pipeline.process_through(event);
+                            if let Some(e) = error {
+                                output_errors.push(events_error(&e));
                             }
-                            Err(e) if output_errors.len() < 5 => {
-                                output_errors.push(format!("writing events: {e}"));
+                            for observer in observers.iter_mut() {
+                                observer.event(&event, pipeline);
                             }
-                            Err(_) => {}
-                        },
+                        }
                         StreamMessage::DecodeError(e) => {
                             decode_errors += 1;
                             // Every observer is told (no short cut): each may count it.
@@ -459,6 +475,15 @@ fn pump(
         outlived: outlived.unwrap_or_default(),
         killed,
     }
+}
+
+/// The events file could not be written (the pipeline gives it up after the first error).
+fn events_error(e: &std::io::Error) -> String {
+    format!(
+        "writing the events file (--events) failed: {e}; it ends at the last event written \
+         before the failure (the run went on: findings and the report are complete). Free \
+         space there or point --events elsewhere"
+    )
 }
 
 /// Pipes for the command's stdout and stderr (and /dev/null for its stdin), and the reading

@@ -2,13 +2,17 @@
 //! events out of the ring buffer. The only module that touches aya.
 mod btf;
 pub mod cgroup;
+mod kill;
 mod offsets;
 mod privileges;
 mod programs;
 mod stream;
 pub mod tracefs;
 
-use std::path::PathBuf;
+use std::{
+    os::fd::{AsFd as _, OwnedFd},
+    path::PathBuf,
+};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -25,6 +29,7 @@ use aya::{
 use monitor_common::AllowKey;
 use thiserror::Error;
 
+pub use kill::KillSwitch;
 use programs::{CGROUP_PROGRAMS, Hook, PROGRAMS};
 pub use stream::{SensorStream, StreamMessage};
 
@@ -88,6 +93,14 @@ pub enum SensorError {
     /// Loading the eBPF object failed (maps or relocation).
     #[error("loading the eBPF object failed: {0}")]
     Object(String),
+    /// A map of the sensor could not be created.
+    #[error("creating the sensor's eBPF maps failed: {reason}. {advice}")]
+    MapCreate {
+        /// The error, with its errno.
+        reason: String,
+        /// What the user can do.
+        advice: String,
+    },
     /// The verifier rejected a program.
     #[error(
         "the kernel's verifier rejected eBPF program `{program}`: {reason}. This is a buildwatch bug \
@@ -102,14 +115,16 @@ pub enum SensorError {
         log: String,
     },
     /// Attaching a program failed.
-    #[error("attaching eBPF program `{program}` to {hook} failed: {reason}")]
+    #[error("attaching eBPF program `{program}` to {hook} failed: {reason}. {advice}")]
     Attach {
         /// Program name.
         program: String,
         /// The hook.
         hook: String,
-        /// Why.
+        /// Why, with the errno.
         reason: String,
+        /// What the user can do.
+        advice: String,
     },
     /// The build's cgroup could not be set up.
     #[error("cgroup: {0}")]
@@ -223,7 +238,7 @@ impl Sensor {
             .map_max_entries("PATH_SCRATCH", cpus)
             .map_max_entries("STACK_SCRATCH", cpus)
             .load(OBJECT)
-            .map_err(|e| SensorError::Object(e.to_string()))?;
+            .map_err(|e| object_error(&e, size))?;
         // Verification is most of the startup time: load (verify) every program first, in
         // parallel, then attach.
         let mut wanted: Vec<&str> = PROGRAMS.iter().map(|p| p.name).collect();
@@ -264,15 +279,13 @@ impl Sensor {
                 let p: &mut CgroupSockAddr = program
                     .try_into()
                     .map_err(|e: ProgramError| load_error(name, e))?;
-                let attach_error = |e: ProgramError| SensorError::Attach {
-                    program: name.to_owned(),
-                    hook: format!("cgroup {}", cg.path().display()),
-                    reason: e.to_string(),
+                let failed = |e: ProgramError| {
+                    attach_error(name, format!("cgroup {}", cg.path().display()), &e)
                 };
                 let id = p
                     .attach(cg.dir(), CgroupAttachMode::Single)
-                    .map_err(attach_error)?;
-                links.push(OwnedLink::Cgroup(p.take_link(id).map_err(attach_error)?));
+                    .map_err(failed)?;
+                links.push(OwnedLink::Cgroup(p.take_link(id).map_err(failed)?));
             }
         }
         let tracked = take_map(&mut ebpf, "TRACKED", BpfHashMap::try_from)?;
@@ -299,12 +312,37 @@ impl Sensor {
             .insert(pid, 1, 0)
             .map_err(|e| SensorError::Map {
                 map: "TRACKED",
-                reason: e.to_string(),
+                reason: error_chain(&e),
             })?;
         if let Some(cg) = &self.cgroup {
             cg.enroll(pid)?;
         }
         Ok(())
+    }
+
+    /// What it takes to kill every process of the build (see [`KillSwitch`]), for the
+    /// watchdog and for buildwatch itself.
+    pub fn kill_switch(&self) -> Result<KillSwitch, SensorError> {
+        use aya::maps::IterableMap as _;
+        let tracked = self
+            .tracked
+            .map()
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| SensorError::Map {
+                map: "TRACKED",
+                reason: format!("cannot duplicate its descriptor: {e}"),
+            })?;
+        // Missing before Linux 5.14: the process group and the tracked set remain.
+        let cgroup_kill = self.cgroup.as_ref().and_then(|cg| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(cg.path().join("cgroup.kill"))
+                .ok()
+                .map(OwnedFd::from)
+        });
+        Ok(KillSwitch::new(cgroup_kill, tracked))
     }
 
     /// What this kernel (or machine) does not let the sensor see.
@@ -319,7 +357,7 @@ impl Sensor {
             .insert(tgid, group, 0)
             .map_err(|e| SensorError::Map {
                 map: "CRATE_PROCS",
-                reason: e.to_string(),
+                reason: error_chain(&e),
             })
     }
 
@@ -355,7 +393,7 @@ impl Sensor {
             .insert(&Key::new(bits, key), 1, 0)
             .map_err(|e| SensorError::Map {
                 map: "ALLOW",
-                reason: e.to_string(),
+                reason: error_chain(&e),
             })
     }
 
@@ -380,7 +418,7 @@ fn load_error(name: &str, e: ProgramError) -> SensorError {
             reason: io_error.to_string(),
             log: verifier_log.to_string(),
         },
-        other => SensorError::Object(format!("program `{name}`: {other}")),
+        other => SensorError::Object(format!("program `{name}`: {}", error_chain(&other))),
     }
 }
 
@@ -447,19 +485,13 @@ fn attach(
     let program = ebpf.program_mut(name).ok_or_else(|| {
         SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
     })?;
-    let attach_error = |hook: String| {
-        move |e: ProgramError| SensorError::Attach {
-            program: name.to_owned(),
-            hook: hook.clone(),
-            reason: e.to_string(),
-        }
-    };
+    let failed = |hook: String| move |e: ProgramError| attach_error(name, hook.clone(), &e);
     match hooks.first() {
         Some(Hook::TracePoint(..)) => {
             let p: &mut TracePoint = program.try_into().map_err(|e| load_error(name, e))?;
             for hook in hooks {
                 if let Hook::TracePoint(category, tp) = hook {
-                    let err = attach_error(format!("tracepoint {category}/{tp}"));
+                    let err = failed(format!("tracepoint {category}/{tp}"));
                     let id = p.attach(category, tp).map_err(&err)?;
                     links.push(OwnedLink::TracePoint(p.take_link(id).map_err(err)?));
                 }
@@ -469,7 +501,7 @@ fn attach(
             let p: &mut RawTracePoint = program.try_into().map_err(|e| load_error(name, e))?;
             for hook in hooks {
                 if let Hook::RawTracePoint(tp) = hook {
-                    let err = attach_error(format!("raw tracepoint {tp}"));
+                    let err = failed(format!("raw tracepoint {tp}"));
                     let id = p.attach(tp).map_err(&err)?;
                     links.push(OwnedLink::Raw(p.take_link(id).map_err(err)?));
                 }
@@ -540,7 +572,91 @@ impl Drop for Sensor {
     }
 }
 
-fn take_map<T, E: std::fmt::Display>(
+/// An error and its sources, `a: b: c`. aya's syscall errors keep the errno in their source
+/// (`bpf_link_create` failed: No such file or directory (os error 2)).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
+}
+
+/// The errno at the bottom of an error chain, if any.
+fn errno_of(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut current = Some(error);
+    let mut found = None;
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            found = io.raw_os_error().or(found);
+        }
+        current = e.source();
+    }
+    found
+}
+
+fn attach_error(program: &str, hook: String, e: &ProgramError) -> SensorError {
+    let cgroup = hook.starts_with("cgroup ");
+    let advice = match errno_of(e) {
+        Some(libc::ENOENT) if cgroup => {
+            "The build's cgroup was removed while buildwatch was starting (by another program \
+             managing cgroups?); run buildwatch again"
+        }
+        Some(libc::EPERM | libc::EACCES) => {
+            "The kernel refused: buildwatch needs root (or CAP_BPF, CAP_PERFMON and, for cgroup \
+             hooks, CAP_NET_ADMIN), and a security module or lockdown may forbid it; run it with \
+             sudo"
+        }
+        Some(libc::E2BIG | libc::ENOSPC) => {
+            "Too many eBPF programs are attached to this hook already (other tools, or stuck \
+             runs); see `bpftool perf` and `bpftool cgroup tree`"
+        }
+        Some(libc::EBUSY | libc::EEXIST) if cgroup => {
+            "Another program is attached to the build's cgroup in exclusive mode; run buildwatch \
+             again"
+        }
+        Some(libc::ENOMEM) => "The kernel is out of memory; retry when the machine is less loaded",
+        _ => "If this persists, report it with the output of `buildwatch -v` and `uname -r`",
+    };
+    SensorError::Attach {
+        program: program.to_owned(),
+        hook,
+        reason: error_chain(e),
+        advice: advice.to_owned(),
+    }
+}
+
+/// Loading the object creates the maps: the usual failure is memory for the ring buffer.
+fn object_error(e: &aya::EbpfError, ring_buffer_bytes: u32) -> SensorError {
+    let reason = error_chain(e);
+    match e {
+        aya::EbpfError::MapError(_) => {
+            let advice = match errno_of(e) {
+                Some(libc::ENOMEM | libc::E2BIG) => format!(
+                    "The ring buffer ({} MiB) or another map does not fit in the memory this \
+                     process may use (its memory cgroup limit, or the machine's); lower \
+                     --ring-buffer-size or raise the limit",
+                    ring_buffer_bytes >> 20
+                ),
+                Some(libc::EPERM) => "The kernel refused to create eBPF maps: run buildwatch \
+                     as root (or with CAP_BPF and CAP_PERFMON); on kernels before 5.11 also \
+                     raise `ulimit -l`"
+                    .to_owned(),
+                _ => "If this persists, report it with the output of `uname -r`".to_owned(),
+            };
+            SensorError::MapCreate { reason, advice }
+        }
+        _ => SensorError::Object(reason),
+    }
+}
+
+fn take_map<T, E: std::error::Error>(
     ebpf: &mut Ebpf,
     name: &'static str,
     convert: impl FnOnce(aya::maps::Map) -> Result<T, E>,
@@ -551,7 +667,7 @@ fn take_map<T, E: std::fmt::Display>(
     })?;
     convert(map).map_err(|e| SensorError::Map {
         map: name,
-        reason: e.to_string(),
+        reason: error_chain(&e),
     })
 }
 

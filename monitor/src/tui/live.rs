@@ -31,7 +31,10 @@ pub fn run_with_view(options: &WatchOptions, profiles_dir: &Path) -> Result<Outc
         command: options.command.clone(),
         profiles_dir: profiles_dir.to_owned(),
         profiled,
-        stop_build: Box::new(move || stop.request()),
+        stop_build: Box::new({
+            let stop = stop.clone();
+            move || stop.request()
+        }),
     };
     let (result, written) = thread::scope(|scope| {
         let run = thread::Builder::new()
@@ -45,7 +48,15 @@ pub fn run_with_view(options: &WatchOptions, profiles_dir: &Path) -> Result<Outc
             }
         };
         let mut written = Vec::new();
-        match super::run(&rx, ctx) {
+        let result = super::run(&rx, ctx);
+        // With the terminal gone (a hang-up: reads end, writes fail with EIO), buildwatch's
+        // own output would fail too: it goes to /dev/null from here on.
+        // Nobody can answer the view any more: the build is not left running for it.
+        if super::terminal::hung_up() {
+            super::terminal::detach();
+            stop.request();
+        }
+        match result {
             Ok(outcome) => {
                 for line in &outcome.output {
                     feed::print_line(line);
@@ -58,7 +69,10 @@ pub fn run_with_view(options: &WatchOptions, profiles_dir: &Path) -> Result<Outc
                 }
                 match outcome.reason {
                     QuitReason::StopBuild => eprintln!("buildwatch: stopping the build"),
-                    QuitReason::Signal(_) | QuitReason::User | QuitReason::NotStarted => {}
+                    QuitReason::Signal(_)
+                    | QuitReason::TerminalGone
+                    | QuitReason::User
+                    | QuitReason::NotStarted => {}
                 }
                 written = outcome.written;
             }

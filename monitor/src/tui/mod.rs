@@ -103,8 +103,12 @@ pub enum QuitReason {
     User,
     /// The user quit while the build was running and asked to stop it.
     StopBuild,
-    /// buildwatch got this signal (the watch loop forwards it to the build).
+    /// buildwatch got this signal (the watch loop forwards it to the build, and the view asks
+    /// for the build to be stopped).
     Signal(i32),
+    /// The terminal went away (its window or tmux session closed: the tty hung up). The view
+    /// asks for the build to be stopped; nothing more is written to the terminal.
+    TerminalGone,
     /// The run ended before the command started (a setup error, reported by the caller).
     NotStarted,
 }

@@ -41,6 +41,40 @@ fn restore() {
     }
 }
 
+/// Whether the terminal is gone: stdin or stdout (both the terminal while the view runs)
+/// reports a hang-up or an error. A live terminal reports neither.
+pub fn hung_up() -> bool {
+    let mut fds = [0, 1].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLOUT,
+        revents: 0,
+    });
+    // SAFETY: poll(2) on two valid pollfd structures, without waiting.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    n > 0
+        && fds
+            .iter()
+            .any(|p| p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0)
+}
+
+/// Points stdin, stdout and stderr at /dev/null: the terminal is gone, and writing to it would
+/// fail (Rust's `eprintln!` panics on such a failure).
+pub fn detach() {
+    // The terminal modes cannot be restored on a hung-up terminal: nothing to do there.
+    ACTIVE.store(false, Ordering::Release);
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd as _;
+        for fd in 0..3 {
+            // SAFETY: dup2 of a descriptor we own onto the standard ones.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
 /// The view has the terminal.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Panic hooks installed (one is enough for every view of the process).
@@ -184,6 +218,12 @@ fn event_loop(
             busy = true;
         }
         app.set_clock(started.elapsed());
+        // A hung-up terminal reads as endless end-of-file: crossterm would spin on it at full
+        // CPU, never reporting an error. Checked first, each turn.
+        if hung_up() {
+            (ctx.stop_build)();
+            return Ok(QuitReason::TerminalGone);
+        }
         // The terminal's events; wait for one only when the run is quiet.
         let wait = if busy { Duration::ZERO } else { POLL };
         let mut keyed = false;
@@ -206,6 +246,9 @@ fn event_loop(
             (ctx.stop_build)();
         }
         if let Some(sig) = signals.received() {
+            // The watch loop forwards the signal to the build; one that ignores it is still
+            // stopped (SIGKILL after a grace period), since nobody is watching it any more.
+            (ctx.stop_build)();
             app.quit_now(QuitReason::Signal(sig));
         }
         if let Some(reason) = app.quit_reason() {
