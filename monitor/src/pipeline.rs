@@ -56,35 +56,6 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// The text summary: per-crate table, totals, then findings.
-    pub fn render(&self) -> String {
-        let mut out = format!("{}{}", self.activity.render(), self.summary.render(8));
-        let shown: Vec<&Finding> = self
-            .findings
-            .iter()
-            .filter(|f| f.code != crate::policy::Code::UnusedAllow)
-            .collect();
-        if shown.is_empty() {
-            out.push_str("findings: none\n");
-        } else {
-            out.push_str(&format!("findings: {}\n", shown.len()));
-            for f in shown.iter().take(40) {
-                let tag = match f.severity {
-                    crate::policy::Severity::Error => "ERROR",
-                    crate::policy::Severity::Warning => "warn ",
-                };
-                out.push_str(&format!("  {tag} {}\n", f.headline()));
-            }
-            if shown.len() > 40 {
-                out.push_str(&format!(
-                    "  ... and {} more (see --report)\n",
-                    shown.len() - 40
-                ));
-            }
-        }
-        out
-    }
-
     /// Whether any finding is an error.
     pub fn has_errors(&self) -> bool {
         self.findings

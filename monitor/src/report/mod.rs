@@ -1,4 +1,5 @@
-//! Reports: the JSON report of docs/cli.md, SARIF 2.1.0 for code scanning, and a Markdown summary.
+//! Reports: the JSON report of docs/cli.md, SARIF 2.1.0 for code scanning, a Markdown summary,
+//! and the plain-text summary of the end of a run (text.rs).
 //! docs/reports.md describes all three.
 //!
 //! Rendering is pure: a finished run in, text out. The only I/O is [`Sources::discover`], which
@@ -136,6 +137,7 @@ fn pretty(value: &impl Serialize) -> String {
 mod json;
 mod markdown;
 mod sarif;
+mod text;
 
 pub use json::json;
 pub use markdown::markdown;
