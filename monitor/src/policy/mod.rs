@@ -3,11 +3,16 @@
 //! Pure: events and profiles in, findings out. The same code serves watching, `ci`, `learn`
 //! (which records what it would have flagged) and `replay`.
 mod agent;
+mod ci_env;
+mod dropped;
 mod finding;
+mod project;
+mod tamper;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use agent::{Agent, AgentEnv};
+pub use ci_env::CiChannels;
 pub use finding::{Code, Finding, ProcessRef, Severity};
 
 use crate::{
@@ -22,7 +27,7 @@ use crate::{
 
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does.
-pub const DEFAULT_FAIL_ON: [Code; 9] = [
+pub const DEFAULT_FAIL_ON: [Code; 13] = [
     Code::UnexpectedNetwork,
     Code::RawSocket,
     Code::AgentSocket,
@@ -32,6 +37,10 @@ pub const DEFAULT_FAIL_ON: [Code; 9] = [
     Code::ProcessTamper,
     Code::CompatSyscall,
     Code::NamespaceUse,
+    Code::DroppedExec,
+    Code::SourceTamper,
+    Code::ArtifactTamper,
+    Code::ProjectRead,
 ];
 
 /// Which findings are errors.
@@ -87,18 +96,8 @@ struct Applied {
     places: Places,
 }
 
-/// Observations about a crate that has no profile.
-#[derive(Default)]
-struct Unprofiled {
-    programs: BTreeSet<String>,
-    unusual: BTreeSet<String>,
-    network: BTreeSet<String>,
-    first_ns: u64,
-    process: Option<ProcessRef>,
-}
-
-/// Most items listed in a no-profile finding.
-const MAX_LISTED: usize = 12;
+/// Appended to the detail of a finding on a crate that has no profile.
+const NO_PROFILE: &str = " (no profile)";
 
 /// The checker of one run.
 pub struct Policy {
@@ -108,10 +107,11 @@ pub struct Policy {
     applied: HashMap<Key, Applied>,
     usage: HashMap<usize, UsageTracker>,
     findings: BTreeMap<(Code, Option<CrateRef>, Option<Role>, String), Finding>,
-    unprofiled: BTreeMap<Key, Unprofiled>,
     lost: u64,
     /// The agent sockets the environment names (SSH_AUTH_SOCK and co.).
     agents: AgentEnv,
+    /// The CI job's channels to later steps (GITHUB_ENV and co.) the environment names.
+    ci: CiChannels,
     /// Findings reported so far (merged or not): tells whether checking an event reported one.
     reported: u64,
 }
@@ -132,9 +132,9 @@ impl Policy {
             applied: HashMap::new(),
             usage: HashMap::new(),
             findings: BTreeMap::new(),
-            unprofiled: BTreeMap::new(),
             lost: 0,
             agents: AgentEnv::from_process(),
+            ci: CiChannels::from_process(),
             reported: 0,
         }
     }
@@ -196,6 +196,11 @@ impl Policy {
             }
             return;
         };
+        if let EventKind::Exec(exec) = &event.kind
+            && self.check_dropped(event, exec, actor, attributor)
+        {
+            return;
+        }
         let role = actor.policy_role();
         let before = self.reported;
         match role {
@@ -267,7 +272,9 @@ impl Policy {
                 );
             }
             if open.writes()
-                && let Some(kind) = places.persistence_write(&open.path)
+                && let Some(kind) = places
+                    .persistence_write(&open.path)
+                    .or_else(|| self.ci.persistence_write(&open.path))
             {
                 let detail = format!("wrote {} ({kind}){}", open.path, attempt(open.result));
                 self.report(
@@ -281,8 +288,84 @@ impl Policy {
                     event,
                     &actor.candidates,
                 );
+            } else if open.writes()
+                && open.result >= 0
+                && let Some(t) = tamper::write_tamper(
+                    &open.path,
+                    &places,
+                    &krate,
+                    attributor.rustc_crate_name(event.pid),
+                )
+            {
+                // rustc and its linker write only the entries of the crate they compile.
+                self.report(
+                    t.code,
+                    Some(RuleList::Write),
+                    Some(&krate),
+                    Some(role),
+                    None,
+                    t.detail(write_verb(open), &open.path),
+                    open.path.clone(),
+                    event,
+                    &actor.candidates,
+                );
             }
         }
+    }
+
+    /// `dropped-exec`: reports `exec` when it ran a program the crates' code wrote during the
+    /// run (see [`dropped`]), against the crate that wrote it. True when it did (allowed by that
+    /// crate's profile or reported): the exec needs no other verdict.
+    fn check_dropped(
+        &mut self,
+        event: &Event,
+        exec: &crate::model::Exec,
+        actor: &Actor,
+        attributor: &Attributor,
+    ) -> bool {
+        let Some(found) = dropped::dropped_exec(exec, attributor.writes(), |k| {
+            attributor.places_for(Some(k)).out_dir
+        }) else {
+            return false;
+        };
+        let writer = found.writer.actor.clone();
+        let path = found.path.clone();
+        let runner = (actor.crate_ref() != writer.crate_ref()
+            || actor.policy_role() != writer.policy_role())
+        .then(|| actor.describe());
+        let mut detail = found.detail(runner.as_deref());
+        let Some(krate) = writer.crate_ref() else {
+            return false;
+        };
+        let role = writer.policy_role();
+        let applied = self.applied(&krate, role, attributor);
+        let (profile, index) = (
+            applied.profile,
+            applied.rules.as_ref().and_then(|r| r.exec(&path)),
+        );
+        if let (Some(profile), Some(index)) = (profile, index) {
+            self.usage
+                .entry(profile)
+                .or_default()
+                .record(role, RuleList::Exec, index);
+            return true;
+        }
+        if profile.is_none() {
+            detail.push_str(NO_PROFILE);
+        }
+        let source = profile.map(|i| self.profiles[i].source.to_string());
+        self.report(
+            Code::DroppedExec,
+            Some(RuleList::Exec),
+            Some(&krate),
+            Some(role),
+            source,
+            detail,
+            path,
+            event,
+            &writer.candidates,
+        );
+        true
     }
 
     fn applied(&mut self, krate: &CrateRef, role: Role, attributor: &Attributor) -> &Applied {
@@ -321,7 +404,6 @@ impl Policy {
         let Some(krate) = actor.crate_ref() else {
             return;
         };
-        self.saw_crate(&krate, role, event, actor);
         let applied = self.applied(&krate, role, attributor);
         let (profile, covers, places) = (applied.profile, applied.covers, applied.places.clone());
         let source = profile.map(|i| self.profiles[i].source.to_string());
@@ -425,7 +507,25 @@ impl Policy {
                                 attempt(open.result)
                             ),
                         ))
-                    } else if open.result < 0 || places.expected_read(&open.path) {
+                    } else if open.result < 0 {
+                        None
+                    } else if let Some(what) = project::project_read(
+                        &open.path,
+                        &places,
+                        actor
+                            .compiling
+                            .as_ref()
+                            .map(|c| attributor.places_for(Some(c)))
+                            .as_ref(),
+                        || attributor.is_member(&krate),
+                    ) {
+                        Some((
+                            Code::ProjectRead,
+                            RuleList::Read,
+                            open.path.clone(),
+                            format!("{} {} ({what})", read_verb(open), open.path),
+                        ))
+                    } else if places.expected_read(&open.path) {
                         None
                     } else {
                         Some((
@@ -435,12 +535,26 @@ impl Policy {
                             format!("{} {}", read_verb(open), open.path),
                         ))
                     }
-                } else if let Some(kind) = places.persistence_write(&open.path) {
+                } else if let Some(kind) = places
+                    .persistence_write(&open.path)
+                    .or_else(|| self.ci.persistence_write(&open.path))
+                {
                     Some((
                         Code::PersistenceWrite,
                         RuleList::Write,
                         open.path.clone(),
                         format!("wrote {} ({kind}){}", open.path, attempt(open.result)),
+                    ))
+                } else if let Some(t) = tamper::write_tamper(&open.path, &places, &krate, None) {
+                    Some((
+                        t.code,
+                        RuleList::Write,
+                        open.path.clone(),
+                        format!(
+                            "{}{}",
+                            t.detail(write_verb(open), &open.path),
+                            attempt(open.result)
+                        ),
                     ))
                 } else if open.result < 0 || places.expected_write(&open.path) {
                     None
@@ -584,25 +698,11 @@ impl Policy {
             }
             return;
         }
+        let mut detail = detail;
         if profile.is_none() {
-            self.note_unprofiled(&krate, role, &code, &subject, event, actor);
-            // Without a profile, only what fails a build by default is reported one by one; the
-            // rest is listed in the crate's no-profile finding.
-            if !matches!(
-                code,
-                Code::UnexpectedNetwork
-                    | Code::RawSocket
-                    | Code::AgentSocket
-                    | Code::SensitiveRead
-                    | Code::PersistenceWrite
-                    | Code::FilelessExec
-                    | Code::ProcessTamper
-                    | Code::IoUringUse
-                    | Code::CompatSyscall
-                    | Code::NamespaceUse
-            ) {
-                return;
-            }
+            // Checked against the baseline like any other crate: the specific finding, saying
+            // that no profile applied.
+            detail.push_str(NO_PROFILE);
         } else if !covers
             && matches!(
                 code,
@@ -622,49 +722,6 @@ impl Policy {
             event,
             &actor.candidates,
         );
-    }
-
-    fn note_unprofiled(
-        &mut self,
-        krate: &CrateRef,
-        role: Role,
-        code: &Code,
-        subject: &str,
-        event: &Event,
-        actor: &Actor,
-    ) {
-        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
-        if u.first_ns == 0 {
-            u.first_ns = event.time_ns;
-            u.process = Some(process_ref(event, actor));
-        }
-        let set = match code {
-            Code::UnexpectedExec => &mut u.programs,
-            Code::UnexpectedNetwork | Code::AgentSocket | Code::RawSocket => &mut u.network,
-            _ => &mut u.unusual,
-        };
-        if set.len() < MAX_LISTED {
-            set.insert(subject.to_owned());
-        }
-    }
-
-    /// Notes that a crate with a build script or proc-macro ran (so a crate without a profile
-    /// is reported even when it did nothing unusual).
-    fn saw_crate(&mut self, krate: &CrateRef, role: Role, event: &Event, actor: &Actor) {
-        if !matches!(role, Role::BuildScript | Role::ProcMacro) {
-            return;
-        }
-        if self
-            .by_name
-            .contains_key(&crate::profile::crate_key(&krate.name))
-        {
-            return;
-        }
-        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
-        if u.first_ns == 0 {
-            u.first_ns = event.time_ns;
-            u.process = Some(process_ref(event, actor));
-        }
     }
 
     #[expect(
@@ -749,18 +806,23 @@ impl Policy {
         );
     }
 
-    /// Ends the run: adds the no-profile and unused-allow findings; returns every finding,
-    /// errors first. `seen` lists every build script that ran and proc-macro that was loaded,
-    /// so that a crate without a profile is reported even if it did nothing unusual.
-    pub fn finish(&mut self, seen: &BTreeSet<(CrateRef, Role)>) -> Vec<Finding> {
-        for (krate, role) in seen {
-            if !self
-                .by_name
-                .contains_key(&crate::profile::crate_key(&krate.name))
-            {
-                self.unprofiled.entry((krate.clone(), *role)).or_default();
-            }
-        }
+    /// The crates among `seen` (every build script that ran and proc-macro that was loaded)
+    /// that ran without a profile, with their role.
+    pub fn unprofiled(&self, seen: &BTreeSet<(CrateRef, Role)>) -> Vec<(CrateRef, Role)> {
+        seen.iter()
+            .filter(|(krate, _)| {
+                !self
+                    .by_name
+                    .contains_key(&crate::profile::crate_key(&krate.name))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Ends the run: adds the unused-allow findings; returns every finding, errors first. A
+    /// crate without a profile gets no finding of its own: what it did beyond the baseline was
+    /// reported as it happened, with "(no profile)" in the detail; see [`Self::unprofiled`].
+    pub fn finish(&mut self) -> Vec<Finding> {
         let severity = |c: Code, cfg: &PolicyConfig| {
             if cfg.fail_on.contains(&c) {
                 Severity::Error
@@ -768,49 +830,6 @@ impl Policy {
                 Severity::Warning
             }
         };
-        for ((krate, role), u) in std::mem::take(&mut self.unprofiled) {
-            let mut parts = Vec::new();
-            if !u.programs.is_empty() {
-                parts.push(format!("ran {}", list(&u.programs)));
-            }
-            if !u.unusual.is_empty() {
-                parts.push(format!("touched {}", list(&u.unusual)));
-            }
-            if !u.network.is_empty() {
-                parts.push(format!("reached {}", list(&u.network)));
-            }
-            let detail = if parts.is_empty() {
-                "has no profile (nothing outside the built-in baseline seen)".to_owned()
-            } else {
-                format!(
-                    "has no profile; beyond the built-in baseline it {}",
-                    parts.join("; ")
-                )
-            };
-            let key = (
-                Code::NoProfile,
-                Some(krate.clone()),
-                Some(role),
-                krate.name.clone(),
-            );
-            self.findings.insert(
-                key,
-                Finding {
-                    code: Code::NoProfile,
-                    severity: severity(Code::NoProfile, &self.config),
-                    krate: Some(krate.clone()),
-                    role: Some(role),
-                    process: u.process,
-                    detail,
-                    subject: krate.name.clone(),
-                    profile: None,
-                    list: None,
-                    candidates: Vec::new(),
-                    count: 1,
-                    time_ns: u.first_ns,
-                },
-            );
-        }
         let used: BTreeSet<usize> = self.applied.values().filter_map(|a| a.profile).collect();
         for index in used {
             let profile = &self.profiles[index];
@@ -861,8 +880,14 @@ impl Policy {
     }
 }
 
-fn list(items: &BTreeSet<String>) -> String {
-    items.iter().cloned().collect::<Vec<_>>().join(", ")
+/// How a write reached a name: `wrote`, or `renamed a file onto` for a rename's new name.
+fn write_verb(open: &crate::model::Open) -> &'static str {
+    match open.syscall {
+        OpenSyscall::Rename => "renamed a file onto",
+        OpenSyscall::Link => "hard-linked a file as",
+        OpenSyscall::Symlink => "made a symlink at",
+        _ => "wrote",
+    }
 }
 
 /// How an open counted as a read got at the file.
