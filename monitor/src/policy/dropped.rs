@@ -64,6 +64,23 @@ pub fn dropped_exec<'a>(
     })
 }
 
+/// Whether `exec` ran a compile-and-run probe: a program the toolchain wrote for a crate in
+/// that crate's own OUT_DIR. The baseline lets every crate run these (the exception above).
+pub fn is_toolchain_probe(
+    exec: &Exec,
+    writes: &WriteTable,
+    out_dir_of: impl Fn(&CrateRef) -> Option<String>,
+) -> bool {
+    let image = exec.image();
+    writes.writer(image).is_some_and(|w| {
+        w.toolchain
+            && w.actor
+                .crate_ref()
+                .and_then(|k| out_dir_of(&k))
+                .is_some_and(|out| paths::is_under(image, &out))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +170,7 @@ mod tests {
             "/usr/bin/x86_64-linux-gnu-ld.bfd",
         );
         assert!(dropped_exec(&exec(&probe, None), &t, out_dir).is_none());
+        assert!(is_toolchain_probe(&exec(&probe, None), &t, out_dir));
         // The same linker output outside OUT_DIR, or in another crate's: dropped.
         write(
             &mut t,
@@ -163,7 +181,9 @@ mod tests {
         assert!(dropped_exec(&exec("/tmp/probe", None), &t, out_dir).is_some());
         write(&mut t, &probe, tool("q"), "/usr/bin/ld");
         assert!(dropped_exec(&exec(&probe, None), &t, out_dir).is_some());
+        assert!(!is_toolchain_probe(&exec(&probe, None), &t, out_dir));
         // Programs nobody in the crates wrote.
         assert!(dropped_exec(&exec("/usr/bin/cc", None), &t, out_dir).is_none());
+        assert!(!is_toolchain_probe(&exec("/usr/bin/cc", None), &t, out_dir));
     }
 }

@@ -465,7 +465,11 @@ impl Policy {
                             format!("executed {image}, which had been deleted")
                         },
                     ))
-                } else if places.expected_exec(&image) && places.expected_exec(&requested) {
+                } else if (places.expected_exec(&image) && places.expected_exec(&requested))
+                    || dropped::is_toolchain_probe(exec, attributor.writes(), |k| {
+                        attributor.places_for(Some(k)).out_dir
+                    })
+                {
                     None
                 } else {
                     // The subject is the program as requested: for a script, the script.

@@ -23,7 +23,7 @@ pub fn project_read(
 ) -> Option<String> {
     let ws = reader.workspace.as_deref()?;
     if let Some(vcs) = project::vcs_data(path, ws) {
-        return (!member()).then(|| format!("the project's version control data ({vcs})"));
+        return (!member()).then(|| format!("the project's version control data, {vcs}"));
     }
     let under = |dir: Option<&str>| dir.is_some_and(|d| paths::is_under(path, d));
     let public = matches!(
