@@ -47,6 +47,13 @@ impl Places {
         if let Some(kind) = crate::profile::persistence_write(path, self.home.as_deref()) {
             return Some(kind);
         }
+        if self
+            .workspace
+            .as_deref()
+            .is_some_and(|ws| crate::model::project::project_editor_config(path, ws))
+        {
+            return Some("editor");
+        }
         if let Some(cargo_home) = self.cargo_home.as_deref() {
             if paths::is_under(path, &format!("{cargo_home}/bin")) {
                 return Some("cargo-bin");

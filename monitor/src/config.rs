@@ -126,7 +126,7 @@ mod tests {
                 .collect()
         );
         let c = parse("[policy]\nfail-on = \"all\"\n", Path::new("c.toml")).expect("parse");
-        assert!(c.policy.fail_on.contains(&Code::NoProfile));
+        assert!(c.policy.fail_on.contains(&Code::DroppedExec));
         assert_eq!(
             parse("", Path::new("c.toml")).expect("empty").policy,
             PolicyConfig::default()

@@ -53,6 +53,9 @@ pub struct RunReport {
     pub coverage_gaps: Vec<String>,
     /// Every build script that ran and proc-macro that was loaded.
     pub seen: std::collections::BTreeSet<(crate::attribution::CrateRef, crate::attribution::Role)>,
+    /// The build scripts and proc-macros that ran without a profile (checked against the
+    /// baseline alone).
+    pub unprofiled: Vec<(crate::attribution::CrateRef, crate::attribution::Role)>,
 }
 
 impl RunReport {
@@ -62,6 +65,17 @@ impl RunReport {
             .iter()
             .any(|f| f.severity == crate::policy::Severity::Error)
     }
+}
+
+/// `a 0.1.0 build-script, b proc-macro`.
+pub fn unprofiled_list(
+    crates: &[(crate::attribution::CrateRef, crate::attribution::Role)],
+) -> String {
+    crates
+        .iter()
+        .map(|(k, r)| format!("{k} {r}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Pipeline {
@@ -157,7 +171,8 @@ impl Pipeline {
         if let Some(out) = &mut self.events_out {
             out.flush()?;
         }
-        let findings = self.policy.finish(self.attributor.seen());
+        let findings = self.policy.finish();
+        let unprofiled = self.policy.unprofiled(self.attributor.seen());
         if let Some(learner) = &mut self.learner {
             for (krate, role) in self.attributor.seen() {
                 learner.saw(krate, *role);
@@ -173,6 +188,7 @@ impl Pipeline {
                 lost_events,
                 coverage_gaps: Vec::new(),
                 seen,
+                unprofiled,
             },
             self.learner,
         ))

@@ -16,6 +16,7 @@
 mod context;
 mod process_table;
 mod rustc;
+mod writes;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -24,6 +25,7 @@ pub use crate::model::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
 pub use process_table::{ProcKind, Process, ProcessTable};
 pub use rustc::{Extern, RustcInfo};
+pub use writes::{WriteTable, Writer, is_toolchain_program};
 
 use crate::model::{Event, EventKind, Exec, Places, paths};
 
@@ -53,6 +55,8 @@ pub struct Attributor {
     home: Option<String>,
     tmpdir: Option<String>,
     target_dir: Option<String>,
+    /// The last writer of every file the crates' code wrote.
+    writes: WriteTable,
 }
 
 /// The directories of one crate instance.
@@ -286,6 +290,47 @@ impl Attributor {
             event.ppid = p.ppid;
         }
         event.actor = actor;
+        if matches!(event.kind, EventKind::Open(_)) {
+            let image = self
+                .table
+                .get(event.pid)
+                .map(|p| p.image.as_str())
+                .unwrap_or("");
+            self.writes.observe(event, image, self.sysroot.as_deref());
+        }
+    }
+
+    /// rustc's `--crate-name` when process `pid` is rustc or its linker.
+    pub fn rustc_crate_name(&self, pid: u32) -> Option<&str> {
+        match &self.table.get(pid)?.kind {
+            ProcKind::Rustc(r) | ProcKind::Linker(r) => r.crate_name.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Who wrote each file the crates' code wrote (see [`WriteTable`]).
+    pub fn writes(&self) -> &WriteTable {
+        &self.writes
+    }
+
+    /// Whether `krate` is a member of the workspace: as `cargo metadata` says, else whether its
+    /// sources are inside the workspace root.
+    pub fn is_member(&self, krate: &CrateRef) -> bool {
+        let facts: Vec<&PackageFact> = self
+            .context
+            .packages
+            .iter()
+            .filter(|p| p.name == krate.name)
+            .filter(|p| krate.version.as_deref().is_none_or(|v| v == p.version))
+            .collect();
+        if !facts.is_empty() {
+            return facts.iter().any(|p| p.workspace_member);
+        }
+        let places = self.places_for(Some(krate));
+        match (places.manifest_dir.as_deref(), places.workspace.as_deref()) {
+            (Some(dir), Some(ws)) => paths::is_under(dir, ws),
+            _ => true,
+        }
     }
 
     /// Who answers for `event` of process `p`.

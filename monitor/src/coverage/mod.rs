@@ -82,8 +82,8 @@ pub enum Coverage {
         /// The versions it covers.
         versions: Vec<String>,
     },
-    /// No profile: the run reports the crate as `no-profile`, with everything it does beyond
-    /// the built-in baseline.
+    /// No profile: the run checks the crate against the built-in baseline alone (and lists it
+    /// as running without a profile).
     None,
 }
 

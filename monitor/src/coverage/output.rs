@@ -100,7 +100,7 @@ pub fn text(entries: &[Entry]) -> String {
     out.push_str(&format!(
         "\n{} crates run code at build time: {} covered by your profiles, {} by shipped profiles, \
          {} with a profile for other versions only (reported as new-behaviour), {} without a \
-         profile (reported as no-profile).\n",
+         profile (checked against the baseline alone).\n",
         t.crates, t.user, t.shipped, t.other_versions, t.none
     ));
     out

@@ -88,41 +88,43 @@ pub fn accept(finding: &Finding, dir: &Path, vars: &Vars) -> Result<ProfileChang
         Role::ProcMacro => doc.proc_macro.get_or_insert_with(RoleDoc::default),
         _ => doc.build_script.get_or_insert_with(RoleDoc::default),
     };
-    if finding.code != Code::NoProfile {
-        let list = finding
-            .list
-            .as_deref()
-            .and_then(RuleList::from_key)
-            .ok_or_else(|| {
-                LearnError::NotAcceptable(format!(
-                    "{} findings cannot be accepted into a profile",
-                    finding.code
-                ))
-            })?;
-        let entry = match list {
-            RuleList::Exec => super::exec_entry(&finding.subject, vars),
-            RuleList::Network => super::network_entry(&finding.subject),
-            _ => generalize::escape_glob_keep_vars(&generalize::substitute(&finding.subject, vars)),
-        };
-        let entry = if list == RuleList::Exec {
-            generalize::escape_program(&entry)
-        } else {
-            entry
-        };
-        let note = match finding.code {
-            Code::SensitiveRead
-            | Code::UnexpectedNetwork
-            | Code::PersistenceWrite
-            | Code::AgentSocket => Some(format!("accepted {} finding", finding.code)),
-            _ => None,
-        };
-        let entries = table.list_mut(list);
-        if !entries.iter().any(|e| e.text == entry) {
-            entries.push(DocEntry {
-                text: entry,
-                comment: note,
-            });
-        }
+    let list = finding
+        .list
+        .as_deref()
+        .and_then(RuleList::from_key)
+        .ok_or_else(|| {
+            LearnError::NotAcceptable(format!(
+                "{} findings cannot be accepted into a profile",
+                finding.code
+            ))
+        })?;
+    let entry = match list {
+        RuleList::Exec => super::exec_entry(&finding.subject, vars),
+        RuleList::Network => super::network_entry(&finding.subject),
+        _ => generalize::escape_glob_keep_vars(&generalize::substitute(&finding.subject, vars)),
+    };
+    let entry = if list == RuleList::Exec {
+        generalize::escape_program(&entry)
+    } else {
+        entry
+    };
+    let note = match finding.code {
+        Code::SensitiveRead
+        | Code::UnexpectedNetwork
+        | Code::PersistenceWrite
+        | Code::AgentSocket
+        | Code::DroppedExec
+        | Code::SourceTamper
+        | Code::ArtifactTamper
+        | Code::ProjectRead => Some(format!("accepted {} finding", finding.code)),
+        _ => None,
+    };
+    let entries = table.list_mut(list);
+    if !entries.iter().any(|e| e.text == entry) {
+        entries.push(DocEntry {
+            text: entry,
+            comment: note,
+        });
     }
     let after = profile::render(&doc);
     profile::parse(&after, &path)?;

@@ -21,7 +21,7 @@ use thiserror::Error;
 use crate::{
     attribution::{Attributor, CrateRef, Role},
     model::{Event, paths::BIN_DIRS},
-    policy::{AgentEnv, Allow, Code, classify, vars},
+    policy::{AgentEnv, Allow, CiChannels, Code, Run, classify, dropped_exec, vars},
     profile::{self, DocEntry, NotAllowed, ProfileDoc, RoleDoc, RuleList},
 };
 
@@ -97,6 +97,8 @@ pub struct Learner {
     observed: BTreeMap<(String, Role), Observed>,
     /// The agent sockets the environment names, as the policy sees them.
     agents: AgentEnv,
+    /// The CI job's channels to later steps, as the policy sees them.
+    ci: CiChannels,
 }
 
 /// A profile learning wrote.
@@ -118,12 +120,34 @@ impl Learner {
         Self {
             observed: BTreeMap::new(),
             agents: AgentEnv::from_process(),
+            ci: CiChannels::from_process(),
         }
     }
 
     /// Records one attributed event: what the policy's classifier says it is, as the entry of
     /// the list that would allow it.
     pub fn observe(&mut self, event: &Event, attributor: &Attributor) {
+        let run = Run {
+            agents: &self.agents,
+            ci: &self.ci,
+            attribution: Some(attributor),
+        };
+        // A program the run wrote is the writer's to allow, whoever runs it (as the policy
+        // judges it).
+        if let Some(verdict) = dropped_exec(event, &run) {
+            if let Some(writer) = &verdict.blame
+                && let Some(krate) = writer.crate_ref()
+                && matches!(writer.policy_role(), Role::BuildScript | Role::ProcMacro)
+            {
+                let v = vars(&attributor.places_for(Some(&krate)));
+                let o = self
+                    .observed
+                    .entry((krate.name.clone(), writer.policy_role()))
+                    .or_default();
+                o.exec.insert(exec_entry(&verdict.subject, &v));
+            }
+            return;
+        }
         let Some(actor) = &event.actor else { return };
         let role = actor.policy_role();
         if !matches!(role, Role::BuildScript | Role::ProcMacro) {
@@ -133,7 +157,7 @@ impl Learner {
             return;
         };
         let places = attributor.places_for(Some(&krate));
-        let verdict = classify(event, role, &places, &self.agents);
+        let verdict = classify(event, role, &places, &run);
         let o = self.observed.entry((krate.name.clone(), role)).or_default();
         if let Some(version) = &krate.version {
             o.versions.insert(version.clone());

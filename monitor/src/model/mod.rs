@@ -9,6 +9,7 @@ pub mod event;
 pub mod path;
 pub mod paths;
 pub mod places;
+pub mod project;
 pub mod vocab;
 
 pub use actor::{Actor, CrateRef, Role};

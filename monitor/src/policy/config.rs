@@ -6,7 +6,7 @@ use super::Code;
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does. The one list: README's findings table, `--fail-on`'s help and
 /// SARIF's default levels follow it (a test checks the first two).
-pub const DEFAULT_FAIL_ON: [Code; 9] = [
+pub const DEFAULT_FAIL_ON: [Code; 13] = [
     Code::UnexpectedNetwork,
     Code::RawSocket,
     Code::AgentSocket,
@@ -16,17 +16,11 @@ pub const DEFAULT_FAIL_ON: [Code; 9] = [
     Code::ProcessTamper,
     Code::CompatSyscall,
     Code::NamespaceUse,
+    Code::DroppedExec,
+    Code::SourceTamper,
+    Code::ArtifactTamper,
+    Code::ProjectRead,
 ];
-
-impl Code {
-    /// Whether a crate without a profile gets this finding one by one (the rest is listed in its
-    /// `no-profile` finding): what fails a build by default, and `io-uring-use`, which is a
-    /// warning by default but the only trace of what an io_uring did (its files are invisible
-    /// to the sensor), so it is not folded into a list.
-    pub fn reported_without_profile(self) -> bool {
-        DEFAULT_FAIL_ON.contains(&self) || self == Code::IoUringUse
-    }
-}
 
 /// Which findings are errors.
 #[derive(Clone, Debug, PartialEq, Eq)]

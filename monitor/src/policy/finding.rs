@@ -27,8 +27,6 @@ pub enum Code {
     /// A profile exists for other versions of the crate, and this version does something it
     /// does not allow.
     NewBehaviour,
-    /// A crate with a build script or proc-macro ran with no profile at all.
-    NoProfile,
     /// The sensor lost events: monitoring was incomplete.
     EventsLost,
     /// A program executed from memory (memfd) or a deleted file.
@@ -54,11 +52,24 @@ pub enum Code {
     /// A connection to an agent's or daemon's unix socket (ssh-agent, gpg-agent, docker,
     /// containerd, podman, systemd, D-Bus): keys and root without touching a file.
     AgentSocket,
+    /// A program executed that the watched run itself wrote (a build script, a proc-macro or
+    /// a program they ran), other than what the toolchain built for a crate in its own OUT_DIR.
+    DroppedExec,
+    /// A write, rename or link onto the project's files outside the target directory (sources,
+    /// manifests, Cargo.lock, .cargo/, .git/, .github/, editor folders) or onto any crate's
+    /// sources (registry, git checkouts).
+    SourceTamper,
+    /// A write into another crate's OUT_DIR or target-directory entries (deps, build,
+    /// .fingerprint, incremental) by anything but cargo and the toolchain working for that crate.
+    ArtifactTamper,
+    /// A dependency outside the workspace reading the project's version control data or files
+    /// of the workspace outside its own package.
+    ProjectRead,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 21] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
@@ -66,13 +77,16 @@ impl Code {
         Code::ProcessTamper,
         Code::CompatSyscall,
         Code::NamespaceUse,
+        Code::DroppedExec,
+        Code::SourceTamper,
+        Code::ArtifactTamper,
+        Code::ProjectRead,
         Code::UnexpectedExec,
         Code::UnexpectedRead,
         Code::UnexpectedWrite,
         Code::NewBehaviour,
         Code::IoUringUse,
         Code::ProcessOutlivedBuild,
-        Code::NoProfile,
         Code::EventsLost,
         Code::UnusedAllow,
         Code::RawSocket,
@@ -89,7 +103,6 @@ impl Code {
             Code::UnexpectedWrite => "unexpected-write",
             Code::PersistenceWrite => "persistence-write",
             Code::NewBehaviour => "new-behaviour",
-            Code::NoProfile => "no-profile",
             Code::EventsLost => "events-lost",
             Code::FilelessExec => "fileless-exec",
             Code::ProcessTamper => "process-tamper",
@@ -100,6 +113,10 @@ impl Code {
             Code::UnusedAllow => "unused-allow",
             Code::RawSocket => "raw-socket",
             Code::AgentSocket => "agent-socket",
+            Code::DroppedExec => "dropped-exec",
+            Code::SourceTamper => "source-tamper",
+            Code::ArtifactTamper => "artifact-tamper",
+            Code::ProjectRead => "project-read",
         }
     }
 
@@ -128,9 +145,6 @@ impl Code {
             Code::NewBehaviour => {
                 "this version of the crate does something its profile (written for other versions) does not allow"
             }
-            Code::NoProfile => {
-                "a crate with a build script or proc-macro has no profile; its observed behaviour is listed"
-            }
             Code::EventsLost => "the sensor lost events: monitoring was incomplete",
             Code::FilelessExec => "a program executed from memory (memfd) or from a deleted file",
             Code::ProcessTamper => {
@@ -154,6 +168,18 @@ impl Code {
             }
             Code::AgentSocket => {
                 "a connection to an agent or daemon socket (ssh-agent, gpg-agent, docker, containerd, podman, systemd, D-Bus)"
+            }
+            Code::DroppedExec => {
+                "a program executed that the build itself wrote (a build script, proc-macro or a program they ran), other than a probe the toolchain built in the crate's own OUT_DIR"
+            }
+            Code::SourceTamper => {
+                "a write, rename or link onto the project's sources, manifests, Cargo.lock, .cargo/, .git/, .github/ or editor folders, or onto a crate's sources"
+            }
+            Code::ArtifactTamper => {
+                "a write into another crate's OUT_DIR or target-directory entries by anything but cargo and the toolchain working for that crate"
+            }
+            Code::ProjectRead => {
+                "a dependency outside the workspace read the project's version control data or workspace files outside its own package"
             }
         }
     }

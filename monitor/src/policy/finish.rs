@@ -1,121 +1,26 @@
-//! The end of a run: crates without a profile, and allow entries that matched nothing.
+//! The end of a run: the crates that ran without a profile, and allow entries that matched
+//! nothing.
 use std::collections::BTreeSet;
 
-use super::{Code, Finding, Policy, ProcessRef, Verdict, process_ref};
-use crate::{
-    attribution::{Actor, CrateRef, Role},
-    model::Event,
-};
-
-/// Observations about a crate that has no profile.
-#[derive(Default)]
-pub(super) struct Unprofiled {
-    programs: BTreeSet<String>,
-    unusual: BTreeSet<String>,
-    network: BTreeSet<String>,
-    first_ns: u64,
-    process: Option<ProcessRef>,
-}
-
-/// Most items listed in a no-profile finding.
-const MAX_LISTED: usize = 12;
+use super::{Code, Finding, Policy};
+use crate::attribution::{CrateRef, Role};
 
 impl Policy {
-    /// Notes what a crate without a profile did beyond the baseline, for its no-profile finding.
-    pub(super) fn note_unprofiled(
-        &mut self,
-        krate: &CrateRef,
-        role: Role,
-        verdict: &Verdict,
-        event: &Event,
-        actor: &Actor,
-    ) {
-        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
-        if u.first_ns == 0 {
-            u.first_ns = event.time_ns;
-            u.process = Some(process_ref(event, actor));
-        }
-        let set = match verdict.code {
-            Code::UnexpectedExec => &mut u.programs,
-            Code::UnexpectedNetwork | Code::AgentSocket | Code::RawSocket => &mut u.network,
-            _ => &mut u.unusual,
-        };
-        if set.len() < MAX_LISTED {
-            set.insert(verdict.subject.clone());
-        }
+    /// The crates among `seen` (every build script that ran and proc-macro that was loaded)
+    /// that ran without a profile, with their role.
+    pub fn unprofiled(&self, seen: &BTreeSet<(CrateRef, Role)>) -> Vec<(CrateRef, Role)> {
+        seen.iter()
+            .filter(|(krate, _)| self.profiles.get(&krate.name).is_none())
+            .cloned()
+            .collect()
     }
 
-    /// Notes that a crate with a build script or proc-macro ran (so a crate without a profile
-    /// is reported even when it did nothing unusual).
-    pub(super) fn saw_crate(&mut self, krate: &CrateRef, role: Role, event: &Event, actor: &Actor) {
-        if !matches!(role, Role::BuildScript | Role::ProcMacro)
-            || self.profiles.get(&krate.name).is_some()
-        {
-            return;
-        }
-        let u = self.unprofiled.entry((krate.clone(), role)).or_default();
-        if u.first_ns == 0 {
-            u.first_ns = event.time_ns;
-            u.process = Some(process_ref(event, actor));
-        }
-    }
-
-    /// Ends the run: adds the no-profile and unused-allow findings; returns every finding,
-    /// errors first. `seen` lists every build script that ran and proc-macro that was loaded,
-    /// so that a crate without a profile is reported even if it did nothing unusual.
-    pub fn finish(&mut self, seen: &BTreeSet<(CrateRef, Role)>) -> Vec<Finding> {
-        for (krate, role) in seen {
-            if self.profiles.get(&krate.name).is_none() {
-                self.unprofiled.entry((krate.clone(), *role)).or_default();
-            }
-        }
-        for ((krate, role), u) in std::mem::take(&mut self.unprofiled) {
-            self.no_profile(krate, role, u);
-        }
+    /// Ends the run: adds the unused-allow findings; returns every finding, errors first. A
+    /// crate without a profile gets no finding of its own: what it did beyond the baseline was
+    /// reported as it happened, with "(no profile)" in the detail; see [`Self::unprofiled`].
+    pub fn finish(&mut self) -> Vec<Finding> {
         self.unused_allows();
         self.findings().into_iter().cloned().collect()
-    }
-
-    fn no_profile(&mut self, krate: CrateRef, role: Role, u: Unprofiled) {
-        let mut parts = Vec::new();
-        if !u.programs.is_empty() {
-            parts.push(format!("ran {}", list(&u.programs)));
-        }
-        if !u.unusual.is_empty() {
-            parts.push(format!("touched {}", list(&u.unusual)));
-        }
-        if !u.network.is_empty() {
-            parts.push(format!("reached {}", list(&u.network)));
-        }
-        let detail = if parts.is_empty() {
-            "has no profile (nothing outside the built-in baseline seen)".to_owned()
-        } else {
-            format!(
-                "has no profile; beyond the built-in baseline it {}",
-                parts.join("; ")
-            )
-        };
-        let key = (
-            Code::NoProfile,
-            Some(krate.clone()),
-            Some(role),
-            krate.name.clone(),
-        );
-        let finding = Finding {
-            code: Code::NoProfile,
-            severity: self.severity(Code::NoProfile),
-            krate: Some(krate.clone()),
-            role: Some(role),
-            process: u.process,
-            detail,
-            subject: krate.name,
-            profile: None,
-            list: None,
-            candidates: Vec::new(),
-            count: 1,
-            time_ns: u.first_ns,
-        };
-        self.findings.insert(key, finding);
     }
 
     /// An unused-allow finding for every entry of a profile in use that matched nothing.
@@ -175,8 +80,4 @@ impl Policy {
         }
         self.findings.extend(found);
     }
-}
-
-fn list(items: &BTreeSet<String>) -> String {
-    items.iter().cloned().collect::<Vec<_>>().join(", ")
 }

@@ -5,6 +5,7 @@
 //! [`classify`]; this module decides whether the crate's profile allows it, and keeps the
 //! findings (merged, with the run's severities).
 mod agent;
+mod ci_env;
 pub mod classify;
 mod config;
 mod finding;
@@ -13,7 +14,8 @@ mod finish;
 use std::collections::{BTreeMap, HashMap};
 
 pub use agent::{Agent, AgentEnv};
-pub use classify::{Allow, Verdict, allowed_by, classify};
+pub use ci_env::CiChannels;
+pub use classify::{Allow, Run, Verdict, allowed_by, classify, dropped_exec};
 pub use config::{DEFAULT_FAIL_ON, PolicyConfig};
 pub use finding::{Code, Finding, ProcessRef, Severity};
 
@@ -47,12 +49,16 @@ pub struct Policy {
     /// Which allow entries matched, per profile ([`crate_key`]).
     usage: HashMap<String, UsageTracker>,
     findings: BTreeMap<(Code, Option<CrateRef>, Option<Role>, String), Finding>,
-    unprofiled: BTreeMap<Key, finish::Unprofiled>,
     /// Records lost so far, by reason.
     lost: BTreeMap<LostReason, u64>,
     /// The agent sockets the environment names (SSH_AUTH_SOCK and co.).
     agents: AgentEnv,
+    /// The CI job's channels to later steps (GITHUB_ENV and co.) the environment names.
+    ci: CiChannels,
 }
+
+/// Appended to the detail of a finding on a crate that has no profile.
+const NO_PROFILE: &str = " (no profile)";
 
 impl Policy {
     /// A checker with these profiles (user profiles win over shipped ones; see [`ProfileSet`]).
@@ -63,9 +69,9 @@ impl Policy {
             applied: HashMap::new(),
             usage: HashMap::new(),
             findings: BTreeMap::new(),
-            unprofiled: BTreeMap::new(),
             lost: BTreeMap::new(),
             agents: AgentEnv::from_process(),
+            ci: CiChannels::from_process(),
         }
     }
 
@@ -87,9 +93,15 @@ impl Policy {
             self.lost(event, lost);
             return;
         }
+        // A program the run wrote is judged first, against the crate that wrote it, whoever
+        // runs it (the build script, a shell, the linker through flags it printed, cargo).
+        if let Some(verdict) = dropped_exec(event, &self.run(Some(attributor))) {
+            self.judge_blamed(verdict, event, attributor);
+            return;
+        }
         let Some(actor) = event.actor.as_ref() else {
             // A process attribution never heard of: a refusal is still a finding.
-            if let Some(v) = classify(event, Role::Command, &Places::default(), &self.agents) {
+            if let Some(v) = classify(event, Role::Command, &Places::default(), &self.run(None)) {
                 self.report(v, None, None, None, event, &[]);
             }
             return;
@@ -117,7 +129,7 @@ impl Policy {
             Role::Rustc | Role::Cargo | Role::Command | Role::Tool => {
                 let krate = actor.crate_ref();
                 let places = attributor.places_for(krate.as_ref());
-                if let Some(v) = classify(event, role, &places, &self.agents) {
+                if let Some(v) = classify(event, role, &places, &self.run(Some(attributor))) {
                     self.report(
                         v,
                         krate.as_ref(),
@@ -129,6 +141,34 @@ impl Policy {
                 }
             }
         }
+    }
+
+    /// What the classifier may know of this run.
+    fn run<'a>(&'a self, attribution: Option<&'a Attributor>) -> Run<'a> {
+        Run {
+            agents: &self.agents,
+            ci: &self.ci,
+            attribution,
+        }
+    }
+
+    /// A verdict on someone other than the acting process (a dropped program's writer): judged
+    /// against that crate's profile.
+    fn judge_blamed(&mut self, verdict: Verdict, event: &Event, attributor: &Attributor) {
+        let Some(blamed) = verdict.blame.clone() else {
+            return;
+        };
+        let Some(krate) = blamed.crate_ref() else {
+            return;
+        };
+        self.judge(
+            verdict,
+            &krate,
+            blamed.policy_role(),
+            &blamed.candidates,
+            event,
+            attributor,
+        );
     }
 
     /// Lost records: one finding for the run, its detail and count the totals so far.
@@ -147,6 +187,7 @@ impl Policy {
             allow: Allow::Never,
             subject: "lost".to_owned(),
             detail: detail.clone(),
+            blame: None,
         };
         self.report(verdict, None, None, None, event, &[]);
         if let Some(f) = self.findings.get_mut(&key) {
@@ -186,12 +227,28 @@ impl Policy {
         let Some(krate) = actor.crate_ref() else {
             return false;
         };
-        self.saw_crate(&krate, role, event, actor);
         self.ensure_applied(&krate, role, attributor);
         let applied = &self.applied[&(krate.clone(), role)];
-        let Some(mut verdict) = classify(event, role, &applied.places, &self.agents) else {
+        let run = self.run(Some(attributor));
+        let Some(verdict) = classify(event, role, &applied.places, &run) else {
             return false;
         };
+        self.judge(verdict, &krate, role, &actor.candidates, event, attributor)
+    }
+
+    /// Whether `krate`'s profile for `role` allows `verdict` (then the allow entry is marked
+    /// used); otherwise reports it. Returns whether it was reported.
+    fn judge(
+        &mut self,
+        mut verdict: Verdict,
+        krate: &CrateRef,
+        role: Role,
+        candidates: &[CrateRef],
+        event: &Event,
+        attributor: &Attributor,
+    ) -> bool {
+        self.ensure_applied(krate, role, attributor);
+        let applied = &self.applied[&(krate.clone(), role)];
         let allowed = applied
             .rules
             .as_ref()
@@ -209,10 +266,9 @@ impl Policy {
             return false;
         }
         if profile.is_none() {
-            self.note_unprofiled(&krate, role, &verdict, event, actor);
-            if !verdict.code.reported_without_profile() {
-                return false;
-            }
+            // Checked against the baseline like any other crate: the specific finding, saying
+            // that no profile applied.
+            verdict.detail.push_str(NO_PROFILE);
         } else if !covers
             && matches!(
                 verdict.code,
@@ -221,14 +277,7 @@ impl Policy {
         {
             verdict.code = Code::NewBehaviour;
         }
-        self.report(
-            verdict,
-            Some(&krate),
-            Some(role),
-            source,
-            event,
-            &actor.candidates,
-        );
+        self.report(verdict, Some(krate), Some(role), source, event, candidates);
         true
     }
 

@@ -101,6 +101,39 @@ const HOME_PERSISTENCE: &[(Entry, &str)] = &[
     (File(".gitconfig"), "git-config"),
     (File(".config/git/config"), "git-config"),
     (Tree(".local/bin"), "user-bin"),
+    // Editors and coding agents: settings, tasks and hooks they run on their own (VS Code's
+    // user tasks and settings, Claude Code's hooks, MCP servers, extensions).
+    (Tree(".config/Code/User"), "editor"),
+    (Tree(".config/Code - OSS/User"), "editor"),
+    (Tree(".config/VSCodium/User"), "editor"),
+    (Tree(".config/Cursor/User"), "editor"),
+    (Tree(".vscode/extensions"), "editor"),
+    (Tree(".vscode-server"), "editor"),
+    (Tree(".cursor"), "editor"),
+    (File(".claude.json"), "editor"),
+    (File(".claude/settings.json"), "editor"),
+    (File(".claude/settings.local.json"), "editor"),
+    (Tree(".claude/commands"), "editor"),
+    (Tree(".claude/agents"), "editor"),
+    (Tree(".claude/hooks"), "editor"),
+    (File(".claude/CLAUDE.md"), "editor"),
+    (File(".gemini/settings.json"), "editor"),
+    (File(".codex/config.toml"), "editor"),
+    (Tree(".config/zed"), "editor"),
+    (Tree(".config/nvim"), "editor"),
+    (File(".vimrc"), "editor"),
+    (Tree(".vim/plugin"), "editor"),
+    (File(".emacs"), "editor"),
+    (File(".emacs.d/init.el"), "editor"),
+    (Tree(".config/JetBrains"), "editor"),
+    // The session's environment: variables (PATH, LD_PRELOAD) every later program gets.
+    (Tree(".config/environment.d"), "session-environment"),
+    (File(".pam_environment"), "session-environment"),
+    (Tree(".profile.d"), "session-environment"),
+    (File(".xprofile"), "session-environment"),
+    (File(".xsessionrc"), "session-environment"),
+    (File(".xinitrc"), "session-environment"),
+    (Tree(".config/plasma-workspace/env"), "session-environment"),
 ];
 
 /// System-wide persistence.
@@ -115,6 +148,8 @@ const SYSTEM_PERSISTENCE: &[(Entry, &str)] = &[
     (File("/etc/profile"), "shell-startup"),
     (File("/etc/bash.bashrc"), "shell-startup"),
     (File("/etc/environment"), "shell-startup"),
+    (Tree("/etc/environment.d"), "session-environment"),
+    (File("/etc/security/pam_env.conf"), "session-environment"),
 ];
 
 /// The part of `path` under a home directory: the watched user's, any `/home/<user>`, `/root`.
@@ -191,7 +226,7 @@ fn is_dotenv(path: &str) -> bool {
 
 /// The kind of persistence writing `path` sets up, if any: `ssh-authorized-keys`, `ssh-config`,
 /// `cargo-config`, `cargo-bin`, `shell-startup`, `cron`, `systemd-unit`, `autostart`,
-/// `git-hook`, `git-config`, `ld-preload`, `user-bin`. `home` is the watched user's home.
+/// `git-hook`, `git-config`, `ld-preload`, `user-bin`, `editor`, `session-environment`. `home` is the watched user's home.
 pub fn persistence_write(path: &str, home: Option<&str>) -> Option<&'static str> {
     if let Some(category) = home_relative(path, home).and_then(|rel| lookup(HOME_PERSISTENCE, rel))
     {
@@ -371,6 +406,13 @@ mod tests {
             ("/etc/profile.d/evil.sh", "shell-startup"),
             ("/home/u/.local/bin/cc", "user-bin"),
             ("/root/.bashrc", "shell-startup"),
+            ("/home/u/.config/Code/User/tasks.json", "editor"),
+            ("/home/u/.claude/settings.json", "editor"),
+            (
+                "/home/u/.config/environment.d/50-evil.conf",
+                "session-environment",
+            ),
+            ("/home/u/.pam_environment", "session-environment"),
         ];
         for (path, category) in cases {
             assert_eq!(persistence_write(path, HOME), Some(category), "{path}");

@@ -33,7 +33,16 @@ pub(super) struct JsonReport<'a> {
     coverage_gaps: &'a [String],
     counts: BTreeMap<&'a str, u64>,
     crates: Vec<JsonCrate<'a>>,
+    unprofiled: Vec<JsonUnprofiled<'a>>,
     findings: Vec<JsonFinding<'a>>,
+}
+
+/// A build script or proc-macro that ran without a profile.
+#[derive(Serialize)]
+pub(super) struct JsonUnprofiled<'a> {
+    name: &'a str,
+    version: Option<&'a str>,
+    role: &'static str,
 }
 
 #[derive(Serialize)]
@@ -159,6 +168,15 @@ pub fn json(run: &RunReport, meta: &RunMeta) -> String {
                         )
                     })
                     .collect(),
+            })
+            .collect(),
+        unprofiled: run
+            .unprofiled
+            .iter()
+            .map(|(k, r)| JsonUnprofiled {
+                name: &k.name,
+                version: k.version.as_deref(),
+                role: r.as_str(),
             })
             .collect(),
         findings: run.findings.iter().map(Into::into).collect(),

@@ -91,6 +91,18 @@ pub fn markdown(run: &RunReport, meta: &RunMeta) -> String {
             plural(unused, "allow entry")
         );
     }
+    if !run.unprofiled.is_empty() {
+        let names: Vec<String> = run
+            .unprofiled
+            .iter()
+            .map(|(k, r)| format!("{} ({r})", code(&k.to_string())))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Ran without a profile (checked against the built-in baseline only): {}.\n",
+            names.join(", ")
+        );
+    }
     let crates = crates(run);
     let interesting: Vec<_> = crates
         .iter()

@@ -128,7 +128,11 @@ pub(super) fn security_severity(code: Code) -> Option<&'static str> {
         | Code::ProcessTamper
         | Code::CompatSyscall
         | Code::NamespaceUse
-        | Code::AgentSocket => Some("8.8"),
+        | Code::AgentSocket
+        | Code::DroppedExec
+        | Code::SourceTamper
+        | Code::ArtifactTamper => Some("8.8"),
+        Code::ProjectRead => Some("7.5"),
         Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
@@ -136,7 +140,7 @@ pub(super) fn security_severity(code: Code) -> Option<&'static str> {
         | Code::IoUringUse
         | Code::ProcessOutlivedBuild => Some("5.0"),
         Code::UnexpectedRead => Some("4.0"),
-        Code::NoProfile | Code::EventsLost | Code::UnusedAllow => None,
+        Code::EventsLost | Code::UnusedAllow => None,
     }
 }
 
@@ -528,7 +532,11 @@ pub(super) fn help(code: Code) -> &'static str {
         | Code::ProcessTamper
         | Code::CompatSyscall
         | Code::AgentSocket
-        | Code::NamespaceUse => {
+        | Code::NamespaceUse
+        | Code::DroppedExec
+        | Code::SourceTamper
+        | Code::ArtifactTamper
+        | Code::ProjectRead => {
             "Treat as a possible supply-chain attack: inspect the crate version named in the message before running its code again. If the behaviour is legitimate, allow it explicitly in the crate's profile."
         }
         Code::UnexpectedExec
@@ -537,9 +545,6 @@ pub(super) fn help(code: Code) -> &'static str {
         | Code::NewBehaviour
         | Code::IoUringUse => {
             "Check whether the crate is expected to do this; if so, add the item to its profile (buildwatch learn, or accept it in the TUI)."
-        }
-        Code::NoProfile => {
-            "Record a profile for the crate with `buildwatch learn -- cargo build` and review it."
         }
         Code::EventsLost => "Monitoring was incomplete: rerun, or raise --ring-buffer-size.",
         Code::ProcessOutlivedBuild => {

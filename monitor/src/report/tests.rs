@@ -270,11 +270,12 @@ fn run() -> RunReport {
             krate: Some(krate("phone-home", "0.1.0")),
             role: Some(Role::BuildScript),
             process: process(4240, "build-script-build", &["build-script-build"]),
+            list: Some("exec".into()),
             ..finding(
-                Code::NoProfile,
-                Severity::Warning,
-                "has no profile; beyond the built-in baseline it ran /usr/bin/curl; reached 127.0.0.1:4444",
-                "phone-home",
+                Code::DroppedExec,
+                Severity::Error,
+                "ran /tmp/rust-setup, a program written during this build by the build-script of phone-home 0.1.0 (build-script-build, pid 4240) (no profile)",
+                "/tmp/rust-setup",
             )
         },
         finding(
@@ -324,6 +325,7 @@ fn run() -> RunReport {
                 .to_owned(),
         ],
         seen,
+        unprofiled: vec![(krate("quiet-bs", "0.3.0"), Role::BuildScript)],
     }
 }
 
@@ -659,8 +661,8 @@ fn report_sarif_levels_and_default_levels() {
         "error"
     );
     assert_eq!(
-        result_for(&sarif, "no-profile", "phone-home")["level"],
-        "warning"
+        result_for(&sarif, "dropped-exec", "phone-home")["level"],
+        "error"
     );
     assert_eq!(
         result_for(&sarif, "unused-allow", "keyscan")["level"],
@@ -1001,9 +1003,9 @@ fn report_markdown_findings_first_errors_first() {
         .iter()
         .position(|r| r.starts_with("| ⚠️"))
         .expect("warning");
-    assert_eq!(first_warning, 3);
+    assert_eq!(first_warning, 4);
     assert!(rows[first_warning..].iter().all(|r| r.starts_with("| ⚠️")));
-    assert!(md.starts_with("## buildwatch: ❌ 3 errors, 3 warnings\n"));
+    assert!(md.starts_with("## buildwatch: ❌ 4 errors, 2 warnings\n"));
     assert!(md.contains("1 allow entry in profiles matched nothing"));
     assert!(md.contains("> [!WARNING]\n> Monitoring was incomplete: the sensor lost 12 events."));
 }

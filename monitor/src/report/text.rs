@@ -17,6 +17,12 @@ impl RunReport {
             .iter()
             .filter(|f| f.code != Code::UnusedAllow)
             .collect();
+        if !self.unprofiled.is_empty() {
+            out.push_str(&format!(
+                "without a profile (checked against the built-in baseline): {}\n",
+                crate::pipeline::unprofiled_list(&self.unprofiled)
+            ));
+        }
         if shown.is_empty() {
             out.push_str("findings: none\n");
         } else {

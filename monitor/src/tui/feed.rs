@@ -59,6 +59,8 @@ pub struct LiveFeed {
     last_sync: Option<Instant>,
     /// (number of findings, total occurrences) last sent: the list changed when this did.
     findings_sent: (usize, u64),
+    /// How many crates the view was told ran code ([`UiEvent::Seen`]).
+    seen_sent: usize,
     vars_sent: HashMap<CrateRef, Vars>,
 }
 
@@ -75,6 +77,7 @@ impl LiveFeed {
             killed: false,
             last_sync: None,
             findings_sent: (0, 0),
+            seen_sent: 0,
             vars_sent: HashMap::new(),
         };
         (feed, rx, stop)
@@ -200,6 +203,11 @@ impl Observer for LiveFeed {
             self.findings_sent = signature;
             self.send(UiEvent::Findings(findings.into_iter().cloned().collect()));
         }
+        let seen = pipeline.attributor().seen();
+        if seen.len() != self.seen_sent {
+            self.seen_sent = seen.len();
+            self.send(UiEvent::Seen(seen.iter().cloned().collect()));
+        }
         self.sync_vars(pipeline);
     }
 
@@ -211,6 +219,7 @@ impl Observer for LiveFeed {
 
     /// The final findings, then the command's status.
     fn finished(&mut self, report: &RunReport, status: Option<Status>) {
+        self.send(UiEvent::Seen(report.seen.iter().cloned().collect()));
         self.send(UiEvent::Findings(report.findings.clone()));
         self.send(UiEvent::Exited(status));
     }

@@ -23,7 +23,13 @@ use std::{collections::BTreeSet, path::PathBuf};
 
 use ratatui::crossterm::event::KeyEvent;
 
-use crate::{attribution::CrateRef, command::Status, model::Event, policy::Finding, profile::Vars};
+use crate::{
+    attribution::{CrateRef, Role},
+    command::Status,
+    model::Event,
+    policy::Finding,
+    profile::Vars,
+};
 
 mod app;
 pub mod feed;
@@ -54,6 +60,10 @@ pub enum UiEvent {
     Event(Box<Event>),
     /// The current merged findings (replaces the previous list).
     Findings(Vec<Finding>),
+    /// Every build script that ran and proc-macro that was loaded so far (replaces the previous
+    /// list): the crate table lists them even when they did nothing, those without a profile as
+    /// `no profile`.
+    Seen(Vec<(CrateRef, Role)>),
     /// The profile variables of a crate instance, used when accepting its findings.
     Vars(CrateRef, Box<Vars>),
     /// A line of the build's own output.

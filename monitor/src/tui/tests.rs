@@ -65,6 +65,9 @@ fn app_with(upto: Upto, profiles_dir: &Path, extra: Vec<Event>) -> App {
         app.update(UiEvent::Vars(krate, Box::new(vars)));
     }
     app.set_clock(Duration::from_millis(3_400));
+    app.update(UiEvent::Seen(
+        pipeline.attributor().seen().iter().cloned().collect(),
+    ));
     match upto {
         Upto::Percent(_) => app.update(UiEvent::Findings(live)),
         Upto::End => {
@@ -318,7 +321,7 @@ fn navigation_moves_the_crate_selection_in_table_order() {
         .iter()
         .map(|r| format!("{} {} {}", r.key.0.name, r.key.1, r.status.label()))
         .collect();
-    // Findings first (errors, by name), then crates without a profile.
+    // Findings first (errors, by name, then warnings), then crates without a profile.
     assert_eq!(
         order,
         [
@@ -326,9 +329,9 @@ fn navigation_moves_the_crate_selection_in_table_order() {
             "lingerer build-script finding",
             "netprobe build-script finding",
             "phone-home proc-macro finding",
+            "peek-macro proc-macro finding",
             "benign-bs build-script no profile",
             "benign-derive proc-macro no profile",
-            "peek-macro proc-macro no profile",
         ]
     );
     let selected = |app: &App| app.selected_crate().map(|k| k.0.name.clone());
@@ -339,11 +342,11 @@ fn navigation_moves_the_crate_selection_in_table_order() {
     key(&mut app, KeyCode::Up);
     assert_eq!(selected(&app).as_deref(), Some("lingerer"));
     key(&mut app, KeyCode::End);
-    assert_eq!(selected(&app).as_deref(), Some("peek-macro"));
+    assert_eq!(selected(&app).as_deref(), Some("benign-derive"));
     key(&mut app, KeyCode::Down);
     assert_eq!(
         selected(&app).as_deref(),
-        Some("peek-macro"),
+        Some("benign-derive"),
         "stays at the end"
     );
     key(&mut app, KeyCode::Home);

@@ -6,17 +6,21 @@
 //! that may allow it, if any, its subject and a sentence saying what happened), or `None` for what
 //! the built-in baseline allows. One file per event family; a new detection goes in its family's
 //! file (or a new one) and in the match of [`classify`].
+mod dropped;
 mod exec;
 mod network;
 mod open;
 mod process;
+mod project;
+mod tamper;
 
 #[cfg(test)]
 mod tests;
 
-use super::{AgentEnv, Code};
+use super::{AgentEnv, CiChannels, Code};
 use crate::{
-    model::{Event, EventKind, Places, Role},
+    attribution::Attributor,
+    model::{Actor, Event, EventKind, Places, Role},
     profile::{CompiledRules, Endpoint, RuleList},
 };
 
@@ -44,6 +48,22 @@ pub struct Verdict {
     pub subject: String,
     /// What happened, in a sentence.
     pub detail: String,
+    /// Who answers for it when that is not the acting process's crate: the crate whose code
+    /// wrote a dropped program answers for its run, whoever runs it.
+    pub blame: Option<Actor>,
+}
+
+/// What the classifier may know of the run beyond the acting crate's own places.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    /// The agent sockets the environment names (SSH_AUTH_SOCK and co.).
+    pub agents: &'a AgentEnv,
+    /// The CI job's channels to later steps (GITHUB_ENV and co.).
+    pub ci: &'a CiChannels,
+    /// The run's attribution: who wrote which file, other crates' places, workspace
+    /// membership, which crate a rustc compiles. Without it (unit tests of one event) the
+    /// checks that need them are left out.
+    pub attribution: Option<&'a Attributor>,
 }
 
 impl Verdict {
@@ -58,6 +78,7 @@ impl Verdict {
             allow,
             subject: subject.into(),
             detail: detail.into(),
+            blame: None,
         }
     }
 
@@ -80,28 +101,38 @@ impl Verdict {
 /// The codes rustc (and the linker it runs) is never seen doing itself: when one happens in
 /// rustc's process it is code rustc loaded (a proc-macro the sensor could not name, a planted
 /// linker). rustc has no profile, so no list allows them there.
-const RUSTC_NEVER_DOES: [Code; 5] = [
+const RUSTC_NEVER_DOES: [Code; 7] = [
     Code::SensitiveRead,
     Code::PersistenceWrite,
     Code::UnexpectedNetwork,
     Code::AgentSocket,
     Code::RawSocket,
+    // rustc and its linker write only the entries of the crate they compile.
+    Code::SourceTamper,
+    Code::ArtifactTamper,
 ];
 
 /// What `event` is for an actor in `role` (the role whose rules apply: see
 /// [`crate::model::Actor::policy_role`]), judged against the `places` of its crate instance and
-/// the agent sockets of the environment. `None`: the baseline allows it, or the role is not
-/// checked for it.
+/// what is known of the `run`. `None`: the baseline allows it, or the role is not checked for
+/// it. (A program the run itself wrote is judged first, for whoever runs it: [`dropped_exec`].)
 ///
 /// - build scripts and proc-macros (and what they run): every verdict;
 /// - rustc: only what rustc never does itself ([`RUSTC_NEVER_DOES`]), never allowed;
 /// - cargo, the command, and processes attribution knows nothing of: only refusals by
 ///   `--enforce` (a refusal is always reported, whoever was refused).
-pub fn classify(event: &Event, role: Role, places: &Places, agents: &AgentEnv) -> Option<Verdict> {
+pub fn classify(event: &Event, role: Role, places: &Places, run: &Run<'_>) -> Option<Verdict> {
     let verdict = match &event.kind {
-        EventKind::Exec(x) => exec::exec(x, places),
-        EventKind::Open(o) => open::open(o, event.pid, places),
-        EventKind::Connect(c) => network::connect(c, agents),
+        EventKind::Exec(x) => exec::exec(x, places).filter(|v| {
+            // Compile-and-run probes the toolchain wrote in the crate's own OUT_DIR (cc-rs,
+            // autocfg, autoconf's conftest) are baseline for every crate.
+            !(v.code == Code::UnexpectedExec
+                && run
+                    .attribution
+                    .is_some_and(|a| dropped::is_toolchain_probe(x, a.writes(), out_dir_of(a))))
+        }),
+        EventKind::Open(o) => open::open(o, event, places, run),
+        EventKind::Connect(c) => network::connect(c, run.agents),
         EventKind::Socket(s) => Some(network::socket(s)),
         EventKind::Dns(d) => Some(network::dns(d)),
         EventKind::Tamper(t) => Some(process::tamper(t)),
@@ -120,6 +151,38 @@ pub fn classify(event: &Event, role: Role, places: &Places, agents: &AgentEnv) -
             network::is_refusal(&event.kind).then(|| verdict.never())
         }
     }
+}
+
+/// `dropped-exec`: `event` ran a program the crates' code wrote during this run (see
+/// [`dropped`]), whoever runs it: the verdict blames the crate that wrote it. Needs the run's
+/// attribution (its table of writes).
+pub fn dropped_exec(event: &Event, run: &Run<'_>) -> Option<Verdict> {
+    let (EventKind::Exec(exec), Some(attribution)) = (&event.kind, run.attribution) else {
+        return None;
+    };
+    let found = dropped::dropped_exec(exec, attribution.writes(), out_dir_of(attribution))?;
+    let writer = found.writer.actor.clone();
+    writer.crate_ref()?;
+    // Named when someone else runs it (a shell, the linker, cargo).
+    let runner = event.actor.as_ref().and_then(|actor| {
+        (actor.crate_ref() != writer.crate_ref() || actor.policy_role() != writer.policy_role())
+            .then(|| actor.describe())
+    });
+    Some(Verdict {
+        detail: found.detail(runner.as_deref()),
+        blame: Some(writer),
+        ..Verdict::new(
+            Code::DroppedExec,
+            Allow::List(RuleList::Exec),
+            found.path.clone(),
+            String::new(),
+        )
+    })
+}
+
+/// A crate's OUT_DIR, as attribution knows it.
+fn out_dir_of(attribution: &Attributor) -> impl Fn(&crate::model::CrateRef) -> Option<String> {
+    |k| attribution.places_for(Some(k)).out_dir
 }
 
 /// Which entry of `rules` (an index into the verdict's list) allows `verdict` on `event`, if

@@ -1,17 +1,21 @@
 //! Files opened (and the new names of renames and links).
-use super::{Allow, Verdict, attempt};
+use super::{Allow, Run, Verdict, attempt, project, tamper};
 use crate::{
-    model::{Open, OpenSyscall, Places},
+    model::{Event, Open, OpenSyscall, Places},
     policy::Code,
     profile::RuleList,
 };
 
 /// Another process's memory is tampering, never allowed; a secret read is allowed only by the
 /// `sensitive-read` list (a `read` entry never covers one); a persistence write by the `write`
-/// list; other reads and writes outside the baseline by `read` and `write`. Failed attempts
-/// count for secrets, persistence and memory, not for ordinary files.
-pub(super) fn open(open: &Open, pid: u32, places: &Places) -> Option<Verdict> {
+/// list, and so is a write onto the project's or a crate's sources (`source-tamper`) or into
+/// another crate's build output (`artifact-tamper`); a dependency reading the project's version
+/// control data or files outside its own package is `project-read` (the `read` list); other
+/// reads and writes outside the baseline by `read` and `write`. Failed attempts count for
+/// secrets, persistence, tampering and memory, not for ordinary files.
+pub(super) fn open(open: &Open, event: &Event, places: &Places, run: &Run<'_>) -> Option<Verdict> {
     let path = open.path.as_str();
+    let pid = event.pid;
     if let Some(target) = other_process_memory(path, pid) {
         let how = if open.writes() {
             "for writing"
@@ -29,13 +33,32 @@ pub(super) fn open(open: &Open, pid: u32, places: &Places) -> Option<Verdict> {
         ));
     }
     if open.writes() {
-        if let Some(kind) = places.persistence_write(path) {
+        if let Some(kind) = places
+            .persistence_write(path)
+            .or_else(|| run.ci.persistence_write(path))
+        {
             return Some(Verdict::new(
                 Code::PersistenceWrite,
                 Allow::List(RuleList::Write),
                 path,
                 format!("wrote {path} ({kind}){}", attempt(open.result)),
             ));
+        }
+        if let Some(krate) = event.actor.as_ref().and_then(|a| a.crate_ref()) {
+            // rustc (or its linker) writes under its own `--crate-name` too.
+            let crate_name = run.attribution.and_then(|a| a.rustc_crate_name(pid));
+            if let Some(t) = tamper::write_tamper(path, places, &krate, crate_name) {
+                return Some(Verdict::new(
+                    t.code,
+                    Allow::List(RuleList::Write),
+                    path,
+                    format!(
+                        "{}{}",
+                        t.detail(write_verb(open), path),
+                        attempt(open.result)
+                    ),
+                ));
+            }
         }
         if open.result < 0 || places.expected_write(path) {
             return None;
@@ -59,7 +82,30 @@ pub(super) fn open(open: &Open, pid: u32, places: &Places) -> Option<Verdict> {
             ),
         ));
     }
-    if open.result < 0 || places.expected_read(path) {
+    if open.result < 0 {
+        return None;
+    }
+    if let Some(attribution) = run.attribution
+        && let Some(actor) = event.actor.as_ref()
+        && let Some(krate) = actor.crate_ref()
+    {
+        // A proc-macro may read the package of the crate it expands in.
+        let compiling = actor
+            .compiling
+            .as_ref()
+            .map(|c| attribution.places_for(Some(c)));
+        if let Some(what) = project::project_read(path, places, compiling.as_ref(), || {
+            attribution.is_member(&krate)
+        }) {
+            return Some(Verdict::new(
+                Code::ProjectRead,
+                Allow::List(RuleList::Read),
+                path,
+                format!("{} {path} ({what})", read_verb(open)),
+            ));
+        }
+    }
+    if places.expected_read(path) {
         return None;
     }
     Some(Verdict::new(
@@ -68,6 +114,16 @@ pub(super) fn open(open: &Open, pid: u32, places: &Places) -> Option<Verdict> {
         path,
         format!("{} {path}", read_verb(open)),
     ))
+}
+
+/// How a write reached a name: `wrote`, or `renamed a file onto` for a rename's new name.
+fn write_verb(open: &Open) -> &'static str {
+    match open.syscall {
+        OpenSyscall::Rename => "renamed a file onto",
+        OpenSyscall::Link => "hard-linked a file as",
+        OpenSyscall::Symlink => "made a symlink at",
+        _ => "wrote",
+    }
 }
 
 /// How an open counted as a read got at the file.

@@ -38,7 +38,13 @@ fn event(kind: EventKind) -> Event {
 }
 
 fn verdict(kind: EventKind, role: Role) -> Option<Verdict> {
-    classify(&event(kind), role, &places(), &AgentEnv::default())
+    let (agents, ci) = (AgentEnv::default(), crate::policy::CiChannels::default());
+    let run = crate::policy::Run {
+        agents: &agents,
+        ci: &ci,
+        attribution: None,
+    };
+    classify(&event(kind), role, &places(), &run)
 }
 
 fn bs(kind: EventKind) -> Option<Verdict> {

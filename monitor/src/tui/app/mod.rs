@@ -164,6 +164,8 @@ pub struct App {
     profiled: BTreeSet<String>,
     pub(super) model: BuildModel,
     findings: Vec<Finding>,
+    /// Every build script that ran and proc-macro that was loaded.
+    seen: BTreeSet<CrateKey>,
     accepted: BTreeMap<FindingKey, PathBuf>,
     vars: HashMap<CrateRef, Vars>,
     pub(super) log: EventLog,
@@ -201,6 +203,7 @@ impl App {
             profiled,
             model: BuildModel::default(),
             findings: Vec::new(),
+            seen: BTreeSet::new(),
             accepted: BTreeMap::new(),
             vars: HashMap::new(),
             log: EventLog::default(),
@@ -262,6 +265,7 @@ impl App {
                     .filter(|f| f.code != Code::UnusedAllow)
                     .collect();
             }
+            UiEvent::Seen(seen) => self.seen = seen.into_iter().collect(),
             UiEvent::Vars(krate, vars) => {
                 self.vars.insert(krate, *vars);
             }
@@ -404,6 +408,7 @@ impl App {
     /// Crate table rows, findings first.
     pub fn crate_rows(&self) -> Vec<CrateRow<'_>> {
         let mut keys: BTreeSet<CrateKey> = self.model.crates.keys().cloned().collect();
+        keys.extend(self.seen.iter().cloned());
         for f in &self.findings {
             if let (Some(k), Some(r @ (Role::BuildScript | Role::ProcMacro))) = (&f.krate, f.role) {
                 keys.insert((k.clone(), r));
@@ -437,14 +442,10 @@ impl App {
         let mut pending = 0;
         let mut worst = None;
         let mut accepted = false;
-        let mut no_profile = !self.profiled.contains(&crate_key(&key.0.name));
+        let no_profile = !self.profiled.contains(&crate_key(&key.0.name));
         for f in self.crate_findings(key) {
             if self.accepted.contains_key(&finding_key(f)) {
                 accepted = true;
-                continue;
-            }
-            if f.code == Code::NoProfile {
-                no_profile = true;
                 continue;
             }
             pending += 1;
