@@ -526,3 +526,66 @@ fn a_root_build_that_ptraces_buildwatch_fails_ci() {
         .count();
     assert!(tamper >= 1, "the attach is in the events");
 }
+
+/// A memory cgroup of the test's own with a 256 MiB limit, and the file to write a pid into
+/// to join it; None when this machine has no memory controller to use.
+fn memory_cgroup() -> Option<(PathBuf, &'static str)> {
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("/proc/mounts");
+    let name = format!("buildwatch-faults-{}", std::process::id());
+    for line in mounts.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(dir), Some(kind), Some(opts)) = (f.get(1), f.get(2), f.get(3)) else {
+            continue;
+        };
+        let (dir, limit_file) = match *kind {
+            "cgroup" if opts.split(',').any(|o| o == "memory") => {
+                (Path::new(dir).join(&name), "memory.limit_in_bytes")
+            }
+            "cgroup2" => (Path::new(dir).join(&name), "memory.max"),
+            _ => continue,
+        };
+        if std::fs::create_dir(&dir).is_err() {
+            continue;
+        }
+        if std::fs::write(dir.join(limit_file), "268435456").is_ok() {
+            return Some((dir, "cgroup.procs"));
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
+    None
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_map_that_cannot_be_created_is_a_setup_error() {
+    require_root();
+    let Some((cgroup, procs_file)) = memory_cgroup() else {
+        eprintln!("skipped: no memory controller to limit this run's memory with");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ran = dir.path().join("ran");
+    // A 1 GiB ring buffer under a 256 MiB memory limit.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {} && exec \"$0\" \"$@\"",
+            cgroup.join(procs_file).display()
+        ))
+        .arg(bin())
+        .args([
+            "ci",
+            "--no-tui",
+            "--no-metadata",
+            "--ring-buffer-size",
+            "1G",
+            "--",
+            "touch",
+            ran.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("run buildwatch");
+    let _ = std::fs::remove_dir(&cgroup);
+    assert_setup_error(&out, &ran, "map `EVENTS`", "lower --ring-buffer-size");
+    assert!(stderr(&out).contains("os error 12"), "{}", stderr(&out));
+}

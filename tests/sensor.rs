@@ -303,14 +303,13 @@ fn exit_status_and_signals_pass_through() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    // buildwatch catches signals before it starts the command: once the command is its child,
-    // a SIGTERM is forwarded, not fatal (a fixed sleep lost this race on a loaded machine).
-    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    // Once the command runs (before that, buildwatch is still loading its sensor and has no
+    // handler yet: on a loaded machine that takes seconds).
     let waiting = std::time::Instant::now();
-    while std::fs::read_to_string(&children).is_ok_and(|c| c.trim().is_empty()) {
+    while !has_child(child.id(), "sleep") {
         assert!(
             waiting.elapsed() < Duration::from_secs(60),
-            "buildwatch did not start the command"
+            "sleep never started"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -411,4 +410,26 @@ fn an_unknown_option_is_a_usage_error_and_the_command_does_not_run() {
 fn a_missing_command_is_required() {
     let output = Command::new(bin()).arg("--no-tui").output().expect("run");
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// Whether process `parent` has a child whose `comm` is `comm`.
+fn has_child(parent: u32, comm: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid ...
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        let name = head.split_once(" (").map(|(_, n)| n);
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        name == Some(comm) && ppid == Some(parent)
+    })
 }

@@ -87,8 +87,18 @@ impl Watchdog {
     pub fn disarm(mut self) {
         if let Some(arm) = self.arm.take() {
             let _ = nix::unistd::write(&arm, &[DISARM]);
+            drop(arm);
+            self.reap();
         }
-        let _ = waitpid(self.pid, None);
+    }
+
+    /// Collects the watchdog once it has exited, waiting a second at most (a stopped one is
+    /// left behind rather than hanging buildwatch's exit).
+    fn reap(&self) {
+        let start = std::time::Instant::now();
+        while self.alive() && start.elapsed() < std::time::Duration::from_secs(1) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 }
 
@@ -97,7 +107,7 @@ impl Drop for Watchdog {
     fn drop(&mut self) {
         if let Some(arm) = self.arm.take() {
             drop(arm);
-            let _ = waitpid(self.pid, None);
+            self.reap();
         }
     }
 }
