@@ -144,14 +144,14 @@ fn profiles(args: &ProfilesArgs) -> i32 {
         let profiles = load_profiles(&args.profiles).map_err(|e| e.to_string())?;
         let user = crate::user::resolve(args.user.as_deref()).map_err(|e| e.to_string())?;
         let env = crate::user::command_env(&user);
-        let metadata = coverage::cargo::metadata(
+        let (metadata, target) = coverage::cargo::metadata(
             args.manifest_path.as_deref(),
             args.target.as_deref(),
             &user,
             &env,
         )
         .map_err(|e| e.to_string())?;
-        let entries = coverage::survey(&metadata, &profiles);
+        let entries = coverage::survey(&metadata, &target, &profiles);
         Ok(if args.json {
             coverage::output::json(&entries)
         } else {
