@@ -108,11 +108,14 @@ fn target_cfg(
 }
 
 /// `cargo metadata` of the workspace at `manifest_path` (or the current directory's), for
-/// `target` (default: the host), as `user`, with that platform's cfg values. Like `cargo build`,
-/// it uses Cargo.lock and may download the crates' manifests; it builds nothing.
+/// `target` (default: the host) with the feature arguments `features` (`--features X`,
+/// `--all-features`, `--no-default-features`, passed as given), as `user`, with that
+/// platform's cfg values. Like `cargo build`, it uses Cargo.lock and may download the crates'
+/// manifests; it builds nothing.
 pub fn metadata(
     manifest_path: Option<&Path>,
     target: Option<&str>,
+    features: &[String],
     user: &TargetUser,
     env: &[(String, String)],
 ) -> Result<(cargo_metadata::Metadata, Target), CargoError> {
@@ -123,7 +126,8 @@ pub fn metadata(
     let cfg = target_cfg(&platform, user, env)?;
     let mut cmd = as_user("cargo", user, env)?;
     cmd.args(["metadata", "--format-version", "1", "--filter-platform"])
-        .arg(&platform);
+        .arg(&platform)
+        .args(features);
     if let Some(path) = manifest_path {
         cmd.arg("--manifest-path").arg(path);
     }
