@@ -21,7 +21,7 @@ fn the_fixture_workspaces_are_quiet_with_the_shipped_profiles() {
     ));
     // The subset is real: dozens of shipped profiles were used.
     assert!(ran.len() >= 30, "{ran:?}");
-    assert!(buildwatch::shipped::SHIPPED.len() >= 135);
+    assert!(buildwatch::shipped::SHIPPED.len() >= 150);
 }
 
 /// Builds `fixture` under `buildwatch ci` with no user profiles, asserts a clean run with zero

@@ -102,3 +102,39 @@ fn a_bad_manifest_path_is_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn features_decide_which_optional_dependencies_are_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_fixture("popular", dir.path());
+    // libsqlite3-sys becomes optional, behind a feature of the workspace's own (the lock file
+    // stays as it is).
+    let manifest = dir.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let text = text.replace(
+        "libsqlite3-sys = { version = \"0.30\", features = [\"bundled\"] }",
+        "libsqlite3-sys = { version = \"0.30\", features = [\"bundled\"], optional = true }",
+    ) + "\n[features]\nsqlite = [\"dep:libsqlite3-sys\"]\n";
+    std::fs::write(&manifest, text).expect("manifest");
+    let listed = |extra: &[&str]| -> bool {
+        let out = std::process::Command::new(bin())
+            .arg("profiles")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--json")
+            .args(extra)
+            .output()
+            .expect("run buildwatch profiles");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        doc["crates"]
+            .as_array()
+            .expect("crates")
+            .iter()
+            .any(|c| c["name"] == "libsqlite3-sys")
+    };
+    assert!(!listed(&[]));
+    assert!(listed(&["--features", "sqlite"]));
+    assert!(listed(&["--all-features"]));
+}

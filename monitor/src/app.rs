@@ -144,14 +144,27 @@ fn profiles(args: &ProfilesArgs) -> i32 {
         let profiles = load_profiles(&args.profiles).map_err(|e| e.to_string())?;
         let user = crate::user::resolve(args.user.as_deref()).map_err(|e| e.to_string())?;
         let env = crate::user::command_env(&user);
-        let metadata = coverage::cargo::metadata(
+        // The features decide which optional dependencies the build reaches.
+        let mut features: Vec<String> = args
+            .features
+            .iter()
+            .flat_map(|f| ["--features".to_owned(), f.clone()])
+            .collect();
+        if args.all_features {
+            features.push("--all-features".to_owned());
+        }
+        if args.no_default_features {
+            features.push("--no-default-features".to_owned());
+        }
+        let (metadata, target) = coverage::cargo::metadata(
             args.manifest_path.as_deref(),
             args.target.as_deref(),
+            &features,
             &user,
             &env,
         )
         .map_err(|e| e.to_string())?;
-        let entries = coverage::survey(&metadata, &profiles);
+        let entries = coverage::survey(&metadata, &target, &profiles);
         Ok(if args.json {
             coverage::output::json(&entries)
         } else {

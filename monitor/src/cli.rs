@@ -184,6 +184,18 @@ pub struct ProfilesArgs {
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
 
+    /// Features of the workspace's packages to enable, as for `cargo build --features`.
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+
+    /// Enable every feature, as `cargo build --all-features`.
+    #[arg(long)]
+    pub all_features: bool,
+
+    /// Leave the default features off, as `cargo build --no-default-features`.
+    #[arg(long)]
+    pub no_default_features: bool,
+
     /// Run cargo as this user (default: the user who invoked sudo, or yourself).
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,

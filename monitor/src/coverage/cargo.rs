@@ -7,8 +7,10 @@ use std::{
     process::{Command, Stdio},
 };
 
+use cargo_metadata::cargo_platform::Cfg;
 use thiserror::Error;
 
+use super::Target;
 use crate::{command::find_program, user::TargetUser};
 
 /// `cargo metadata` could not be run or failed.
@@ -86,25 +88,57 @@ fn host_triple(user: &TargetUser, env: &[(String, String)]) -> Result<String, Ca
         .ok_or_else(|| CargoError::Parse("`rustc -vV` printed no host line".to_owned()))
 }
 
+/// `rustc --print cfg` for `triple`: the cfg values a dependency's `[target.'cfg(..)']`
+/// declaration is matched against.
+fn target_cfg(
+    triple: &str,
+    user: &TargetUser,
+    env: &[(String, String)],
+) -> Result<Vec<Cfg>, CargoError> {
+    let mut cmd = as_user("rustc", user, env)?;
+    cmd.args(["--print", "cfg", "--target", triple]);
+    output("rustc", cmd)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.parse::<Cfg>()
+                .map_err(|e| CargoError::Parse(format!("`rustc --print cfg` printed {l:?}: {e}")))
+        })
+        .collect()
+}
+
 /// `cargo metadata` of the workspace at `manifest_path` (or the current directory's), for
-/// `target` (default: the host), as `user`. Like `cargo build`, it uses Cargo.lock and may
-/// download the crates' manifests; it builds nothing.
+/// `target` (default: the host) with the feature arguments `features` (`--features X`,
+/// `--all-features`, `--no-default-features`, passed as given), as `user`, with that
+/// platform's cfg values. Like `cargo build`, it uses Cargo.lock and may download the crates'
+/// manifests; it builds nothing.
 pub fn metadata(
     manifest_path: Option<&Path>,
     target: Option<&str>,
+    features: &[String],
     user: &TargetUser,
     env: &[(String, String)],
-) -> Result<cargo_metadata::Metadata, CargoError> {
+) -> Result<(cargo_metadata::Metadata, Target), CargoError> {
     let platform = match target {
         Some(t) => t.to_owned(),
         None => host_triple(user, env)?,
     };
+    let cfg = target_cfg(&platform, user, env)?;
     let mut cmd = as_user("cargo", user, env)?;
     cmd.args(["metadata", "--format-version", "1", "--filter-platform"])
-        .arg(platform);
+        .arg(&platform)
+        .args(features);
     if let Some(path) = manifest_path {
         cmd.arg("--manifest-path").arg(path);
     }
     let text = output("cargo", cmd)?;
-    cargo_metadata::MetadataCommand::parse(text).map_err(|e| CargoError::Parse(e.to_string()))
+    let metadata = cargo_metadata::MetadataCommand::parse(text)
+        .map_err(|e| CargoError::Parse(e.to_string()))?;
+    Ok((
+        metadata,
+        Target {
+            triple: platform,
+            cfg,
+        },
+    ))
 }

@@ -5,14 +5,17 @@
 //! Pure: [`survey`] reads `cargo metadata` output; running cargo is in [`cargo`], printing in
 //! [`output`].
 pub mod cargo;
+mod graph;
 pub mod output;
+
+pub use graph::Target;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use cargo_metadata::{DependencyKind, Metadata, PackageId, TargetKind};
+use cargo_metadata::{Metadata, PackageId, TargetKind};
 use serde::Serialize;
 
 use crate::{
@@ -113,17 +116,20 @@ impl Coverage {
     }
 }
 
-/// Every crate of the resolved dependency graph (as `cargo metadata` gives it) that has a build
-/// script or is a proc-macro, sorted by name and version, with the profile covering it.
+/// Every crate of the resolved dependency graph (as `cargo metadata` gives it, for `target`)
+/// that has a build script or is a proc-macro, sorted by name and version, with the profile
+/// covering it.
 ///
-/// Only packages in the resolve count (optional dependencies nobody enabled are not built); a
-/// package reached only through the workspace members' dev-dependencies is marked test-only.
-pub fn survey(metadata: &Metadata, profiles: &ProfileSet) -> Vec<Entry> {
+/// Only packages the build reaches count (optional dependencies nobody enabled are not built,
+/// even where `cargo metadata` lists them); a package reached only through the workspace
+/// members' dev-dependencies is marked test-only.
+pub fn survey(metadata: &Metadata, target: &Target, profiles: &ProfileSet) -> Vec<Entry> {
     let members: BTreeSet<&PackageId> = metadata.workspace_members.iter().collect();
     let Some(resolve) = &metadata.resolve else {
         return Vec::new();
     };
-    let built = reachable(metadata, &members, false);
+    let built = graph::reachable(metadata, target, &members, false);
+    let tested = graph::reachable(metadata, target, &members, true);
     let mut entries: BTreeMap<(String, semver::Version), Entry> = BTreeMap::new();
     let packages: HashMap<&PackageId, &cargo_metadata::Package> =
         metadata.packages.iter().map(|p| (&p.id, p)).collect();
@@ -131,6 +137,9 @@ pub fn survey(metadata: &Metadata, profiles: &ProfileSet) -> Vec<Entry> {
         let Some(package) = packages.get(&node.id) else {
             continue;
         };
+        if !tested.contains(&node.id) {
+            continue;
+        }
         let kinds = || package.targets.iter().flat_map(|t| t.kind.iter());
         let mut roles = Vec::new();
         if kinds().any(|k| *k == TargetKind::CustomBuild) {
@@ -165,38 +174,6 @@ pub fn survey(metadata: &Metadata, profiles: &ProfileSet) -> Vec<Entry> {
         );
     }
     entries.into_values().collect()
-}
-
-/// The packages reachable from `roots` through normal and build dependencies (and, when
-/// `dev`, the roots' own dev-dependencies).
-fn reachable<'m>(
-    metadata: &'m Metadata,
-    roots: &BTreeSet<&'m PackageId>,
-    dev: bool,
-) -> BTreeSet<&'m PackageId> {
-    let Some(resolve) = &metadata.resolve else {
-        return BTreeSet::new();
-    };
-    let nodes: HashMap<&PackageId, &cargo_metadata::Node> =
-        resolve.nodes.iter().map(|n| (&n.id, n)).collect();
-    let mut seen: BTreeSet<&PackageId> = roots.iter().copied().collect();
-    let mut stack: Vec<&PackageId> = roots.iter().copied().collect();
-    while let Some(id) = stack.pop() {
-        let Some(node) = nodes.get(id) else { continue };
-        let is_root = roots.contains(id);
-        for dep in &node.deps {
-            // Dev-dependencies are built only for the workspace's own tests, never for a
-            // dependency's.
-            let follow = dep.dep_kinds.iter().any(|k| match k.kind {
-                DependencyKind::Development => dev && is_root,
-                _ => true,
-            }) || dep.dep_kinds.is_empty();
-            if follow && seen.insert(&dep.pkg) {
-                stack.push(&dep.pkg);
-            }
-        }
-    }
-    seen
 }
 
 /// Counts for the summary line.

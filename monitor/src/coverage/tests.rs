@@ -84,6 +84,17 @@ fn metadata() -> Metadata {
     serde_json::from_value(json).expect("hand-made metadata parses")
 }
 
+/// x86_64 Linux, as far as the tests' `[target]` declarations ask.
+fn linux() -> Target {
+    Target {
+        triple: "x86_64-unknown-linux-gnu".to_owned(),
+        cfg: ["unix", "target_os=\"linux\"", "target_arch=\"x86_64\""]
+            .iter()
+            .map(|c| c.parse().expect("cfg"))
+            .collect(),
+    }
+}
+
 fn profiles() -> ProfileSet {
     let user = vec![
         parse(
@@ -132,7 +143,7 @@ fn entry<'e>(entries: &'e [Entry], name: &str) -> &'e Entry {
 
 #[test]
 fn lists_the_crates_that_run_code_at_build_time() {
-    let entries = survey(&metadata(), &profiles());
+    let entries = survey(&metadata(), &linux(), &profiles());
     let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
     // cc runs no code of its own (it is a library of build scripts); unused-sys is not in the
     // resolve (nothing enabled it).
@@ -158,7 +169,7 @@ fn lists_the_crates_that_run_code_at_build_time() {
 
 #[test]
 fn says_which_profile_covers_each_version() {
-    let entries = survey(&metadata(), &profiles());
+    let entries = survey(&metadata(), &linux(), &profiles());
     // The user's profile wins over the shipped one.
     assert_eq!(
         entry(&entries, "serde_derive").coverage,
@@ -207,7 +218,7 @@ fn says_which_profile_covers_each_version() {
 
 #[test]
 fn dev_dependencies_are_test_only() {
-    let entries = survey(&metadata(), &profiles());
+    let entries = survey(&metadata(), &linux(), &profiles());
     assert!(entry(&entries, "mockall_derive").test_only);
     assert!(!entry(&entries, "serde_derive").test_only);
     // A build-dependency is built by `cargo build`.
@@ -216,7 +227,7 @@ fn dev_dependencies_are_test_only() {
 
 #[test]
 fn outputs() {
-    let entries = survey(&metadata(), &profiles());
+    let entries = survey(&metadata(), &linux(), &profiles());
     let text = output::text(&entries);
     assert!(text.starts_with("CRATE "), "{text}");
     assert!(
@@ -260,5 +271,75 @@ fn outputs() {
 fn no_resolve_lists_nothing() {
     let mut m = metadata();
     m.resolve = None;
-    assert!(survey(&m, &profiles()).is_empty());
+    assert!(survey(&m, &linux(), &profiles()).is_empty());
+}
+
+/// `app` depends on `tz`, whose feature `alloc` (enabled) names its optional dependency
+/// `fmt-derive` only weakly (and which pins fmt-derive's version with a declaration for no
+/// platform, and dev-depends on it), and whose feature `clock` (enabled) enables `clock-sys`;
+/// `cargo metadata` lists both edges.
+fn weak_metadata() -> Metadata {
+    let mut app = package("app", "0.1.0", None, &["bin"]);
+    app["dependencies"] = serde_json::json!([
+        {"name": "tz", "req": "^1", "kind": null, "optional": false, "uses_default_features": true, "features": [], "target": null, "rename": null, "registry": null, "source": null},
+    ]);
+    let mut tz = package("tz", "1.0.0", CRATES_IO, &["lib"]);
+    let optional = |name: &str| serde_json::json!({"name": name, "req": "^1", "kind": null, "optional": true, "uses_default_features": true, "features": [], "target": null, "rename": null, "registry": null, "source": null});
+    // Its version pinned the way serde and jiff do it: for a platform that matches nothing.
+    let mut pin = optional("fmt-derive");
+    pin["optional"] = false.into();
+    pin["target"] = "cfg(any())".into();
+    // And its own tests use fmt-derive: never built for app.
+    let mut tests = optional("fmt-derive");
+    tests["optional"] = false.into();
+    tests["kind"] = "dev".into();
+    tz["dependencies"] =
+        serde_json::json!([optional("fmt-derive"), optional("clock-sys"), pin, tests]);
+    tz["features"] = serde_json::json!({
+        "alloc": ["fmt-derive?/alloc"],
+        "clock": ["dep:clock-sys"],
+        "fmt": ["dep:fmt-derive"],
+    });
+    let dep = |pkg: &str| serde_json::json!({"name": pkg.split(' ').next(), "pkg": pkg, "dep_kinds": [{"kind": null, "target": null}]});
+    let json = serde_json::json!({
+        "packages": [
+            app,
+            tz,
+            package("fmt-derive", "1.0.0", CRATES_IO, &["proc-macro"]),
+            package("clock-sys", "1.0.0", CRATES_IO, &["lib", "custom-build"]),
+        ],
+        "workspace_members": ["app 0.1.0"],
+        "resolve": {
+            "root": "app 0.1.0",
+            "nodes": [
+                {"id": "app 0.1.0", "deps": [dep("tz 1.0.0")], "dependencies": [], "features": []},
+                {"id": "tz 1.0.0", "deps": [dep("fmt-derive 1.0.0"), dep("clock-sys 1.0.0")], "dependencies": [], "features": ["alloc", "clock"]},
+                {"id": "fmt-derive 1.0.0", "deps": [], "dependencies": [], "features": []},
+                {"id": "clock-sys 1.0.0", "deps": [], "dependencies": [], "features": []},
+            ],
+        },
+        "workspace_root": "/w",
+        "target_directory": "/w/target",
+        "version": 1,
+    });
+    serde_json::from_value(json).expect("hand-made metadata parses")
+}
+
+#[test]
+fn an_optional_dependency_named_only_weakly_is_not_built() {
+    let names = |m: &Metadata| -> Vec<String> {
+        survey(m, &linux(), &profiles())
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    };
+    assert_eq!(names(&weak_metadata()), ["clock-sys"]);
+    // Once a feature enables it for real, it is built.
+    let mut m = weak_metadata();
+    if let Some(resolve) = &mut m.resolve {
+        resolve.nodes[1]
+            .features
+            .push(cargo_metadata::FeatureName::new("fmt".to_owned()));
+    }
+    assert_eq!(names(&m), ["clock-sys", "fmt-derive"]);
 }

@@ -3,7 +3,7 @@ use std::collections::HashSet;
 
 use super::{
     error::Location,
-    rules::{Profile, RuleList},
+    rules::{Profile, ProfileSource, RuleList},
 };
 use crate::attribution::Role;
 
@@ -44,8 +44,16 @@ impl UsageTracker {
     }
 
     /// The entries of `profile` that matched nothing, in file order per role and list.
+    ///
+    /// Only the user's own profiles are checked: a shipped profile covers every configuration of
+    /// its crate (features, targets, a system library present or bundled), so any one build
+    /// leaves some of its entries unused, and the user could do nothing about the warning but
+    /// copy the profile to silence it.
     pub fn unused<'p>(&self, profile: &'p Profile) -> Vec<UnusedRule<'p>> {
         let mut unused = Vec::new();
+        if matches!(profile.source, ProfileSource::BuiltIn(_)) {
+            return unused;
+        }
         for role in [Role::BuildScript, Role::ProcMacro] {
             let Some(rules) = profile.rules(role) else {
                 continue;
@@ -72,7 +80,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::profile::parse;
+    use crate::profile::{parse, parse_builtin};
 
     #[test]
     fn reports_unmatched_entries() {
@@ -94,5 +102,12 @@ mod tests {
                 (Role::BuildScript, RuleList::Read, "/usr/include/**", 5),
             ]
         );
+    }
+
+    #[test]
+    fn shipped_profiles_are_not_checked_for_unused_entries() {
+        let text = "schema = 1\ncrate = \"x\"\n[build-script]\nexec = [\"cc\", \"ar\"]\n";
+        let profile = parse_builtin(text, "profiles/x.toml").expect("profile");
+        assert_eq!(UsageTracker::new().unused(&profile), []);
     }
 }
