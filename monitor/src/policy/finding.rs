@@ -242,7 +242,8 @@ impl Finding {
         if self.count > 1 {
             s.push_str(&format!(" (x{})", self.count));
         }
-        s
+        // The detail carries paths and argv the build chose: shown, never obeyed, on a terminal.
+        crate::model::shown(&s).into_owned()
     }
 
     /// Whether the finding names the one crate responsible. False when the sensor could not

@@ -248,7 +248,8 @@ pub(super) fn message(f: &Finding) -> String {
         }
         _ => {}
     }
-    s
+    // Code scanning renders the message: what the build chose is shown, never obeyed.
+    crate::model::shown(&s).into_owned()
 }
 
 /// A region (1-based lines and columns): one whole line of `text`.
@@ -468,7 +469,7 @@ pub fn sarif(run: &RunReport, meta: &RunMeta, sources: &Sources) -> String {
     for gap in &run.coverage_gaps {
         notifications.push(json!({
             "level": "warning",
-            "message": {"text": format!("Not watched on this kernel: {gap}.")},
+            "message": {"text": format!("Not watched: {gap}.")},
         }));
     }
     if findings.len() > MAX_SARIF_RESULTS {
