@@ -97,7 +97,10 @@ fn load_policy(args: &PolicyArgs) -> Result<PolicyConfig, StartError> {
     if let Some(spec) = &args.fail_on {
         let fail_on = PolicyConfig::parse_fail_on(spec)
             .map_err(|e| StartError::Usage(format!("--fail-on: {e}")))?;
-        return Ok(PolicyConfig { fail_on });
+        return Ok(PolicyConfig {
+            fail_on,
+            monitor_pid: None,
+        });
     }
     match config::load(&args.config) {
         Ok(Some(cfg)) => Ok(cfg.policy),
@@ -196,6 +199,8 @@ fn watch_command(
         sensor: SensorConfig {
             ring_buffer_bytes: args.ring_buffer_size,
             enforce: args.enforce,
+            // Filled in once the build's user is known (watch::run).
+            build_uid: 0,
         },
         metadata: !args.no_metadata,
         profiles,

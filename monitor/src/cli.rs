@@ -50,8 +50,9 @@ pub struct PolicyArgs {
     pub profiles: PathBuf,
 
     /// Finding codes that are errors (fail a ci run), comma-separated, or `all`.
-    /// Default: unexpected-network,sensitive-read,persistence-write,fileless-exec,process-tamper,
-    /// compat-syscall,namespace-use.
+    /// Default: unexpected-network,raw-socket,agent-socket,sensitive-read,persistence-write,
+    /// fileless-exec,process-tamper,compat-syscall,namespace-use,privilege-escalation,
+    /// monitor-tamper.
     #[arg(long, value_name = "CODES")]
     pub fail_on: Option<String>,
 

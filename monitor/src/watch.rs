@@ -180,7 +180,10 @@ pub fn run(
 ) -> Result<Outcome, SetupError> {
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
-    let mut sensor = Sensor::load(&options.sensor)?;
+    let mut sensor = Sensor::load(&SensorConfig {
+        build_uid: target.uid,
+        ..options.sensor.clone()
+    })?;
     let mut coverage_gaps = sensor.coverage_gaps().to_vec();
     if target.uid == 0 {
         coverage_gaps.push(ROOT_BUILD_GAP.to_owned());
@@ -191,7 +194,11 @@ pub fn run(
     let pipeline_options = PipelineOptions {
         events: options.events.as_deref(),
         profiles: options.profiles.clone(),
-        policy: options.policy.clone(),
+        policy: PolicyConfig {
+            // Signals, ptrace and /proc reads aimed at buildwatch are monitor tampering.
+            monitor_pid: Some(std::process::id()),
+            ..options.policy.clone()
+        },
         learn: options.learn,
     };
     let mut pipeline = Pipeline::new(pipeline_options).map_err(|error| SetupError::Output {

@@ -54,11 +54,19 @@ pub enum Code {
     /// A connection to an agent's or daemon's unix socket (ssh-agent, gpg-agent, docker,
     /// containerd, podman, systemd, D-Bus): keys and root without touching a file.
     AgentSocket,
+    /// A build script, a proc-macro or anything they ran executed a program with more
+    /// privileges than the build's user: a setuid/setgid bit, file capabilities, or root (sudo,
+    /// su, pkexec).
+    PrivilegeEscalation,
+    /// A process of the build reached for the monitor's own machinery: bpf(), perf_event_open,
+    /// writes to tracefs, bpffs or a cgroup's control files, or signals, ptrace or /proc
+    /// opens aimed at buildwatch.
+    MonitorTamper,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 20] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
@@ -77,6 +85,8 @@ impl Code {
         Code::UnusedAllow,
         Code::RawSocket,
         Code::AgentSocket,
+        Code::PrivilegeEscalation,
+        Code::MonitorTamper,
     ];
 
     /// The code's name (`unexpected-network`).
@@ -100,6 +110,8 @@ impl Code {
             Code::UnusedAllow => "unused-allow",
             Code::RawSocket => "raw-socket",
             Code::AgentSocket => "agent-socket",
+            Code::PrivilegeEscalation => "privilege-escalation",
+            Code::MonitorTamper => "monitor-tamper",
         }
     }
 
@@ -154,6 +166,12 @@ impl Code {
             }
             Code::AgentSocket => {
                 "a connection to an agent or daemon socket (ssh-agent, gpg-agent, docker, containerd, podman, systemd, D-Bus)"
+            }
+            Code::PrivilegeEscalation => {
+                "a program run with more privileges than the build's user (setuid/setgid, file capabilities, sudo, su, pkexec)"
+            }
+            Code::MonitorTamper => {
+                "a call to bpf() or perf_event_open, a write to tracefs, bpffs or a cgroup's control files, or a signal, ptrace or /proc open aimed at buildwatch"
             }
         }
     }

@@ -4,6 +4,8 @@
 //! (which records what it would have flagged) and `replay`.
 mod agent;
 mod finding;
+mod monitor_tamper;
+mod privilege;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -22,7 +24,7 @@ use crate::{
 
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does.
-pub const DEFAULT_FAIL_ON: [Code; 9] = [
+pub const DEFAULT_FAIL_ON: [Code; 11] = [
     Code::UnexpectedNetwork,
     Code::RawSocket,
     Code::AgentSocket,
@@ -32,6 +34,8 @@ pub const DEFAULT_FAIL_ON: [Code; 9] = [
     Code::ProcessTamper,
     Code::CompatSyscall,
     Code::NamespaceUse,
+    Code::PrivilegeEscalation,
+    Code::MonitorTamper,
 ];
 
 /// Which findings are errors.
@@ -39,12 +43,16 @@ pub const DEFAULT_FAIL_ON: [Code; 9] = [
 pub struct PolicyConfig {
     /// Codes whose findings are errors (fail a `ci` run); the rest are warnings.
     pub fail_on: BTreeSet<Code>,
+    /// buildwatch's own process id, when watching live: signals, ptrace and `/proc` reads aimed
+    /// at it are `monitor-tamper` (a replay has no monitor to aim at).
+    pub monitor_pid: Option<u32>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
             fail_on: DEFAULT_FAIL_ON.into_iter().collect(),
+            monitor_pid: None,
         }
     }
 }
@@ -198,6 +206,23 @@ impl Policy {
         };
         let role = actor.policy_role();
         let before = self.reported;
+        // Against the monitor itself or raising privileges: whoever in the build does it, and
+        // before any profile is consulted (no profile allows either).
+        if let Some((code, subject, detail)) = self.guard_verdict(event, actor) {
+            // No list: no profile can accept these (`learn` refuses them).
+            self.report(
+                code,
+                None,
+                actor.crate_ref().as_ref(),
+                Some(role),
+                None,
+                detail,
+                subject,
+                event,
+                &actor.candidates,
+            );
+            return;
+        }
         match role {
             // Proc-macros the sensor could not tell apart: the strictest of their profiles
             // applies (the first candidate, most likely first, whose profile does not allow it
@@ -234,6 +259,29 @@ impl Policy {
                 event,
                 &actor.candidates,
             );
+        }
+    }
+
+    /// `privilege-escalation` and `monitor-tamper`: (code, subject, detail).
+    fn guard_verdict(&self, event: &Event, actor: &Actor) -> Option<(Code, String, String)> {
+        let monitor = self.config.monitor_pid;
+        match &event.kind {
+            EventKind::Tamper(t) => {
+                let program = actor
+                    .chain
+                    .last()
+                    .map_or(event.comm.as_str(), String::as_str);
+                if let Some((subject, detail)) = privilege::verdict(t, program) {
+                    return Some((Code::PrivilegeEscalation, subject, detail));
+                }
+                monitor_tamper::tamper_verdict(t, monitor)
+                    .map(|(subject, detail)| (Code::MonitorTamper, subject, detail))
+            }
+            EventKind::Open(open) => {
+                monitor_tamper::open_verdict(open, monitor, &attempt(open.result))
+                    .map(|(subject, detail)| (Code::MonitorTamper, subject, detail))
+            }
+            _ => None,
         }
     }
 

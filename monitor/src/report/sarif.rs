@@ -129,6 +129,7 @@ pub(super) fn security_severity(code: Code) -> Option<&'static str> {
         | Code::CompatSyscall
         | Code::NamespaceUse
         | Code::AgentSocket => Some("8.8"),
+        Code::PrivilegeEscalation | Code::MonitorTamper => Some("9.0"),
         Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
@@ -549,6 +550,12 @@ pub(super) fn help(code: Code) -> &'static str {
         Code::UnusedAllow => "Remove the allow entry if the crate no longer needs it.",
         Code::RawSocket => {
             "Treat as a possible supply-chain attack: a build has no use for hand-built packets, and no profile can allow them. Inspect the crate version named in the message."
+        }
+        Code::PrivilegeEscalation => {
+            "Treat as a possible supply-chain attack: build code that becomes root can switch the monitor off, so nothing after this point is vouched for. Inspect the crate version named in the message; build without sudo rights for the build user, and use --enforce to stop such programs before they run."
+        }
+        Code::MonitorTamper => {
+            "Treat as a possible supply-chain attack: a build has no business with eBPF, tracing, cgroup control files or buildwatch's process, and no profile can allow it. Inspect the crate version named in the message."
         }
     }
 }
