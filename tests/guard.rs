@@ -15,6 +15,7 @@ use std::{
     os::unix::fs::{PermissionsExt as _, chown},
     path::{Path, PathBuf},
     process::{Command, Output},
+    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -278,6 +279,130 @@ fn enforce_kills_escalated_programs_before_they_run() {
     assert!(
         !setup.path("guard/setuid-ran").exists(),
         "suid-touch ran under --enforce"
+    );
+    drop(setup.user);
+}
+
+/// A tmux server of our own (its own socket): a real terminal for the live view.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        let found = Command::new("tmux").arg("-V").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "tmux is needed for this test: `cargo xtask setup` installs it"
+        );
+        Self {
+            socket: format!("buildwatch-guard-test-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        let out = self.cmd(&["capture-pane", "-p", "-t", "bw", "-S", "-300"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+/// Every "findings: none" on the screen is the escaped name's text, preceded by a visible
+/// `\e[32m`: had the terminal obeyed the sequences, the line would read as buildwatch's own.
+fn assert_not_forged(screen: &str) {
+    for (i, _) in screen.match_indices("findings: none") {
+        assert!(
+            screen[..i].ends_with(r"\e[32m"),
+            "a forged line on the terminal:\n{screen}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root: creates a user and loads the eBPF programs"]
+fn live_view_shows_hostile_names_escaped() {
+    let setup = Setup::new();
+    let tmux = Tmux::new();
+    let status = setup.path("status");
+    let outer = format!(
+        "unset RUSTUP_HOME RUSTUP_TOOLCHAIN LD_LIBRARY_PATH SUDO_UID; cd {ws} && \
+         PATH={toolchain}:/usr/bin:/bin CARGO_HOME={cargo_home} GUARD_DIR={guard} \
+         {bin} --user {USER} --profiles {profiles} -- cargo build --offline; \
+         echo $? > {status}; exec sleep 600",
+        ws = setup.path("ws").display(),
+        toolchain = setup.path("toolchain/bin").display(),
+        cargo_home = setup.path("home/.cargo").display(),
+        guard = setup.path("guard").display(),
+        bin = bin(),
+        profiles = setup.path("no-profiles").display(),
+        status = status.display(),
+    );
+    std::fs::write(setup.path("outer.sh"), outer).expect("outer.sh");
+    let script = format!("sh {}", setup.path("outer.sh").display());
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "bw",
+        "-x",
+        "160",
+        "-y",
+        "45",
+        &script,
+    ]);
+    assert!(started.status.success(), "tmux new-session: {started:?}");
+
+    // The live view while and after the build, until the build has finished.
+    let screen = tmux.wait_for("the build's end", Duration::from_secs(300), |s| {
+        assert_not_forged(s);
+        status.exists() || s.contains("Finished `dev` profile")
+    });
+    assert_not_forged(&screen);
+    // Leave the view (asked first if it still runs something).
+    if !status.exists() {
+        let _ = tmux.cmd(&["send-keys", "-t", "bw", "q"]);
+        std::thread::sleep(Duration::from_millis(500));
+        if tmux.screen().contains("Quit?") {
+            let _ = tmux.cmd(&["send-keys", "-t", "bw", "y"]);
+        }
+    }
+    let screen = tmux.wait_for("buildwatch's exit", Duration::from_secs(60), |_| {
+        status.exists()
+    });
+    // After the view: the findings on the normal screen, the name escaped.
+    assert_not_forged(&screen);
+    assert!(
+        screen.contains(r"\e[32mfindings: none\e[0m\nforged"),
+        "{screen}"
     );
     drop(setup.user);
 }
