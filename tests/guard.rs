@@ -252,6 +252,8 @@ fn hostile_names_escalation_and_tampering_through_every_output() {
     for (subject, what) in [
         ("bpf BPF_PROG_GET_NEXT_ID", "bpf()"),
         ("cgroup.procs", "cgroup.procs"),
+        ("kill signal 0 ", "kill(buildwatch, 0)"),
+        ("/environ", "buildwatch's /proc/PID/environ"),
     ] {
         let f = tamper
             .iter()

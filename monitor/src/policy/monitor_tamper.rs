@@ -24,7 +24,7 @@ pub fn tamper_verdict(t: &Tamper, monitor_pid: Option<u32>) -> Option<(String, S
             ),
         )),
         TamperSyscall::Monitor(MonitorCall::Kill) => Some((
-            format!("signal {request} {}", t.target),
+            format!("kill {request} {}", t.target),
             if t.target == u32::MAX {
                 format!(
                     "sent {request} to every process it may signal (kill -1), buildwatch among them"
