@@ -31,5 +31,5 @@ pub use records::{
     proc_macro::{MACRO_SLOTS, MacroLibRecord, MacroSlots, STACK_SCAN_BYTES},
     process::{ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord},
     syscall,
-    tamper::TamperRecord,
+    tamper::{TamperRecord, privilege},
 };

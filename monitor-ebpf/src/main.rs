@@ -16,6 +16,7 @@ mod macros;
 mod maps;
 mod net;
 mod output;
+mod privilege;
 mod process;
 mod send;
 mod tamper;

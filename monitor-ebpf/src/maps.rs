@@ -116,7 +116,24 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     tp_exec_filename: 0,
     tp_exec_old_pid: 0,
     tp_exit_group_dead: 0,
+    task_cred: 0,
+    cred_uid: 0,
+    cred_euid: 0,
+    cred_gid: 0,
+    cred_egid: 0,
+    cred_cap_effective: 0,
+    cred_user_ns: 0,
+    user_ns_level: 0,
 });
+
+/// The uid the build runs as: a program of the build with more privileges than this user's is
+/// a privilege gain (nothing is, when the build already runs as root).
+#[unsafe(no_mangle)]
+pub static BUILD_UID: Global<u32> = Global::new(0);
+
+/// buildwatch's own process id: signals and pidfds aimed at it are reported.
+#[unsafe(no_mangle)]
+pub static MONITOR_TGID: Global<u32> = Global::new(0);
 
 /// A syscall's arguments between sys_enter and sys_exit.
 #[repr(C)]

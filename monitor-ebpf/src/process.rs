@@ -64,6 +64,10 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
     let _ = try_exec(&ctx);
+    // After the exec record, so that the privileged image is known when its finding arrives.
+    if current_tracked().is_some() {
+        let _ = crate::privilege::check_exec(&OFFSETS.load());
+    }
     0
 }
 

@@ -1,5 +1,6 @@
 //! Tampering with other processes: ptrace requests that attach to or write into a process,
-//! process_vm_writev, and process_vm_readv of another process. Reported at syscall entry (the
+//! process_vm_writev, and process_vm_readv of another process; and with the monitor itself:
+//! bpf(), perf_event_open, signals and pidfds aimed at buildwatch. Reported at syscall entry (the
 //! attempt is what matters).
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use monitor_common::{TamperRecord, kind, syscall};
@@ -132,8 +133,90 @@ pub fn sys_enter_clone3(ctx: TracePointContext) -> i32 {
     0
 }
 
+/// bpf(cmd, attr, size): every command. The build has no business with eBPF; root in it could
+/// list and detach buildwatch's programs (BPF_PROG_DETACH, BPF_LINK_DETACH) or empty its maps.
+#[tracepoint(category = "syscalls", name = "sys_enter_bpf")]
+pub fn sys_enter_bpf(ctx: TracePointContext) -> i32 {
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let cmd: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    emit(syscall::BPF, cmd as u32, 0);
+    0
+}
+
+/// perf_event_open(attr, pid, cpu, group_fd, flags): kprobes, uprobes and tracepoints through
+/// perf, beside the sensor's own. `request` is `attr->type`.
+#[tracepoint(category = "syscalls", name = "sys_enter_perf_event_open")]
+pub fn sys_enter_perf_event_open(ctx: TracePointContext) -> i32 {
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let attr: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // SAFETY: the helper checks the user address; `type` is the struct's first u32.
+    let kind: u32 =
+        unsafe { aya_ebpf::helpers::bpf_probe_read_user(attr as *const u32) }.unwrap_or(u32::MAX);
+    emit(syscall::PERF_EVENT_OPEN, kind, 0);
+    0
+}
+
+/// kill(pid, sig): reported when aimed at buildwatch, or at everything (-1). The build runs in a
+/// process group of its own, so kill(0) and kill(-pgid) of the build's group cannot reach it.
+#[tracepoint(category = "syscalls", name = "sys_enter_kill")]
+pub fn sys_enter_kill(ctx: TracePointContext) -> i32 {
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let pid: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // SAFETY: as above.
+    let sig: u64 = unsafe { ctx.read_at(24) }.unwrap_or(0);
+    let pid = pid as u32;
+    if pid == u32::MAX || is_monitor(pid) {
+        emit(syscall::KILL_MONITOR, sig as u32, pid);
+    }
+    0
+}
+
+/// tkill(tid, sig): buildwatch's main thread has its process id.
+#[tracepoint(category = "syscalls", name = "sys_enter_tkill")]
+pub fn sys_enter_tkill(ctx: TracePointContext) -> i32 {
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let tid: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // SAFETY: as above.
+    let sig: u64 = unsafe { ctx.read_at(24) }.unwrap_or(0);
+    if is_monitor(tid as u32) {
+        emit(syscall::KILL_MONITOR, sig as u32, tid as u32);
+    }
+    0
+}
+
+/// tgkill(tgid, tid, sig)
+#[tracepoint(category = "syscalls", name = "sys_enter_tgkill")]
+pub fn sys_enter_tgkill(ctx: TracePointContext) -> i32 {
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let tgid: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    // SAFETY: as above.
+    let sig: u64 = unsafe { ctx.read_at(32) }.unwrap_or(0);
+    if is_monitor(tgid as u32) {
+        emit(syscall::KILL_MONITOR, sig as u32, tgid as u32);
+    }
+    0
+}
+
+/// pidfd_open(pid, flags): a handle on buildwatch, to signal it (pidfd_send_signal) or take its
+/// descriptors (pidfd_getfd).
+#[tracepoint(category = "syscalls", name = "sys_enter_pidfd_open")]
+pub fn sys_enter_pidfd_open(ctx: TracePointContext) -> i32 {
+    // SAFETY: syscall tracepoint records hold their arguments from offset 16.
+    let pid: u64 = unsafe { ctx.read_at(16) }.unwrap_or(0);
+    if is_monitor(pid as u32) {
+        emit(syscall::PIDFD_OPEN_MONITOR, 0, pid as u32);
+    }
+    0
+}
+
 #[inline(always)]
-fn emit(syscall: u32, request: u32, target: u32) {
+fn is_monitor(pid: u32) -> bool {
+    let monitor = crate::maps::MONITOR_TGID.load();
+    monitor != 0 && pid == monitor
+}
+
+#[inline(always)]
+pub(crate) fn emit(syscall: u32, request: u32, target: u32) {
     let Some(task) = current_tracked() else {
         return;
     };

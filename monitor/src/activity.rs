@@ -212,16 +212,26 @@ impl ActivityLog {
             let _ = writeln!(
                 out,
                 "{:<36} {:<12} {:>6} {:>7} {:>7} {:>7}",
-                name, role, a.execs, a.reads, a.writes, a.network
+                crate::model::Shown(&name),
+                role,
+                a.execs,
+                a.reads,
+                a.writes,
+                a.network
             );
             let list = |items: &BTreeSet<String>| {
-                items.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+                items
+                    .iter()
+                    .take(8)
+                    .map(|s| crate::model::shown(s).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             if !a.programs.is_empty() {
-                let names: BTreeSet<&str> = a
+                let names: BTreeSet<std::borrow::Cow<'_, str>> = a
                     .programs
                     .iter()
-                    .map(|p| p.rsplit('/').next().unwrap_or(p))
+                    .map(|p| crate::model::shown(p.rsplit('/').next().unwrap_or(p)))
                     .collect();
                 let _ = writeln!(
                     out,

@@ -7,6 +7,7 @@ use crate::{
     cli::{Cli, Command, OutputArgs, PolicyArgs, ProfilesArgs, ReplayArgs, WatchArgs},
     config, coverage,
     learn::{Accept, Written},
+    model::Shown,
     pipeline::{PipelineOptions, RunReport},
     policy::PolicyConfig,
     profile::{self, ProfileSet},
@@ -96,7 +97,10 @@ fn load_policy(args: &PolicyArgs) -> Result<PolicyConfig, StartError> {
     if let Some(spec) = &args.fail_on {
         let fail_on = PolicyConfig::parse_fail_on(spec)
             .map_err(|e| StartError::Usage(format!("--fail-on: {e}")))?;
-        return Ok(PolicyConfig { fail_on });
+        return Ok(PolicyConfig {
+            fail_on,
+            monitor_pid: None,
+        });
     }
     match config::load(&args.config) {
         Ok(Some(cfg)) => Ok(cfg.policy),
@@ -208,6 +212,8 @@ fn watch_command(
         sensor: SensorConfig {
             ring_buffer_bytes: args.ring_buffer_size,
             enforce: args.enforce,
+            // Filled in once the build's user is known (watch::run).
+            build_uid: 0,
         },
         metadata: !args.no_metadata,
         profiles,
@@ -312,9 +318,15 @@ fn exit_code(mode: Mode, outcome: &Outcome, output_failed: bool) -> i32 {
 }
 
 fn print_outcome(options: &WatchOptions, outcome: &Outcome) {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        // The build wrote to this terminal directly: a colour or "conceal" (`ESC [8m`) it left
+        // set would hide or disguise the findings below. Reset the attributes first.
+        eprint!("\x1b[0m");
+    }
     eprintln!(
         "buildwatch: `{}` (pid {}, user {}) ended after {:.1}s: {}",
-        options.command.join(" "),
+        Shown(&options.command.join(" ")),
         outcome.pid,
         outcome.user.name,
         outcome.elapsed.as_secs_f64(),
@@ -332,7 +344,7 @@ fn print_outcome(options: &WatchOptions, outcome: &Outcome) {
             .still_running
             .iter()
             .take(10)
-            .map(|(pid, image)| format!("{image} ({pid})"))
+            .map(|(pid, image)| format!("{} ({pid})", Shown(image)))
             .collect();
         eprintln!(
             "buildwatch: {} processes of the build were still running: {}",

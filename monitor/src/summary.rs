@@ -119,7 +119,7 @@ impl Summary {
                 let _ = writeln!(
                     out,
                     "{:<28} {:>6} {:>8} {:>8} {:>8} {:>8}",
-                    truncate(name, 28),
+                    truncate(&crate::model::shown(name), 28),
                     c.execs,
                     c.reads,
                     c.writes,

@@ -166,6 +166,13 @@ pub trait Observer {
     }
 }
 
+/// The coverage gap of a build that runs as root (buildwatch run as root without sudo and without
+/// `--user`): root in the build can detach the sensor's programs, move itself out of the build's
+/// cgroup, or stop buildwatch, so what the report leaves out cannot be vouched for.
+pub const ROOT_BUILD_GAP: &str = "the build ran as root (no SUDO_UID and no --user), so its code \
+     could switch the monitor off; run buildwatch with sudo from the build's own user, or pass \
+     --user NAME";
+
 /// Runs the command under the sensor, telling `observers` of its course (and the enforcer,
 /// with `--enforce`).
 pub fn run(
@@ -174,14 +181,25 @@ pub fn run(
 ) -> Result<Outcome, SetupError> {
     let started = Instant::now();
     let target = user::resolve(options.user.as_deref())?;
-    let mut sensor = Sensor::load(&options.sensor)?;
-    for gap in sensor.coverage_gaps() {
+    let mut sensor = Sensor::load(&SensorConfig {
+        build_uid: target.uid,
+        ..options.sensor.clone()
+    })?;
+    let mut coverage_gaps = sensor.coverage_gaps().to_vec();
+    if target.uid == 0 {
+        coverage_gaps.push(ROOT_BUILD_GAP.to_owned());
+    }
+    for gap in &coverage_gaps {
         eprintln!("buildwatch: warning: {gap}");
     }
     let pipeline_options = PipelineOptions {
         events: options.events.as_deref(),
         profiles: options.profiles.clone(),
-        policy: options.policy.clone(),
+        policy: PolicyConfig {
+            // Signals, ptrace and /proc reads aimed at buildwatch are monitor tampering.
+            monitor_pid: Some(std::process::id()),
+            ..options.policy.clone()
+        },
         learn: options.learn,
     };
     let mut pipeline = Pipeline::new(pipeline_options).map_err(|error| SetupError::Output {
@@ -335,7 +353,7 @@ pub fn run(
         output_errors.push(format!("finishing the run: {e}"));
         (RunReport::default(), None)
     });
-    report.coverage_gaps = sensor.coverage_gaps().to_vec();
+    report.coverage_gaps = coverage_gaps;
     for observer in observers.iter_mut() {
         observer.finished(&report, status.as_ref().ok().copied());
     }

@@ -5,7 +5,8 @@
 //! - bpf-linker 0.13.0 linked against rustc's own libLLVM (docs/toolchain.md: Debian's LLVM is too
 //!   old, and one LLVM for rustc and the linker avoids bitcode mismatches);
 //! - tracefs mounted (the tracepoints need it), when running as root;
-//! - the programs the tests use (python3, setpriv; tmux, installed with apt-get when missing).
+//! - the programs the tests use (python3, setpriv; tmux and sudo, installed with apt-get when
+//!   missing).
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -162,7 +163,7 @@ fn tracefs() -> Result<()> {
 }
 
 fn test_tools() {
-    tmux();
+    apt_tools();
     for (tool, why) in [
         ("python3", "the sensor tests' process behaviours"),
         ("setpriv", "the capability test"),
@@ -223,27 +224,41 @@ pub fn workload_packages() {
     );
 }
 
-/// The live view's end-to-end test runs buildwatch in a real terminal: tmux's.
-fn tmux() {
+/// Programs the privileged tests run, installed with apt-get when missing: tmux (the live view's
+/// end-to-end test runs buildwatch in a real terminal) and sudo (the privilege-escalation test
+/// gives a build user a passwordless sudo rule, as a GitHub-hosted runner has).
+fn apt_tools() {
     let found = |tool: &str| {
         Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if found("tmux") {
+    let missing: Vec<&str> = ["tmux", "sudo"]
+        .into_iter()
+        .filter(|tool| !found(tool))
+        .collect();
+    if missing.is_empty() {
         return;
     }
     if is_root() && found("apt-get") {
         let installed = run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| {
             run(Command::new("apt-get")
-                .args(["install", "-y", "-q", "tmux"])
+                .args(["install", "-y", "-q"])
+                .args(&missing)
                 .env("DEBIAN_FRONTEND", "noninteractive"))
         });
         if let Err(e) = installed {
-            eprintln!("xtask: warning: installing tmux failed: {e}");
+            eprintln!(
+                "xtask: warning: installing {} failed: {e}",
+                missing.join(" ")
+            );
         }
         return;
     }
-    eprintln!("xtask: warning: tmux not found; the live view's end-to-end test needs it");
+    eprintln!(
+        "xtask: warning: {} not found; the live view's and the privilege-escalation end-to-end \
+         tests need them",
+        missing.join(" ")
+    );
 }

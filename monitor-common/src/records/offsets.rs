@@ -85,12 +85,28 @@ pub struct KernelOffsets {
     /// Offset of `bool group_dead` in the sched_process_exit tracepoint record, or 0 when the
     /// kernel's tracepoint has no such field (then the group leader's exit is used).
     pub tp_exit_group_dead: u32,
+    /// `task_struct.cred` (the subjective credentials)
+    pub task_cred: u32,
+    /// `cred.uid`
+    pub cred_uid: u32,
+    /// `cred.euid`
+    pub cred_euid: u32,
+    /// `cred.gid`
+    pub cred_gid: u32,
+    /// `cred.egid`
+    pub cred_egid: u32,
+    /// `cred.cap_effective` (a 64-bit mask: `u64 val` since 6.3, `u32 cap[2]` before)
+    pub cred_cap_effective: u32,
+    /// `cred.user_ns`
+    pub cred_user_ns: u32,
+    /// `user_namespace.level` (0: the initial user namespace)
+    pub user_ns_level: u32,
 }
 
 impl_record!(KernelOffsets);
 
-// No implicit padding: 38 fields of 4 bytes.
-const _: () = assert!(size_of::<KernelOffsets>() == 38 * 4);
+// No implicit padding: 46 fields of 4 bytes.
+const _: () = assert!(size_of::<KernelOffsets>() == 46 * 4);
 
 #[cfg(test)]
 mod tests {

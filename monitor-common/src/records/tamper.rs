@@ -1,5 +1,7 @@
-//! Tamper family: acting on another process (ptrace, process_vm_*, pidfd_getfd) and creating or
-//! joining namespaces (unshare, setns, clone with CLONE_NEW*).
+//! Tamper family: acting on another process (ptrace, process_vm_*, pidfd_getfd), creating or
+//! joining namespaces (unshare, setns, clone with CLONE_NEW*), reaching for the monitor's own
+//! machinery (bpf, perf_event_open, signals and pidfds aimed at buildwatch), and programs that
+//! came out of exec with more privileges than the build's user.
 use super::header::RecordHeader;
 
 /// Record kinds of the tamper family (`0x05nn`).
@@ -24,6 +26,32 @@ pub mod syscall {
     pub const CLONE_NS: u32 = 45;
     /// pidfd_getfd(2): taking a copy of another process's file descriptor.
     pub const PIDFD_GETFD: u32 = 46;
+    /// bpf(2), any command (`request`): what loads, lists and detaches eBPF programs.
+    pub const BPF: u32 = 47;
+    /// perf_event_open(2); `request` is the event type (`perf_event_attr.type`).
+    pub const PERF_EVENT_OPEN: u32 = 48;
+    /// kill, tkill or tgkill aimed at the monitor (`target`; `u32::MAX` for kill(-1));
+    /// `request` is the signal.
+    pub const KILL_MONITOR: u32 = 49;
+    /// pidfd_open(2) of the monitor (`target`).
+    pub const PIDFD_OPEN_MONITOR: u32 = 50;
+    /// A successful exec whose new credentials carry more privileges than the build's user:
+    /// `request` holds [`super::privilege`] bits, `target` the effective uid.
+    pub const PRIVILEGED_EXEC: u32 = 51;
+}
+
+/// What [`syscall::PRIVILEGED_EXEC`] found in the new credentials (bits of `request`).
+pub mod privilege {
+    /// Effective uid differs from the real uid: a setuid program.
+    pub const SETUID: u32 = 1;
+    /// Effective gid differs from the real gid: a setgid program.
+    pub const SETGID: u32 = 2;
+    /// Effective uid 0 while the build's user is not root.
+    pub const ROOT: u32 = 4;
+    /// Effective capabilities in the initial user namespace while the build's user is not root.
+    pub const CAPS: u32 = 8;
+    /// The sensor killed the process (`--enforce`) before it returned to user mode.
+    pub const KILLED: u32 = 0x100;
 }
 
 /// A tamper syscall called by a tracked process.

@@ -17,12 +17,16 @@ use file::{decode_open, own_proc_as_self};
 pub use net::dns_question;
 use net::{decode_connect, ip_text};
 use process::decode_exec;
-use tamper::{namespace_flags, ptrace_request, tamper_syscall};
+use tamper::{
+    bpf_command, namespace_flags, perf_type, privilege_marks, ptrace_request, signal_name,
+    tamper_syscall,
+};
 
 use crate::model::{
     Access, CompatSyscall, Connect, ConnectSyscall, Dns, Event, EventKind, Exec, Exit, Fork,
-    IoUring, IoUringOp, KEPT_VARIABLES, Lost, LostReason, MacroLib, NamespaceCall, Open,
-    OpenSyscall, ProcessCall, SocketFamily, Tamper, TamperSyscall, path::normalize,
+    IoUring, IoUringOp, KEPT_VARIABLES, Lost, LostReason, MacroLib, MonitorCall, NamespaceCall,
+    Open, OpenSyscall, PrivilegeCall, ProcessCall, SocketFamily, Tamper, TamperSyscall,
+    path::normalize,
 };
 
 /// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
@@ -119,6 +123,10 @@ impl Decoder {
                         Some(namespace_flags(r.request))
                     }
                     syscall::PIDFD_GETFD => Some(format!("fd {}", r.request)),
+                    syscall::BPF => Some(bpf_command(r.request)),
+                    syscall::PERF_EVENT_OPEN => Some(perf_type(r.request)),
+                    syscall::KILL_MONITOR => Some(signal_name(r.request)),
+                    syscall::PRIVILEGED_EXEC => Some(privilege_marks(r.request)),
                     _ => None,
                 };
                 EventKind::Tamper(Tamper {

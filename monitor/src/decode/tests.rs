@@ -269,3 +269,41 @@ fn unknown_kind() {
         Err(DecodeError::UnknownKind(99))
     );
 }
+
+fn tamper(syscall: u32, request: u32, target: u32) -> Tamper {
+    let rec = TamperRecord {
+        header: header(kind::TAMPER, size_of::<TamperRecord>()),
+        syscall,
+        request,
+        target,
+        callers: 0,
+    };
+    let EventKind::Tamper(t) = decoder().decode(rec.as_bytes()).expect("decode").kind else {
+        panic!("not a tamper event");
+    };
+    t
+}
+
+#[test]
+fn monitor_calls_and_privileged_execs_are_named() {
+    let t = tamper(syscall::BPF, 34, 0);
+    assert_eq!(t.syscall, TamperSyscall::Monitor(MonitorCall::Bpf));
+    assert_eq!(t.request.as_deref(), Some("BPF_LINK_DETACH"));
+    let t = tamper(syscall::PERF_EVENT_OPEN, 2, 0);
+    assert_eq!(t.request.as_deref(), Some("PERF_TYPE_TRACEPOINT"));
+    let t = tamper(syscall::KILL_MONITOR, 9, 4242);
+    assert_eq!(
+        (t.syscall, t.request.as_deref(), t.target),
+        (
+            TamperSyscall::Monitor(MonitorCall::Kill),
+            Some("SIGKILL"),
+            4242
+        )
+    );
+    let bits = monitor_common::privilege::SETUID
+        | monitor_common::privilege::ROOT
+        | monitor_common::privilege::KILLED;
+    let t = tamper(syscall::PRIVILEGED_EXEC, bits, 0);
+    assert_eq!(t.syscall, TamperSyscall::Privilege(PrivilegeCall::Exec));
+    assert_eq!(t.request.as_deref(), Some("setuid,root,killed"));
+}

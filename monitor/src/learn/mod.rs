@@ -131,6 +131,8 @@ impl Learner {
             agents: &self.agents,
             ci: &self.ci,
             attribution: Some(attributor),
+            // Learning judges what crates do, not reaches for this process.
+            monitor_pid: None,
         };
         // A program the run wrote is the writer's to allow, whoever runs it (as the policy
         // judges it).

@@ -10,9 +10,11 @@ pub mod path;
 pub mod paths;
 pub mod places;
 pub mod project;
+pub mod shown;
 pub mod vocab;
 
 pub use actor::{Actor, CrateRef, Role};
 pub use event::*;
 pub use places::Places;
+pub use shown::{Shown, shown};
 pub use vocab::*;

@@ -188,14 +188,41 @@ vocabulary! {
     }
 }
 
-/// The system call of a `tamper` event: acting on another process, or changing namespaces
-/// (which is not tampering with a process, and is judged as its own finding).
+vocabulary! {
+    /// A system call reaching for the monitor's own machinery.
+    pub enum MonitorCall ("monitor syscall") {
+        /// bpf(2), any command.
+        Bpf => "bpf",
+        /// perf_event_open(2).
+        PerfEventOpen => "perf_event_open",
+        /// kill, tkill or tgkill aimed at buildwatch (or kill(-1)).
+        Kill => "kill",
+        /// pidfd_open(2) of buildwatch.
+        PidfdOpen => "pidfd_open",
+    }
+}
+
+vocabulary! {
+    /// A gain of privileges.
+    pub enum PrivilegeCall ("privilege change") {
+        /// An exec whose new image runs with more privileges than the build's user.
+        Exec => "privileged-exec",
+    }
+}
+
+/// The system call of a `tamper` event: acting on another process, changing namespaces (which
+/// is not tampering with a process, and is judged as its own finding), reaching for the
+/// monitor, or gaining privileges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TamperSyscall {
     /// ptrace, process_vm_*, pidfd_getfd.
     Process(ProcessCall),
     /// unshare, setns, clone with CLONE_NEW*.
     Namespace(NamespaceCall),
+    /// bpf, perf_event_open, signals and pidfds aimed at buildwatch.
+    Monitor(MonitorCall),
+    /// An exec that raised privileges.
+    Privilege(PrivilegeCall),
 }
 
 impl TamperSyscall {
@@ -204,6 +231,8 @@ impl TamperSyscall {
         match self {
             TamperSyscall::Process(call) => call.as_str(),
             TamperSyscall::Namespace(call) => call.as_str(),
+            TamperSyscall::Monitor(call) => call.as_str(),
+            TamperSyscall::Privilege(call) => call.as_str(),
         }
     }
 }
@@ -221,6 +250,8 @@ impl FromStr for TamperSyscall {
         word.parse()
             .map(TamperSyscall::Namespace)
             .or_else(|_| word.parse().map(TamperSyscall::Process))
+            .or_else(|_| word.parse().map(TamperSyscall::Monitor))
+            .or_else(|_| word.parse().map(TamperSyscall::Privilege))
             .map_err(|_| UnknownWord {
                 what: "tamper syscall",
                 word: word.to_owned(),
@@ -504,6 +535,14 @@ mod tests {
         }
         for v in NamespaceCall::ALL {
             let t = TamperSyscall::Namespace(*v);
+            assert_eq!(back::<TamperSyscall>(&json(t)), t);
+        }
+        for v in MonitorCall::ALL {
+            let t = TamperSyscall::Monitor(*v);
+            assert_eq!(back::<TamperSyscall>(&json(t)), t);
+        }
+        for v in PrivilegeCall::ALL {
+            let t = TamperSyscall::Privilege(*v);
             assert_eq!(back::<TamperSyscall>(&json(t)), t);
         }
         for f in [

@@ -6,7 +6,7 @@ use super::Code;
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does. The one list: README's findings table, `--fail-on`'s help and
 /// SARIF's default levels follow it (a test checks the first two).
-pub const DEFAULT_FAIL_ON: [Code; 13] = [
+pub const DEFAULT_FAIL_ON: [Code; 15] = [
     Code::UnexpectedNetwork,
     Code::RawSocket,
     Code::AgentSocket,
@@ -20,6 +20,8 @@ pub const DEFAULT_FAIL_ON: [Code; 13] = [
     Code::SourceTamper,
     Code::ArtifactTamper,
     Code::ProjectRead,
+    Code::PrivilegeEscalation,
+    Code::MonitorTamper,
 ];
 
 /// Which findings are errors.
@@ -27,12 +29,16 @@ pub const DEFAULT_FAIL_ON: [Code; 13] = [
 pub struct PolicyConfig {
     /// Codes whose findings are errors (fail a `ci` run); the rest are warnings.
     pub fail_on: BTreeSet<Code>,
+    /// buildwatch's own process id, when watching live: signals, ptrace and `/proc` reads aimed
+    /// at it are `monitor-tamper` (a replay has no monitor to aim at).
+    pub monitor_pid: Option<u32>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
             fail_on: DEFAULT_FAIL_ON.into_iter().collect(),
+            monitor_pid: None,
         }
     }
 }

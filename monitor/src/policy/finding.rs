@@ -65,11 +65,19 @@ pub enum Code {
     /// A dependency outside the workspace reading the project's version control data or files
     /// of the workspace outside its own package.
     ProjectRead,
+    /// A build script, a proc-macro or anything they ran executed a program with more
+    /// privileges than the build's user: a setuid/setgid bit, file capabilities, or root (sudo,
+    /// su, pkexec).
+    PrivilegeEscalation,
+    /// A process of the build reached for the monitor's own machinery: bpf(), perf_event_open,
+    /// writes to tracefs, bpffs or a cgroup's control files, or signals, ptrace or /proc
+    /// opens aimed at buildwatch.
+    MonitorTamper,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 21] = [
+    pub const ALL: [Code; 23] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
@@ -91,6 +99,8 @@ impl Code {
         Code::UnusedAllow,
         Code::RawSocket,
         Code::AgentSocket,
+        Code::PrivilegeEscalation,
+        Code::MonitorTamper,
     ];
 
     /// The code's name (`unexpected-network`).
@@ -117,6 +127,8 @@ impl Code {
             Code::SourceTamper => "source-tamper",
             Code::ArtifactTamper => "artifact-tamper",
             Code::ProjectRead => "project-read",
+            Code::PrivilegeEscalation => "privilege-escalation",
+            Code::MonitorTamper => "monitor-tamper",
         }
     }
 
@@ -180,6 +192,12 @@ impl Code {
             }
             Code::ProjectRead => {
                 "a dependency outside the workspace read the project's version control data or workspace files outside its own package"
+            }
+            Code::PrivilegeEscalation => {
+                "a program run with more privileges than the build's user (setuid/setgid, file capabilities, sudo, su, pkexec)"
+            }
+            Code::MonitorTamper => {
+                "a call to bpf() or perf_event_open, a write to tracefs, bpffs or a cgroup's control files, or a signal, ptrace or /proc open aimed at buildwatch"
             }
         }
     }
@@ -268,7 +286,8 @@ impl Finding {
         if self.count > 1 {
             s.push_str(&format!(" (x{})", self.count));
         }
-        s
+        // The detail carries paths and argv the build chose: shown, never obeyed, on a terminal.
+        crate::model::shown(&s).into_owned()
     }
 
     /// Whether the finding names the one crate responsible. False when the sensor could not

@@ -10,6 +10,8 @@ pub mod classify;
 mod config;
 mod finding;
 mod finish;
+mod monitor_tamper;
+mod privilege;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -149,6 +151,7 @@ impl Policy {
             agents: &self.agents,
             ci: &self.ci,
             attribution,
+            monitor_pid: self.config.monitor_pid,
         }
     }
 

@@ -46,7 +46,7 @@ pub fn markdown(run: &RunReport, meta: &RunMeta) -> String {
         );
     }
     for gap in &run.coverage_gaps {
-        let _ = writeln!(out, "> [!NOTE]\n> Not watched on this kernel: {gap}.\n");
+        let _ = writeln!(out, "> [!WARNING]\n> Not watched: {gap}.\n");
     }
     if !shown.is_empty() {
         out.push_str("| | finding | crate | role | what | times |\n|---|---|---|---|---|---|\n");
@@ -164,12 +164,10 @@ pub(super) fn plural(n: usize, what: &str) -> String {
 }
 
 /// A code span of `s`: nothing inside is Markdown or HTML. The fence is longer than any run of
-/// backticks inside; line breaks and other control characters become spaces.
+/// backticks inside; line breaks, other control characters and bidirectional overrides are
+/// shown as escapes (`\n`, `\e`, `\u{202e}`), so the reader sees that they were there.
 pub(super) fn code(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let s = crate::model::shown(s);
     if s.trim().is_empty() {
         return String::new();
     }

@@ -133,6 +133,7 @@ pub(super) fn security_severity(code: Code) -> Option<&'static str> {
         | Code::SourceTamper
         | Code::ArtifactTamper => Some("8.8"),
         Code::ProjectRead => Some("7.5"),
+        Code::PrivilegeEscalation | Code::MonitorTamper => Some("9.0"),
         Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
@@ -252,7 +253,8 @@ pub(super) fn message(f: &Finding) -> String {
         }
         _ => {}
     }
-    s
+    // Code scanning renders the message: what the build chose is shown, never obeyed.
+    crate::model::shown(&s).into_owned()
 }
 
 /// A region (1-based lines and columns): one whole line of `text`.
@@ -472,7 +474,7 @@ pub fn sarif(run: &RunReport, meta: &RunMeta, sources: &Sources) -> String {
     for gap in &run.coverage_gaps {
         notifications.push(json!({
             "level": "warning",
-            "message": {"text": format!("Not watched on this kernel: {gap}.")},
+            "message": {"text": format!("Not watched: {gap}.")},
         }));
     }
     if findings.len() > MAX_SARIF_RESULTS {
@@ -553,6 +555,12 @@ pub(super) fn help(code: Code) -> &'static str {
         Code::UnusedAllow => "Remove the allow entry if the crate no longer needs it.",
         Code::RawSocket => {
             "Treat as a possible supply-chain attack: a build has no use for hand-built packets, and no profile can allow them. Inspect the crate version named in the message."
+        }
+        Code::PrivilegeEscalation => {
+            "Treat as a possible supply-chain attack: build code that becomes root can switch the monitor off, so nothing after this point is vouched for. Inspect the crate version named in the message; build without sudo rights for the build user, and use --enforce to stop such programs before they run."
+        }
+        Code::MonitorTamper => {
+            "Treat as a possible supply-chain attack: a build has no business with eBPF, tracing, cgroup control files or buildwatch's process, and no profile can allow it. Inspect the crate version named in the message."
         }
     }
 }

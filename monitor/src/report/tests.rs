@@ -1054,7 +1054,7 @@ fn report_markdown_escapes_what_the_build_controls() {
         .lines()
         .find(|l| l.contains("evil.example"))
         .expect("row");
-    assert!(row.contains("`ran [click](https://evil.example) ![x](https://evil.example/x.png) <img src=x onerror=alert(1)> second line`"), "{row}");
+    assert!(row.contains("`ran [click](https://evil.example) ![x](https://evil.example/x.png) <img src=x onerror=alert(1)>\\nsecond line`"), "{row}");
     assert_eq!(super::markdown::code("``a`"), "``` ``a` ```");
     assert_eq!(super::markdown::code(""), "");
 }

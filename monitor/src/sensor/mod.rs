@@ -43,6 +43,10 @@ pub struct SensorConfig {
     pub ring_buffer_bytes: u32,
     /// Refuse network that profiles do not allow to crate code (needs cgroup v2).
     pub enforce: bool,
+    /// The uid the build runs as: a program of the build that comes out of exec with more
+    /// privileges than this user's is reported (and killed under `enforce`). 0: the build runs
+    /// as root, and nothing is checked.
+    pub build_uid: u32,
 }
 
 impl Default for SensorConfig {
@@ -50,6 +54,7 @@ impl Default for SensorConfig {
         Self {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             enforce: false,
+            build_uid: 0,
         }
     }
 }
@@ -226,6 +231,7 @@ impl Sensor {
             SensorError::Object(format!("cannot count CPUs from {path}: {e}"))
         })? as u32;
         let enforce = u32::from(config.enforce);
+        let monitor_tgid = std::process::id();
         let mut ebpf = EbpfLoader::new()
             // The programs use no CO-RE relocations (offsets come in OFFSETS), so aya need not
             // parse the kernel's BTF a second time.
@@ -233,6 +239,8 @@ impl Sensor {
             .override_global("OFFSETS", &offsets, true)
             .override_global("ENFORCE", &enforce, true)
             .override_global("TI_STATUS", &offsets.task_ti_status, true)
+            .override_global("BUILD_UID", &config.build_uid, true)
+            .override_global("MONITOR_TGID", &monitor_tgid, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)

@@ -85,6 +85,14 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> 
             "group_dead",
         )?
         .unwrap_or(0),
+        task_cred: m("task_struct", "cred")?,
+        cred_uid: m("cred", "uid")?,
+        cred_euid: m("cred", "euid")?,
+        cred_gid: m("cred", "gid")?,
+        cred_egid: m("cred", "egid")?,
+        cred_cap_effective: m("cred", "cap_effective")?,
+        cred_user_ns: m("cred", "user_ns")?,
+        user_ns_level: m("user_namespace", "level")?,
     };
     check_dentry_layout(&offsets)?;
     Ok(offsets)

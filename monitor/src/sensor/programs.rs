@@ -229,6 +229,36 @@ pub(super) const PROGRAMS: &[Program] = &[
         required: true,
     },
     Program {
+        name: "sys_enter_bpf",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_bpf")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_perf_event_open",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_perf_event_open")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_kill",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_kill")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_tkill",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_tkill")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_tgkill",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_tgkill")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_pidfd_open",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_pidfd_open")],
+        required: false,
+    },
+    Program {
         name: "io_uring_create",
         hooks: &[Hook::TracePoint("io_uring", "io_uring_create")],
         required: false,

@@ -225,29 +225,37 @@ impl Observer for LiveFeed {
     }
 }
 
-/// A line as the view shows it: valid UTF-8, no line end, tabs expanded, no control characters
-/// (which would move the cursor or change colours in the middle of the screen).
+/// A line as the view shows it: valid UTF-8, no line end, tabs expanded, colour sequences
+/// (`ESC [ ... m`, which cargo and compilers print) dropped, and every other control character or
+/// escape sequence shown as an escape (`\e[2K`, `\u{202e}`): a build script's `cargo:warning`
+/// must not move the cursor, erase lines or reorder text on the screen.
 pub fn clean(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     let text = text.trim_end_matches(['\n', '\r']);
+    // A carriage return redraws the line (progress bars): keep what was drawn last.
+    let text = text
+        .rsplit('\r')
+        .next()
+        .unwrap_or(text)
+        .replace('\t', "    ");
     let mut out = String::with_capacity(text.len());
-    let mut in_escape = false;
-    for c in text.chars() {
-        if in_escape {
-            // CSI sequences (colours) end with a letter.
-            if c.is_ascii_alphabetic() {
-                in_escape = false;
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&crate::model::shown(&rest[..at]));
+        rest = &rest[at..];
+        let sgr = rest
+            .strip_prefix("\u{1b}[")
+            .map(|p| p.find(|c: char| !(c.is_ascii_digit() || c == ';' || c == ':')))
+            .and_then(|end| end.filter(|&e| rest.as_bytes().get(e + 2) == Some(&b'm')));
+        match sgr {
+            Some(end) => rest = &rest[end + 3..],
+            None => {
+                out.push_str("\\e");
+                rest = &rest[1..];
             }
-            continue;
-        }
-        match c {
-            '\u{1b}' => in_escape = true,
-            '\t' => out.push_str("    "),
-            '\r' => out.clear(),
-            c if c.is_control() => {}
-            c => out.push(c),
         }
     }
+    out.push_str(&crate::model::shown(rest));
     out
 }
 

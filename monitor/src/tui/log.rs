@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use super::model::{CrateKey, file_name, shorten};
 use crate::{
     attribution::{Actor, Role},
-    model::{ConnectSyscall, Event, EventKind},
+    model::{ConnectSyscall, Event, EventKind, shown},
 };
 
 /// Entries kept; older ones are dropped.
@@ -155,8 +155,9 @@ impl LogEntry {
             time_ns: event.time_ns,
             pid: event.pid,
             kind,
-            who: who(event.actor.as_ref(), &event.comm),
-            what,
+            // Paths, argv and names come from the build: shown, never obeyed, on the screen.
+            who: shown(&who(event.actor.as_ref(), &event.comm)).into_owned(),
+            what: shown(&what).into_owned(),
             krate,
             failed,
         }

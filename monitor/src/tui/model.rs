@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{
     attribution::{Actor, CrateRef, Role},
-    model::{Event, EventKind},
+    model::{Event, EventKind, shown},
 };
 
 /// Most processes kept per crate.
@@ -91,7 +91,7 @@ impl CrateView {
             let (name, args) = images
                 .get(&pid)
                 .cloned()
-                .unwrap_or_else(|| (event.comm.clone(), String::new()));
+                .unwrap_or_else(|| (shown(&event.comm).into_owned(), String::new()));
             ProcNode {
                 pid,
                 ppid,
@@ -124,7 +124,7 @@ impl CrateView {
             }
             EventKind::Exec(exec) => {
                 self.execs += 1;
-                let image = exec.image().to_owned();
+                let image = shown(exec.image()).into_owned();
                 if let Some(n) = self.procs.get_mut(&event.pid) {
                     n.name = file_name(&image).to_owned();
                     n.args = short_args(&exec.argv);
@@ -153,7 +153,8 @@ impl CrateView {
                 } else {
                     self.reads += 1;
                 }
-                let (dir, name) = split_path(&open.path);
+                let path = shown(&open.path);
+                let (dir, name) = split_path(&path);
                 let known = self
                     .files
                     .get(dir)
@@ -179,7 +180,7 @@ impl CrateView {
             }
             EventKind::Connect(c) => {
                 self.network += 1;
-                let ep = c.endpoint();
+                let ep = shown(&c.endpoint()).into_owned();
                 let error = if c.result < 0 && c.error.as_deref() != Some("EINPROGRESS") {
                     Some(c.error.clone().unwrap_or_else(|| c.result.to_string()))
                 } else {
@@ -196,7 +197,7 @@ impl CrateView {
             }
             EventKind::Dns(d) => {
                 self.network += 1;
-                let ep = format!("dns:{} ({}:{})", d.name, d.server, d.port);
+                let ep = shown(&format!("dns:{} ({}:{})", d.name, d.server, d.port)).into_owned();
                 if let Some(e) = self.endpoints.get_mut(&ep) {
                     e.count += 1;
                 } else if self.endpoints.len() < MAX_ITEMS {
@@ -290,7 +291,10 @@ impl BuildModel {
             EventKind::Exec(exec) if self.images.len() < MAX_IMAGES => {
                 self.images.insert(
                     event.pid,
-                    (file_name(exec.image()).to_owned(), short_args(&exec.argv)),
+                    (
+                        shown(file_name(exec.image())).into_owned(),
+                        short_args(&exec.argv),
+                    ),
                 );
             }
             EventKind::Fork(fork) if self.images.len() < MAX_IMAGES => {
@@ -298,7 +302,7 @@ impl BuildModel {
                     .images
                     .get(&event.pid)
                     .cloned()
-                    .unwrap_or_else(|| (event.comm.clone(), String::new()));
+                    .unwrap_or_else(|| (shown(&event.comm).into_owned(), String::new()));
                 self.images.insert(fork.child_pid, parent);
             }
             _ => {}
@@ -372,7 +376,7 @@ fn split_path(path: &str) -> (&str, &str) {
 /// argv after argv[0], joined and shortened.
 fn short_args(argv: &[String]) -> String {
     let joined = argv.iter().skip(1).cloned().collect::<Vec<_>>().join(" ");
-    shorten(&joined, 60)
+    shorten(&shown(&joined), 60)
 }
 
 /// `s` cut to `max` characters, with `…` when cut.

@@ -656,4 +656,16 @@ fn output_is_cleaned_of_control_characters() {
     assert_eq!(clean(b"\x1b[1m\x1b[32mCompiling\x1b[0m x\n"), "Compiling x");
     assert_eq!(clean(b"progress 1\rprogress 2\n"), "progress 2");
     assert_eq!(clean(b"bad \xff byte"), "bad \u{fffd} byte");
+    // Anything but colour is shown, not obeyed: a build script's `cargo:warning` cannot erase
+    // lines, move the cursor, retitle the terminal or reorder text.
+    assert_eq!(
+        clean(b"warning: x\x1b[2K\x1b[1A\x1b[32mfindings: none\x1b[0m\n"),
+        "warning: x\\e[2K\\e[1Afindings: none"
+    );
+    assert_eq!(
+        clean(b"\x1b]0;title\x07 C:\\temp"),
+        "\\e]0;title\\x07 C:\\temp"
+    );
+    assert_eq!(clean("a\u{202e}b".as_bytes()), "a\\u{202e}b");
+    assert_eq!(clean(b"\x1b[31"), "\\e[31");
 }

@@ -64,6 +64,9 @@ pub struct Run<'a> {
     /// membership, which crate a rustc compiles. Without it (unit tests of one event) the
     /// checks that need them are left out.
     pub attribution: Option<&'a Attributor>,
+    /// buildwatch's own process id, when watching live (signals, ptrace and `/proc` opens aimed
+    /// at it are `monitor-tamper`).
+    pub monitor_pid: Option<u32>,
 }
 
 impl Verdict {
@@ -122,6 +125,11 @@ const RUSTC_NEVER_DOES: [Code; 7] = [
 /// - cargo, the command, and processes attribution knows nothing of: only refusals by
 ///   `--enforce` (a refusal is always reported, whoever was refused).
 pub fn classify(event: &Event, role: Role, places: &Places, run: &Run<'_>) -> Option<Verdict> {
+    // Privilege gains and reaches for the monitor itself: whoever in the build does it, and no
+    // profile allows either.
+    if let Some(verdict) = guard(event, run) {
+        return Some(verdict);
+    }
     let verdict = match &event.kind {
         EventKind::Exec(x) => exec::exec(x, places).filter(|v| {
             // Compile-and-run probes the toolchain wrote in the crate's own OUT_DIR (cc-rs,
@@ -135,7 +143,7 @@ pub fn classify(event: &Event, role: Role, places: &Places, run: &Run<'_>) -> Op
         EventKind::Connect(c) => network::connect(c, run.agents),
         EventKind::Socket(s) => Some(network::socket(s)),
         EventKind::Dns(d) => Some(network::dns(d)),
-        EventKind::Tamper(t) => Some(process::tamper(t)),
+        EventKind::Tamper(t) => process::tamper(t),
         EventKind::IoUring(u) => Some(process::io_uring(u)),
         EventKind::CompatSyscall(c) => Some(process::compat(c)),
         EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) | EventKind::MacroLib(_) => {
@@ -151,6 +159,34 @@ pub fn classify(event: &Event, role: Role, places: &Places, run: &Run<'_>) -> Op
             network::is_refusal(&event.kind).then(|| verdict.never())
         }
     }
+}
+
+/// `privilege-escalation` and `monitor-tamper` (see [`super::privilege`] and
+/// [`super::monitor_tamper`]).
+fn guard(event: &Event, run: &Run<'_>) -> Option<Verdict> {
+    let (code, (subject, detail)) = match &event.kind {
+        EventKind::Tamper(t) => {
+            let program = event
+                .actor
+                .as_ref()
+                .and_then(|a| a.chain.last())
+                .map_or(event.comm.as_str(), String::as_str);
+            if let Some(found) = super::privilege::verdict(t, program) {
+                (Code::PrivilegeEscalation, found)
+            } else {
+                (
+                    Code::MonitorTamper,
+                    super::monitor_tamper::tamper_verdict(t, run.monitor_pid)?,
+                )
+            }
+        }
+        EventKind::Open(open) => (
+            Code::MonitorTamper,
+            super::monitor_tamper::open_verdict(open, run.monitor_pid, &attempt(open.result))?,
+        ),
+        _ => return None,
+    };
+    Some(Verdict::new(code, Allow::Never, subject, detail))
 }
 
 /// `dropped-exec`: `event` ran a program the crates' code wrote during this run (see

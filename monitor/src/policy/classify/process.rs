@@ -7,9 +7,12 @@ use crate::{
 };
 
 /// ptrace, process_vm_readv/writev, pidfd_getfd on another process (`process-tamper`); new or
-/// joined namespaces (`namespace-use`).
-pub(super) fn tamper(t: &Tamper) -> Verdict {
-    match t.syscall {
+/// joined namespaces (`namespace-use`). Calls aimed at the monitor and privilege changes are
+/// judged before any role or profile (`guard` in this module's parent): what is left of them
+/// here is nothing.
+pub(super) fn tamper(t: &Tamper) -> Option<Verdict> {
+    Some(match t.syscall {
+        TamperSyscall::Monitor(_) | TamperSyscall::Privilege(_) => return None,
         TamperSyscall::Namespace(call) => {
             let flags = t.request.as_deref().unwrap_or("0");
             let detail = if call == NamespaceCall::Setns {
@@ -49,7 +52,7 @@ pub(super) fn tamper(t: &Tamper) -> Verdict {
                 None => format!("{} on process {}", t.syscall, t.target),
             },
         ),
-    }
+    })
 }
 
 /// An io_uring set up, or an operation submitted through one (`io-uring-use`).

@@ -43,6 +43,7 @@ fn verdict(kind: EventKind, role: Role) -> Option<Verdict> {
         agents: &agents,
         ci: &ci,
         attribution: None,
+        monitor_pid: None,
     };
     classify(&event(kind), role, &places(), &run)
 }

@@ -71,7 +71,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
                 Span::styled(tag, style),
                 Span::raw(" "),
                 Span::styled(f.code.as_str(), style),
-                Span::raw(format!(" {}", f.detail)),
+                Span::raw(format!(" {}", crate::model::Shown(&f.detail))),
             ];
             if f.count > 1 {
                 spans.push(Span::styled(format!(" ×{}", f.count), dim));

@@ -79,7 +79,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, areas: &Areas) {
                 (None, Some(r)) => r.to_string(),
                 (None, None) => "the build".to_owned(),
             };
-            let mut detail = f.detail.clone();
+            let mut detail = crate::model::shown(&f.detail).into_owned();
             if f.count > 1 {
                 detail.push_str(&format!(" ×{}", f.count));
             }

@@ -228,7 +228,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
                     },
                 ),
                 field("role", f.role.map(|r| r.to_string()).unwrap_or_default()),
-                field("detail", f.detail.clone()),
+                field("detail", crate::model::shown(&f.detail).into_owned()),
                 field("count", f.count.to_string()),
             ];
             if let Some(p) = &f.process {
@@ -236,7 +236,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
                 if chain.is_empty() {
                     chain = p.exe.clone();
                 }
-                lines.push(field("process", format!("{chain} [pid {}]", p.pid)));
+                lines.push(field(
+                    "process",
+                    format!("{} [pid {}]", crate::model::Shown(&chain), p.pid),
+                ));
             }
             lines.push(field(
                 "profile",
