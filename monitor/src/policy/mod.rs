@@ -8,6 +8,7 @@ mod dropped;
 mod finding;
 mod project;
 mod tamper;
+mod toolchain;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -254,6 +255,30 @@ impl Policy {
             return;
         };
         let places = attributor.places_for(Some(&krate));
+        if let EventKind::Exec(exec) = &event.kind
+            && toolchain::foreign_link_program(
+                exec,
+                places.sysroot.as_deref(),
+                attributor
+                    .rustc_info(event.pid)
+                    .and_then(|r| r.linker.as_deref()),
+            )
+        {
+            self.report(
+                Code::UnexpectedExec,
+                Some(RuleList::Exec),
+                Some(&krate),
+                Some(role),
+                None,
+                format!(
+                    "rustc's linker step ran {}, which is not part of the toolchain",
+                    command_line(exec)
+                ),
+                exec.image().to_owned(),
+                event,
+                &actor.candidates,
+            );
+        }
         if let EventKind::Open(open) = &event.kind {
             if !open.writes()
                 && let Some(kind) = places.sensitive_read(&open.path)
