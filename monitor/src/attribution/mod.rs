@@ -173,14 +173,17 @@ impl Attributor {
         }
     }
 
-    fn note_dirs(&mut self, krate: &CrateRef, exec: &Exec) {
+    /// Notes a crate's directories from cargo's variables. Only a build script's OUT_DIR tells
+    /// where the target directory is (`from_build_script`): rustc may carry an OUT_DIR the
+    /// watched command inherited.
+    fn note_dirs(&mut self, krate: &CrateRef, exec: &Exec, from_build_script: bool) {
         let dirs = self.crate_dirs.entry(krate.clone()).or_default();
         if let Some(d) = exec.var("CARGO_MANIFEST_DIR") {
             dirs.manifest_dir = Some(d.to_owned());
         }
         if let Some(d) = exec.var("OUT_DIR") {
             dirs.out_dir = Some(d.to_owned());
-            if self.target_dir.is_none() {
+            if from_build_script && self.target_dir.is_none() {
                 self.target_dir = paths::target_root(d);
             }
         }
@@ -302,8 +305,13 @@ impl Attributor {
 
     /// rustc's `--crate-name` when process `pid` is rustc or its linker.
     pub fn rustc_crate_name(&self, pid: u32) -> Option<&str> {
+        self.rustc_info(pid)?.crate_name.as_deref()
+    }
+
+    /// What the rustc is compiling, when process `pid` is rustc or its linker.
+    pub fn rustc_info(&self, pid: u32) -> Option<&RustcInfo> {
         match &self.table.get(pid)?.kind {
-            ProcKind::Rustc(r) | ProcKind::Linker(r) => r.crate_name.as_deref(),
+            ProcKind::Rustc(r) | ProcKind::Linker(r) => Some(r),
             _ => None,
         }
     }
@@ -457,7 +465,9 @@ impl Attributor {
         if name == "rustc" || argv0 == "rustc" {
             let info = RustcInfo::from_exec(pid, exec);
             if before.kind == ProcKind::Cargo
-                && (info.krate.is_none() || exec.var("CARGO_PKG_NAME").is_none())
+                && (info.krate.is_none()
+                    || exec.var("CARGO_PKG_NAME").is_none()
+                    || info.crate_name.as_deref() == Some("___"))
             {
                 // `rustc -vV`, `rustc - --crate-name ___ --print=...`: cargo probing its compiler.
                 return ProcKind::Cargo;
@@ -468,14 +478,16 @@ impl Attributor {
                 self.proc_macro_libs
                     .insert(lib, (krate.clone(), info.manifest_dir.clone()));
             }
+            // rustc's own --out-dir first: an OUT_DIR in its environment may be one the watched
+            // command inherited (cargo sets OUT_DIR only for crates with a build script).
+            if self.target_dir.is_none() {
+                self.target_dir = info.target_dir.clone();
+            }
             if let Some(krate) = info.krate.clone() {
-                self.note_dirs(&krate, exec);
+                self.note_dirs(&krate, exec, false);
             }
             if self.sysroot.is_none() {
                 self.sysroot = info.sysroot.clone();
-            }
-            if self.target_dir.is_none() {
-                self.target_dir = info.target_dir.clone();
             }
             if self.inferred_workspace.is_none()
                 && let (Some(cwd), Some(manifest)) = (&info.cwd, &info.manifest_dir)
@@ -498,7 +510,7 @@ impl Attributor {
                 .map(str::to_owned)
                 .or_else(|| self.context.unique_version(&name).map(str::to_owned));
             let krate = CrateRef { name, version };
-            self.note_dirs(&krate, exec);
+            self.note_dirs(&krate, exec, true);
             self.crate_dirs
                 .entry(krate.clone())
                 .or_default()

@@ -142,11 +142,11 @@ impl RustcInfo {
             let image = exec.image();
             info.sysroot = image.strip_suffix("/bin/rustc").map(str::to_owned);
         }
+        // Not from OUT_DIR: rustc may carry one the watched command inherited.
         info.target_dir = info
             .out_dir
             .iter()
             .chain(dependency_dirs.iter())
-            .chain(info.build_out_dir.iter())
             .find_map(|d| paths::target_root(d));
         if info.crate_name.is_some() {
             info.krate = exec.var("CARGO_PKG_NAME").map(|name| CrateRef {
@@ -351,6 +351,18 @@ mod tests {
             Some(CrateRef::new("serde_derive", Some("1.0.219")))
         );
         assert_eq!(r.target_dir.as_deref(), Some("/w/target"));
+        // An OUT_DIR the watched command inherited says nothing about this build's target.
+        let probe = RustcInfo::from_exec(
+            8,
+            &exec(
+                &["rustc", "-", "--crate-name", "___", "--print=file-names"],
+                &[(
+                    "OUT_DIR",
+                    "/elsewhere/target/release/build/x-0123456789abcdef/out",
+                )],
+            ),
+        );
+        assert_eq!(probe.target_dir, None);
         assert_eq!(
             r.sysroot.as_deref(),
             Some("/home/u/.rustup/toolchains/stable")

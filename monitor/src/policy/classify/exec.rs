@@ -41,7 +41,7 @@ pub(super) fn exec(exec: &Exec, places: &Places) -> Option<Verdict> {
 }
 
 /// The program and its first arguments.
-fn command_line(exec: &Exec) -> String {
+pub(super) fn command_line(exec: &Exec) -> String {
     let mut s = exec.image().to_owned();
     for a in exec.argv.iter().skip(1).take(6) {
         s.push(' ');

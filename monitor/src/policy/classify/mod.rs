@@ -13,6 +13,7 @@ mod open;
 mod process;
 mod project;
 mod tamper;
+mod toolchain;
 
 #[cfg(test)]
 mod tests;
@@ -154,11 +155,37 @@ pub fn classify(event: &Event, role: Role, places: &Places, run: &Run<'_>) -> Op
         Role::BuildScript | Role::ProcMacro => Some(verdict),
         Role::Rustc => RUSTC_NEVER_DOES
             .contains(&verdict.code)
-            .then(|| verdict.never()),
+            .then(|| verdict.never())
+            .or_else(|| foreign_link_program(event, places, run)),
         Role::Cargo | Role::Command | Role::Tool => {
             network::is_refusal(&event.kind).then(|| verdict.never())
         }
     }
+}
+
+/// The link is judged, not trusted: a program run in rustc's linker step that is neither the
+/// toolchain (by its executable's real path) nor the configured `-C linker` is an
+/// `unexpected-exec` on the crate being linked (see [`toolchain`]); rustc has no profile to
+/// allow it.
+fn foreign_link_program(event: &Event, places: &Places, run: &Run<'_>) -> Option<Verdict> {
+    let EventKind::Exec(exec) = &event.kind else {
+        return None;
+    };
+    let linker = run
+        .attribution
+        .and_then(|a| a.rustc_info(event.pid))
+        .and_then(|r| r.linker.as_deref());
+    toolchain::foreign_link_program(exec, places.sysroot.as_deref(), linker).then(|| {
+        Verdict::new(
+            Code::UnexpectedExec,
+            Allow::Never,
+            exec.image(),
+            format!(
+                "rustc's linker step ran {}, which is not part of the toolchain",
+                exec::command_line(exec)
+            ),
+        )
+    })
 }
 
 /// `privilege-escalation` and `monitor-tamper` (see [`super::privilege`] and
