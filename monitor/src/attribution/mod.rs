@@ -59,6 +59,8 @@ pub struct CrateDirs {
     pub out_dir: Option<String>,
     /// The build script's own binary.
     pub build_script: Option<String>,
+    /// The target directory it was built in.
+    pub target_dir: Option<String>,
 }
 
 impl Attributor {
@@ -147,11 +149,12 @@ impl Attributor {
             manifest_dir: dirs.manifest_dir,
             out_dir: dirs.out_dir,
             build_script: dirs.build_script,
-            target_dir: self
-                .context
+            // What the events say first: `cargo metadata` names the target directory of the
+            // workspace it ran in, which is not always the one the build uses.
+            target_dir: dirs
                 .target_dir
-                .clone()
-                .or_else(|| self.target_dir.clone()),
+                .or_else(|| self.target_dir.clone())
+                .or_else(|| self.context.target_dir.clone()),
             sysroot: self.sysroot.clone(),
             cargo_home: self
                 .cargo_home()
@@ -163,16 +166,27 @@ impl Attributor {
         }
     }
 
-    fn note_dirs(&mut self, krate: &CrateRef, exec: &Exec) {
+    /// The directories of `krate`'s instance, from the environment cargo gave its build script
+    /// or its rustc (and, for the target directory, rustc's `--out-dir`): what the run really
+    /// uses, whatever `cargo metadata` said (`cargo install` builds in a target directory of its
+    /// own, which metadata run from elsewhere cannot know).
+    fn note_dirs(&mut self, krate: &CrateRef, exec: &Exec, out_dir: Option<&str>) {
         let dirs = self.crate_dirs.entry(krate.clone()).or_default();
-        if let Some(d) = exec.var("CARGO_MANIFEST_DIR") {
-            dirs.manifest_dir = Some(d.to_owned());
+        if let Some(d) = exec.dir_var("CARGO_MANIFEST_DIR") {
+            dirs.manifest_dir = Some(d);
         }
-        if let Some(d) = exec.var("OUT_DIR") {
-            dirs.out_dir = Some(d.to_owned());
-            if self.target_dir.is_none() {
-                self.target_dir = paths::target_root(d);
-            }
+        if let Some(d) = exec.dir_var("OUT_DIR") {
+            dirs.out_dir = Some(d);
+        }
+        let target = dirs
+            .out_dir
+            .as_deref()
+            .into_iter()
+            .chain(out_dir)
+            .find_map(paths::target_root);
+        if let Some(target) = target {
+            self.target_dir.get_or_insert_with(|| target.clone());
+            dirs.target_dir = Some(target);
         }
     }
 
@@ -223,15 +237,14 @@ impl Attributor {
                 // The exec is an action of the code that asked for it: the process as it was.
                 let actor = self.exec_actor(&before, exec, event);
                 let kind = self.kind_after_exec(event.pid, &before, exec);
-                if let Some(home) = exec.var("CARGO_HOME") {
-                    self.inferred_cargo_home
-                        .get_or_insert_with(|| home.to_owned());
+                if let Some(home) = exec.dir_var("CARGO_HOME") {
+                    self.inferred_cargo_home.get_or_insert(home);
                 }
-                if let Some(home) = exec.var("HOME") {
-                    self.home.get_or_insert_with(|| home.to_owned());
+                if let Some(home) = exec.dir_var("HOME") {
+                    self.home.get_or_insert(home);
                 }
-                if let Some(tmp) = exec.var("TMPDIR") {
-                    self.tmpdir.get_or_insert_with(|| tmp.to_owned());
+                if let Some(tmp) = exec.dir_var("TMPDIR") {
+                    self.tmpdir.get_or_insert(tmp);
                 }
                 if let Some(p) = self.table.get_mut(event.pid) {
                     p.image = exec.image().to_owned();
@@ -412,7 +425,7 @@ impl Attributor {
                     .insert(lib, (krate.clone(), info.manifest_dir.clone()));
             }
             if let Some(krate) = info.krate.clone() {
-                self.note_dirs(&krate, exec);
+                self.note_dirs(&krate, exec, info.out_dir.as_deref());
             }
             if self.sysroot.is_none() {
                 self.sysroot = info.sysroot.clone();
@@ -441,7 +454,7 @@ impl Attributor {
                 .map(str::to_owned)
                 .or_else(|| self.context.unique_version(&name).map(str::to_owned));
             let krate = CrateRef { name, version };
-            self.note_dirs(&krate, exec);
+            self.note_dirs(&krate, exec, None);
             self.crate_dirs
                 .entry(krate.clone())
                 .or_default()
