@@ -142,7 +142,12 @@ pub fn replay(data: &[u8]) {
     let lines = rest.split(|&b| b == b'\n').count();
     match replay::replay_from(reader, Path::new("events.jsonl"), options) {
         Ok(report) => render_all(&report),
-        Err(ReplayError::Parse { line, .. }) if mode & 1 == 1 => assert!(line >= 1),
+        // Inside gzip (given so, or made so), the lines are not those of `rest`.
+        Err(ReplayError::Parse { line, .. })
+            if mode & 1 == 1 || rest.starts_with(&[0x1f, 0x8b]) =>
+        {
+            assert!(line >= 1)
+        }
         Err(ReplayError::Parse { line, .. }) => assert!((1..=lines).contains(&line), "{line}"),
         Err(ReplayError::Read { line, .. }) => assert!(line >= 1),
         Err(e @ (ReplayError::Open { .. } | ReplayError::Write { .. })) => {
