@@ -1,8 +1,9 @@
-//! Developer tasks: `cargo xtask <setup|test|demo|record|bench|profiles-check>`.
+//! Developer tasks: `cargo xtask <setup|test|demo|record|bench|profiles-check|fuzz>`.
 //!
 //! Every task first runs `setup`, which installs what building the eBPF sensor needs when it is
 //! missing (docs/toolchain.md) and does nothing when it is all there.
 mod bench;
+mod fuzz;
 mod profiles_check;
 mod setup;
 
@@ -25,7 +26,10 @@ commands:
   profiles-check [WORKLOAD...]
           check every workload crate of the shipped profiles (profiles/) under
           `buildwatch ci --fail-on all`: zero findings expected (as root; downloads crates;
-          about an hour on two cores; names like profiles-rust or git-delta-0.20.1 pick some)";
+          about an hour on two cores; names like profiles-rust or git-delta-0.20.1 pick some)
+  fuzz [--time SECS] [TARGET...]
+          run every cargo-fuzz target (fuzz/: profile, config, replay, decode) for SECS seconds
+          each (default 180); installs cargo-fuzz when missing; fails on a crash";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +40,7 @@ fn main() {
         Some("record") => record(),
         Some("bench") => bench::bench(&args[1..]),
         Some("profiles-check") => profiles_check::profiles_check(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

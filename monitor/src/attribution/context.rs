@@ -1,7 +1,7 @@
 //! Workspace facts from `cargo metadata`: they confirm and enrich what the events say (versions
 //! of proc-macros built in an earlier run, the workspace root, the target directory). Attribution
 //! works without them, e.g. in replay.
-use crate::model::CrateRef;
+use crate::model::{CrateRef, paths};
 
 /// One package of the build.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl BuildContext {
                     manifest_dir: p
                         .manifest_path
                         .parent()
-                        .map(|d| d.to_string())
+                        .map(|d| paths::clean_dir(d.as_str(), None).unwrap_or_default())
                         .unwrap_or_default(),
                     lib_name: lib.map(|t| t.name.replace('-', "_")),
                     has_build_script: p
@@ -73,9 +73,11 @@ impl BuildContext {
                 }
             })
             .collect();
+        // As the kernel writes paths (a `CARGO_TARGET_DIR=./t` comes back with its `./`).
+        let dir = |d: &str| paths::clean_dir(d, None).unwrap_or_else(|| d.to_owned());
         Self {
-            workspace_root: Some(metadata.workspace_root.to_string()),
-            target_dir: Some(metadata.target_directory.to_string()),
+            workspace_root: Some(dir(metadata.workspace_root.as_str())),
+            target_dir: Some(dir(metadata.target_directory.as_str())),
             cargo_home,
             packages,
         }

@@ -68,6 +68,8 @@ pub struct CrateDirs {
     pub out_dir: Option<String>,
     /// The build script's own binary.
     pub build_script: Option<String>,
+    /// The target directory it was built in.
+    pub target_dir: Option<String>,
 }
 
 impl Attributor {
@@ -157,11 +159,12 @@ impl Attributor {
             manifest_dir: dirs.manifest_dir,
             out_dir: dirs.out_dir,
             build_script: dirs.build_script,
-            target_dir: self
-                .context
+            // What the events say first: `cargo metadata` names the target directory of the
+            // workspace it ran in, which is not always the one the build uses.
+            target_dir: dirs
                 .target_dir
-                .clone()
-                .or_else(|| self.target_dir.clone()),
+                .or_else(|| self.target_dir.clone())
+                .or_else(|| self.context.target_dir.clone()),
             sysroot: self.sysroot.clone(),
             cargo_home: self
                 .cargo_home()
@@ -173,19 +176,36 @@ impl Attributor {
         }
     }
 
-    /// Notes a crate's directories from cargo's variables. Only a build script's OUT_DIR tells
-    /// where the target directory is (`from_build_script`): rustc may carry an OUT_DIR the
+    /// The directories of `krate`'s instance, from the environment cargo gave its build script
+    /// or its rustc (and, for the target directory, rustc's `--out-dir`): what the run really
+    /// uses, whatever `cargo metadata` said (`cargo install` builds in a target directory of its
+    /// own, which metadata run from elsewhere cannot know). Of OUT_DIRs, only a build script's
+    /// tells where the target directory is (`from_build_script`): rustc may carry an OUT_DIR the
     /// watched command inherited.
-    fn note_dirs(&mut self, krate: &CrateRef, exec: &Exec, from_build_script: bool) {
+    fn note_dirs(
+        &mut self,
+        krate: &CrateRef,
+        exec: &Exec,
+        from_build_script: bool,
+        out_dir: Option<&str>,
+    ) {
         let dirs = self.crate_dirs.entry(krate.clone()).or_default();
-        if let Some(d) = exec.var("CARGO_MANIFEST_DIR") {
-            dirs.manifest_dir = Some(d.to_owned());
+        if let Some(d) = exec.dir_var("CARGO_MANIFEST_DIR") {
+            dirs.manifest_dir = Some(d);
         }
-        if let Some(d) = exec.var("OUT_DIR") {
-            dirs.out_dir = Some(d.to_owned());
-            if from_build_script && self.target_dir.is_none() {
-                self.target_dir = paths::target_root(d);
-            }
+        if let Some(d) = exec.dir_var("OUT_DIR") {
+            dirs.out_dir = Some(d);
+        }
+        let target = dirs
+            .out_dir
+            .as_deref()
+            .filter(|_| from_build_script)
+            .into_iter()
+            .chain(out_dir)
+            .find_map(paths::target_root);
+        if let Some(target) = target {
+            self.target_dir.get_or_insert_with(|| target.clone());
+            dirs.target_dir = Some(target);
         }
     }
 
@@ -236,15 +256,14 @@ impl Attributor {
                 // The exec is an action of the code that asked for it: the process as it was.
                 let actor = self.exec_actor(&before, exec, event);
                 let kind = self.kind_after_exec(event.pid, &before, exec);
-                if let Some(home) = exec.var("CARGO_HOME") {
-                    self.inferred_cargo_home
-                        .get_or_insert_with(|| home.to_owned());
+                if let Some(home) = exec.dir_var("CARGO_HOME") {
+                    self.inferred_cargo_home.get_or_insert(home);
                 }
-                if let Some(home) = exec.var("HOME") {
-                    self.home.get_or_insert_with(|| home.to_owned());
+                if let Some(home) = exec.dir_var("HOME") {
+                    self.home.get_or_insert(home);
                 }
-                if let Some(tmp) = exec.var("TMPDIR") {
-                    self.tmpdir.get_or_insert_with(|| tmp.to_owned());
+                if let Some(tmp) = exec.dir_var("TMPDIR") {
+                    self.tmpdir.get_or_insert(tmp);
                 }
                 if let Some(p) = self.table.get_mut(event.pid) {
                     p.image = exec.image().to_owned();
@@ -484,7 +503,7 @@ impl Attributor {
                 self.target_dir = info.target_dir.clone();
             }
             if let Some(krate) = info.krate.clone() {
-                self.note_dirs(&krate, exec, false);
+                self.note_dirs(&krate, exec, false, info.out_dir.as_deref());
             }
             if self.sysroot.is_none() {
                 self.sysroot = info.sysroot.clone();
@@ -510,7 +529,7 @@ impl Attributor {
                 .map(str::to_owned)
                 .or_else(|| self.context.unique_version(&name).map(str::to_owned));
             let krate = CrateRef { name, version };
-            self.note_dirs(&krate, exec, true);
+            self.note_dirs(&krate, exec, true, None);
             self.crate_dirs
                 .entry(krate.clone())
                 .or_default()

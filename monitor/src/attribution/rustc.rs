@@ -70,10 +70,14 @@ impl RustcInfo {
         let mut info = RustcInfo {
             pid,
             cwd: exec.cwd.clone(),
-            manifest_dir: exec.var("CARGO_MANIFEST_DIR").map(str::to_owned),
-            build_out_dir: exec.var("OUT_DIR").map(str::to_owned),
+            manifest_dir: exec.dir_var("CARGO_MANIFEST_DIR"),
+            build_out_dir: exec.dir_var("OUT_DIR"),
             ..Default::default()
         };
+        // Directories and files as the kernel names them in the events (`--out-dir /w/./t/..`
+        // from `--target-dir ./t`, a relative `-L`), so that they compare with opened paths.
+        let cwd = exec.cwd.as_deref();
+        let dir = |v: &str| paths::clean_dir(v, cwd).unwrap_or_else(|| v.to_owned());
         let mut args = exec.argv.iter().skip(1).peekable();
         let mut dependency_dirs = Vec::new();
         while let Some(arg) = args.next() {
@@ -90,8 +94,8 @@ impl RustcInfo {
                         .into_iter()
                         .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>()),
                 ),
-                "--out-dir" => info.out_dir = value(),
-                "--sysroot" => info.sysroot = value(),
+                "--out-dir" => info.out_dir = value().map(|v| dir(&v)),
+                "--sysroot" => info.sysroot = value().map(|v| dir(&v)),
                 "--extern" => {
                     if let Some(v) = value()
                         && let Some((name, path)) = v.split_once('=')
@@ -100,16 +104,16 @@ impl RustcInfo {
                         let name = name.rsplit(':').next().unwrap_or(name);
                         info.externs.push(Extern {
                             name: name.to_owned(),
-                            path: path.to_owned(),
+                            path: dir(path),
                         });
                     }
                 }
                 "-L" => {
                     if let Some(v) = value() {
-                        if let Some(dir) = v.strip_prefix("dependency=") {
-                            dependency_dirs.push(dir.to_owned());
+                        if let Some(d) = v.strip_prefix("dependency=") {
+                            dependency_dirs.push(dir(d));
                         } else {
-                            info.search_dirs.push(search_dir(&v).to_owned());
+                            info.search_dirs.push(dir(search_dir(&v)));
                         }
                     }
                 }
@@ -129,10 +133,10 @@ impl RustcInfo {
                         } else if let Some(x) = x.strip_prefix("linker=") {
                             info.linker = Some(x.to_owned());
                         }
-                    } else if let Some(dir) = flag.strip_prefix("-Ldependency=") {
-                        dependency_dirs.push(dir.to_owned());
-                    } else if let Some(dir) = flag.strip_prefix("-L") {
-                        info.search_dirs.push(search_dir(dir).to_owned());
+                    } else if let Some(d) = flag.strip_prefix("-Ldependency=") {
+                        dependency_dirs.push(dir(d));
+                    } else if let Some(d) = flag.strip_prefix("-L") {
+                        info.search_dirs.push(dir(search_dir(d)));
                     }
                 }
             }
@@ -374,6 +378,53 @@ mod tests {
         );
         let pm: Vec<&str> = r.proc_macro_externs().map(|e| e.name.as_str()).collect();
         assert_eq!(pm, ["quote_impl"]);
+    }
+
+    /// `cargo install --target-dir ./t` from /np: cargo writes `/np/./t/...` in rustc's
+    /// arguments and environment; the kernel names the files `/np/t/...`. rustc's own temporary
+    /// files there stay rustc's, whatever proc-macro it has loaded.
+    #[test]
+    fn directories_compare_as_the_kernel_writes_paths() {
+        let e = exec(
+            &[
+                "rustc",
+                "--crate-name",
+                "tool",
+                "--crate-type",
+                "lib",
+                "--out-dir",
+                "/np/./t/debug/deps",
+                "-L",
+                "dependency=/np/./t/debug/deps",
+                "--extern",
+                "derive=/np/./t/debug/deps/libderive-cc.so",
+                "-L",
+                "native=sub/../lib",
+            ],
+            &[
+                ("CARGO_PKG_NAME", "tool"),
+                ("OUT_DIR", "/np/./t/debug/build/tool-0123456789abcdef/out"),
+            ],
+        );
+        let r = RustcInfo::from_exec(7, &e);
+        assert_eq!(r.target_dir.as_deref(), Some("/np/t"));
+        assert_eq!(r.out_dir.as_deref(), Some("/np/t/debug/deps"));
+        assert_eq!(r.externs[0].path, "/np/t/debug/deps/libderive-cc.so");
+        assert_eq!(r.search_dirs, ["/w/lib"]);
+        let open = |path: &str| -> Event {
+            let json = format!(
+                r#"{{"time_ns":1,"pid":7,"tid":7,"ppid":1,"comm":"rustc","kind":"open","syscall":"openat","path":"{path}","flags":0,"access":"write","result":3}}"#
+            );
+            serde_json::from_str(&json).expect("event")
+        };
+        for temp in [
+            "/np/t/debug/deps/rmetaAbC123/full.rmeta",
+            "/np/t/debug/deps/.tmpXyZ789.temp-archive/tmp.a",
+            "/np/t/debug/build/tool-0123456789abcdef/out/gen.rs",
+        ] {
+            assert!(r.expects(&open(temp), None), "{temp}");
+        }
+        assert!(!r.expects(&open("/np/elsewhere/x"), None));
     }
 
     #[test]

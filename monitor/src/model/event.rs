@@ -267,6 +267,12 @@ impl Exec {
     pub fn var(&self, name: &str) -> Option<&str> {
         self.env.get(name).map(String::as_str)
     }
+
+    /// The directory in variable `name`, written as the kernel writes paths
+    /// ([`super::paths::clean_dir`], relative to the working directory).
+    pub fn dir_var(&self, name: &str) -> Option<String> {
+        super::paths::clean_dir(self.var(name)?, self.cwd.as_deref())
+    }
 }
 
 /// A process exit.

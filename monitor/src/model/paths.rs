@@ -14,6 +14,26 @@ pub fn is_under(path: &str, dir: &str) -> bool {
     path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
+/// A directory named in an argument or a variable (`--out-dir`, `OUT_DIR`, `HOME`...), written
+/// the way the kernel writes the paths of the files in it: absolute (a relative one is taken
+/// against `cwd`), without `.` or `..` components, doubled or trailing slashes. cargo passes
+/// `--target-dir ./t` on as `/cwd/./t/debug/...` while every open below it reads
+/// `/cwd/t/debug/...`; compared as written, nothing would be under it. `..` is resolved lexically,
+/// as the kernel does when no symbolic link is on the way. `None` for an empty value or a relative
+/// one with no working directory to anchor it.
+pub fn clean_dir(value: &str, cwd: Option<&str>) -> Option<String> {
+    if value.is_empty() {
+        return None;
+    }
+    if value.starts_with('/') {
+        return Some(super::path::normalize(std::path::Path::new(value)));
+    }
+    let cwd = cwd.filter(|c| c.starts_with('/'))?;
+    Some(super::path::normalize(
+        &std::path::Path::new(cwd).join(value),
+    ))
+}
+
 /// The last component of a path.
 pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
@@ -204,6 +224,29 @@ pub fn is_own_proc(path: &str, pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_are_written_as_the_kernel_writes_paths() {
+        let clean = |v: &str, cwd: Option<&str>| clean_dir(v, cwd);
+        assert_eq!(
+            clean("/tmp/np/./tt/debug/build/x-0123/out", None).as_deref(),
+            Some("/tmp/np/tt/debug/build/x-0123/out")
+        );
+        assert_eq!(clean("/w//target/", None).as_deref(), Some("/w/target"));
+        assert_eq!(
+            clean("/w/sub/../target", None).as_deref(),
+            Some("/w/target")
+        );
+        assert_eq!(clean("target", Some("/w")).as_deref(), Some("/w/target"));
+        assert_eq!(
+            clean("./t/../target", Some("/w/")).as_deref(),
+            Some("/w/target")
+        );
+        assert_eq!(clean("target", None), None);
+        assert_eq!(clean("target", Some("relative")), None);
+        assert_eq!(clean("", Some("/w")), None);
+        assert_eq!(clean("/", None).as_deref(), Some("/"));
+    }
 
     #[test]
     fn target_roots() {

@@ -305,9 +305,16 @@ fn tampering_namespaces_io_uring_and_compat_are_never_allowed() {
 #[test]
 fn rustc_is_judged_only_on_what_it_never_does() {
     let rustc = |kind| verdict(kind, Role::Rustc);
-    // rustc reads and runs plenty outside a build script's baseline: not its findings.
+    // rustc reads plenty outside a build script's baseline: not its findings; it runs the
+    // toolchain (its linker, by real path).
     assert_eq!(rustc(open("/etc/hostname", Access::Read, 3)), None);
-    assert_eq!(rustc(exec("/usr/bin/curl")), None);
+    assert_eq!(rustc(exec("/usr/bin/x86_64-linux-gnu-gcc-12")), None);
+    // Anything else in its linker step is a program the link was steered to.
+    let curl = rustc(exec("/usr/bin/curl")).expect("foreign link program");
+    assert_eq!(
+        (curl.code, curl.allow),
+        (Code::UnexpectedExec, Allow::Never)
+    );
     // Secrets, persistence and network are, and no profile allows them there.
     for kind in [
         open("/home/u/.ssh/id_rsa", Access::Read, 3),

@@ -1,0 +1,4 @@
+//! Fuzz target: see `buildwatch::hostile::profile` for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| buildwatch::hostile::profile(data));
