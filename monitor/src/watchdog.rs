@@ -140,7 +140,11 @@ impl Observer for Watchdog {
         };
         let target = tamper.target;
         let us = std::process::id();
-        if tamper.is_namespace() || (target != us && target != self.pid()) {
+        // Only reaching into a process counts here; signals aimed at buildwatch are the policy's
+        // (`monitor-tamper`): one that stops or kills it shows as loss or as its death.
+        if !matches!(tamper.syscall, crate::model::TamperSyscall::Process(_))
+            || (target != us && target != self.pid())
+        {
             return;
         }
         let whom = if target == us {
