@@ -17,6 +17,7 @@ mod maps;
 mod net;
 mod output;
 mod process;
+mod protected;
 mod send;
 mod tamper;
 mod uring;
