@@ -473,11 +473,20 @@ fn a_secret_read_through_a_hard_link_is_a_sensitive_read() {
         "the trick worked: {}",
         b.stderr()
     );
+    // The read through the new name is known by the inode.
+    assert!(
+        b.events_of("open", "hardlink").any(|e| e["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/out/k"))
+            && e["protected"]["path"] == key.as_str()
+            && e["protected"]["category"] == "ssh-key"),
+        "the read through the link names the protected file"
+    );
 }
 
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
-fn a_bind_mount_in_a_private_namespace_is_a_namespace_use() {
+fn a_bind_mount_in_a_private_namespace_is_a_sensitive_read_by_inode() {
     let b = build();
     assert!(
         b.stderr()
@@ -490,6 +499,22 @@ fn a_bind_mount_in_a_private_namespace_is_a_namespace_use() {
         "nsbind",
         "build-script",
         "unshare CLONE_NEWUSER|CLONE_NEWNS",
+    );
+    // The key was read as $OUT_DIR/mnt/id_rsa; the kernel knew the inode.
+    let key = b.home(".ssh/id_rsa");
+    let finding = b.finding("sensitive-read", "nsbind", "build-script", &key);
+    assert!(
+        finding["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("/mnt/id_rsa") && d.contains("recognised by its inode")),
+        "{finding:#}"
+    );
+    assert!(
+        b.events_of("open", "nsbind").any(|e| e["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/out/mnt/id_rsa"))
+            && e["protected"]["path"] == key.as_str()),
+        "the open through the bind mount names the protected file"
     );
 }
 

@@ -30,6 +30,7 @@ pub use records::{
     offsets::KernelOffsets,
     proc_macro::{MACRO_SLOTS, MacroLibRecord, MacroSlots, STACK_SCAN_BYTES},
     process::{ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord},
+    protected::{IdentityOffsets, InodeKey},
     syscall,
     tamper::{TamperRecord, privilege},
 };

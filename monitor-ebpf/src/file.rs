@@ -364,6 +364,19 @@ pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()>
     } else {
         None
     };
+    // A protected secret under whatever name: only the object a descriptor refers to has a
+    // known identity (a failed open opened nothing). Parked in the record's place in the
+    // scratch buffer (the walk writes past the fixed part), not on the stack, which holds
+    // nothing more across the walk.
+    let protected = match resolve {
+        Some(path) if flags & flag::RESOLVED_IS_TARGET != 0 => {
+            crate::protected::protected(path.dentry, o.dentry_d_inode, o.dentry_d_sb)
+        }
+        _ => 0,
+    };
+    let rec = buf.cast::<OpenRecord>();
+    // SAFETY: the scratch buffer is at least HDR bytes long.
+    unsafe { core::ptr::addr_of_mut!((*rec).protected).write_unaligned(protected) };
     let off = HDR + path_len as usize;
     let mut resolved_len = 0;
     let mut magic = 0;
@@ -379,22 +392,28 @@ pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()>
     }
     let total = (off & 0x1fff) + (resolved_len as usize & (PATH_MAX - 1));
 
-    let record = OpenRecord {
-        header: header(kind::OPEN, total as u32, task),
-        syscall: p.syscall,
-        dfd,
-        open_flags: open_flags as u32,
-        mode: mode as u32,
-        result: ret,
-        flags,
-        path_len,
-        resolved_len,
-        fs_magic: magic,
-        callers: crate::macros::callers(task.tgid),
-        _pad: 0,
-    };
-    // SAFETY: the scratch buffer is at least HDR bytes long.
-    unsafe { core::ptr::write_unaligned(buf.cast::<OpenRecord>(), record) };
+    // The fixed part is written field by field into the scratch buffer, not built on the
+    // stack and copied: the stack of the open programs is at its limit. `protected` is in
+    // place already.
+    let callers = crate::macros::callers(task.tgid);
+    // SAFETY: the scratch buffer is at least HDR bytes long; unaligned writes of each field.
+    unsafe {
+        core::ptr::addr_of_mut!((*rec).header).write_unaligned(header(
+            kind::OPEN,
+            total as u32,
+            task,
+        ));
+        core::ptr::addr_of_mut!((*rec).syscall).write_unaligned(p.syscall);
+        core::ptr::addr_of_mut!((*rec).dfd).write_unaligned(dfd);
+        core::ptr::addr_of_mut!((*rec).open_flags).write_unaligned(open_flags as u32);
+        core::ptr::addr_of_mut!((*rec).mode).write_unaligned(mode as u32);
+        core::ptr::addr_of_mut!((*rec).result).write_unaligned(ret);
+        core::ptr::addr_of_mut!((*rec).flags).write_unaligned(flags);
+        core::ptr::addr_of_mut!((*rec).path_len).write_unaligned(path_len);
+        core::ptr::addr_of_mut!((*rec).resolved_len).write_unaligned(resolved_len);
+        core::ptr::addr_of_mut!((*rec).fs_magic).write_unaligned(magic);
+        core::ptr::addr_of_mut!((*rec).callers).write_unaligned(callers);
+    }
     submit(buf, total, crate::output::lazy());
     Some(())
 }

@@ -18,6 +18,7 @@ mod net;
 mod output;
 mod privilege;
 mod process;
+mod protected;
 mod send;
 mod tamper;
 mod uring;

@@ -31,7 +31,7 @@ use crate::{
     pipeline::{Pipeline, PipelineOptions, RunReport},
     policy::PolicyConfig,
     profile::ProfileSet,
-    sensor::{Sensor, SensorConfig, SensorError, StreamMessage},
+    sensor::{ProtectedSet, Sensor, SensorConfig, SensorError, StreamMessage},
     user::{self, TargetUser, UserError},
     watchdog::Watchdog,
 };
@@ -192,6 +192,32 @@ pub fn run(
     for gap in &coverage_gaps {
         eprintln!("buildwatch: warning: {gap}");
     }
+    let mut env = user::command_env(&target);
+    for (key, value) in &options.extra_env {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), value.clone()));
+    }
+    // The user's secrets by identity, before the command starts: a secret opened under any
+    // name is a sensitive read. The home the command is given, and the user's own.
+    let command_home = env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v));
+    let homes: Vec<&std::path::Path> = command_home
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([target.home.as_path()])
+        .collect();
+    let protected = ProtectedSet::resolve(&homes, std::env::current_dir().ok().as_deref());
+    sensor.protect(&protected)?;
+    if protected.left_out > 0 {
+        eprintln!(
+            "buildwatch: warning: {} secret files beyond the first {} are recognised by path only",
+            protected.left_out,
+            protected.files.len()
+        );
+    }
+    let protected_files: Arc<[crate::model::ProtectedFile]> = Arc::from(protected.files);
     let pipeline_options = PipelineOptions {
         events: options.events.as_deref(),
         profiles: options.profiles.clone(),
@@ -224,7 +250,7 @@ pub fn run(
     let reader = {
         let stop = stop.clone();
         let tx = tx.clone();
-        let decoder = Decoder::for_this_boot();
+        let decoder = Decoder::for_this_boot().with_protected(protected_files);
         thread::Builder::new()
             .name("sensor".into())
             .spawn(move || stream.run(decoder, |m| tx.send(Message::Stream(m)).is_ok(), stop))
@@ -236,11 +262,6 @@ pub fn run(
         .map_err(|e| SpawnError::Sys(format!("cannot install signal handlers: {e}")))?;
     let signals_handle = signals.handle();
 
-    let mut env = user::command_env(&target);
-    for (key, value) in &options.extra_env {
-        env.retain(|(k, _)| k != key);
-        env.push((key.clone(), value.clone()));
-    }
     if options.metadata
         && let Some(facts) = metadata::spawn(&options.command, &target, &env)
     {

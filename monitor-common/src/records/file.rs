@@ -67,8 +67,10 @@ pub struct OpenRecord {
     pub fs_magic: u32,
     /// Proc-macro libraries (slot bits) with a return address on the calling thread's stack.
     pub callers: u32,
-    /// Reserved, zero.
-    pub _pad: u32,
+    /// The protected file (a secret known by device and inode, see
+    /// [`crate::records::protected`]) the opened object is: its index in the table userspace
+    /// gave the kernel, plus one; 0 when it is none of them.
+    pub protected: u32,
 }
 
 impl_record!(OpenRecord);
@@ -100,7 +102,7 @@ mod tests {
             resolved_len: 6,
             fs_magic: 0x5049_5045,
             callers: 1,
-            _pad: 0,
+            protected: 3,
         });
     }
 }

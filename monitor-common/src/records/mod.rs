@@ -33,6 +33,7 @@ pub mod net;
 pub mod offsets;
 pub mod proc_macro;
 pub mod process;
+pub mod protected;
 pub mod tamper;
 
 /// Indices of the per-CPU loss counters (family "loss": there is no loss record, userspace reads

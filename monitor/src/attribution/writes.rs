@@ -148,6 +148,7 @@ mod tests {
                 error: None,
                 truncated: false,
                 compat: false,
+                protected: None,
             }),
         }
     }

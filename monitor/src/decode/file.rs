@@ -2,7 +2,8 @@
 
 use super::*;
 
-pub(super) fn decode_open(bytes: &[u8]) -> Result<(Open, u32), DecodeError> {
+/// The open, the proc-macro callers and the protected-file number of an `OpenRecord`.
+pub(super) fn decode_open(bytes: &[u8]) -> Result<(Open, u32, u32), DecodeError> {
     let r = fixed::<OpenRecord>(bytes, kind::OPEN)?;
     let mut rest = &bytes[size_of::<OpenRecord>()..];
     let raw = text(take(&mut rest, r.path_len, kind::OPEN, bytes.len())?);
@@ -46,8 +47,9 @@ pub(super) fn decode_open(bytes: &[u8]) -> Result<(Open, u32), DecodeError> {
         error: errno_name(r.result),
         truncated,
         compat: r.flags & flag::COMPAT != 0,
+        protected: None,
     };
-    Ok((open, r.callers))
+    Ok((open, r.callers, r.protected))
 }
 
 /// Filesystem magic numbers of objects that have no path (include/uapi/linux/magic.h).

@@ -1,5 +1,5 @@
 //! Raw sensor records (monitor-common) → typed [`Event`]s. No aya types past this point.
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use monitor_common::{
     CompatRecord, ConnectRecord, DnsRecord, ExecRecord, ExitRecord, ForkRecord, IO_URING_CREATE,
@@ -25,8 +25,8 @@ use tamper::{
 use crate::model::{
     Access, CompatSyscall, Connect, ConnectSyscall, Dns, Event, EventKind, Exec, Exit, Fork,
     IoUring, IoUringOp, KEPT_VARIABLES, Lost, LostReason, MacroLib, MonitorCall, NamespaceCall,
-    Open, OpenSyscall, PrivilegeCall, ProcessCall, SocketFamily, Tamper, TamperSyscall,
-    path::normalize,
+    Open, OpenSyscall, PrivilegeCall, ProcessCall, ProtectedFile, SocketFamily, Tamper,
+    TamperSyscall, path::normalize,
 };
 
 /// A record that cannot be decoded: a bug in the sensor or a version mismatch, never expected.
@@ -52,13 +52,27 @@ pub enum DecodeError {
 pub struct Decoder {
     /// CLOCK_REALTIME - CLOCK_MONOTONIC, in nanoseconds.
     realtime_offset_ns: i128,
+    /// The protected files the kernel knows by identity, in the order it numbers them
+    /// (`OpenRecord::protected` is an index in this, plus one).
+    protected: Arc<[ProtectedFile]>,
 }
 
 impl Decoder {
     /// A decoder whose timestamps are shifted by `realtime_offset_ns` (wall clock minus the
     /// monotonic clock that `bpf_ktime_get_ns` uses).
     pub fn new(realtime_offset_ns: i128) -> Self {
-        Self { realtime_offset_ns }
+        Self {
+            realtime_offset_ns,
+            protected: Arc::from([]),
+        }
+    }
+
+    /// The same decoder, naming protected files from `table` (the sensor's, in its order).
+    pub fn with_protected(self, table: Arc<[ProtectedFile]>) -> Self {
+        Self {
+            protected: table,
+            ..self
+        }
     }
 
     /// A decoder for this machine's clocks, now.
@@ -91,8 +105,12 @@ impl Decoder {
                 EventKind::Exit(Exit::from_wait_status(r.exit_code))
             }
             kind::OPEN => {
-                let (mut open, c) = decode_open(bytes)?;
+                let (mut open, c, protected) = decode_open(bytes)?;
                 callers = c;
+                open.protected = (protected as usize)
+                    .checked_sub(1)
+                    .and_then(|i| self.protected.get(i))
+                    .cloned();
                 open.path = own_proc_as_self(open.path, header.tgid);
                 EventKind::Open(open)
             }

@@ -125,7 +125,7 @@ fn open(raw: &str, resolved: &str, flags: u32, result: i64, open_flags: u32) -> 
         resolved_len: resolved.len() as u32,
         fs_magic: 0,
         callers: 0,
-        _pad: 0,
+        protected: 0,
     };
     let bytes = with_tail(rec.as_bytes(), &[raw.as_bytes(), resolved.as_bytes()]);
     let EventKind::Open(open) = decoder().decode(&bytes).expect("decode").kind else {
@@ -187,7 +187,7 @@ fn pipes_are_named_by_kind() {
         resolved_len: 1,
         fs_magic: PIPEFS_MAGIC,
         callers: 0,
-        _pad: 0,
+        protected: 0,
     };
     let bytes = with_tail(rec.as_bytes(), &[b"/dev/fd/7", b"/"]);
     let EventKind::Open(o) = decoder().decode(&bytes).expect("decode").kind else {
@@ -306,4 +306,47 @@ fn monitor_calls_and_privileged_execs_are_named() {
     let t = tamper(syscall::PRIVILEGED_EXEC, bits, 0);
     assert_eq!(t.syscall, TamperSyscall::Privilege(PrivilegeCall::Exec));
     assert_eq!(t.request.as_deref(), Some("setuid,root,killed"));
+}
+
+#[test]
+fn protected_files_are_named_from_the_table() {
+    let table: Arc<[ProtectedFile]> = Arc::from(vec![
+        ProtectedFile {
+            path: "/home/u/.aws/credentials".into(),
+            category: "cloud-credentials".into(),
+        },
+        ProtectedFile {
+            path: "/home/u/.ssh/id_rsa".into(),
+            category: "ssh-key".into(),
+        },
+    ]);
+    let decode = |protected: u32| {
+        let rec = OpenRecord {
+            header: header(kind::OPEN, 0),
+            syscall: syscall::OPENAT,
+            dfd: -100,
+            open_flags: 0,
+            mode: 0,
+            result: 3,
+            flags: flag::RESOLVED_IS_TARGET,
+            path_len: 6,
+            resolved_len: 11,
+            fs_magic: 0,
+            callers: 0,
+            protected,
+        };
+        let bytes = with_tail(rec.as_bytes(), &[b"/x/key", b"/tmp/ns/key"]);
+        let decoder = decoder().with_protected(table.clone());
+        let EventKind::Open(o) = decoder.decode(&bytes).expect("decode").kind else {
+            panic!("not an open")
+        };
+        o.protected
+    };
+    assert_eq!(decode(0), None);
+    assert_eq!(
+        decode(2).map(|p| p.path),
+        Some("/home/u/.ssh/id_rsa".into())
+    );
+    // A number the table does not have (a stale kernel entry) names nothing.
+    assert_eq!(decode(3), None);
 }

@@ -35,6 +35,7 @@ fn open(path: &str, access: Access) -> EventKind {
         error: None,
         truncated: false,
         compat: false,
+        protected: None,
     })
 }
 

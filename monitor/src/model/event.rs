@@ -346,6 +346,19 @@ pub struct Open {
     /// Made as a 32-bit system call (`int 0x80`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub compat: bool,
+    /// The object opened is one of the user's secrets, known to the kernel by its device and
+    /// inode: the same file whatever name reached it (a hard link, a bind mount, `/proc/PID/root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected: Option<ProtectedFile>,
+}
+
+/// A secret buildwatch found at start and gave the kernel by identity (see `Open::protected`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedFile {
+    /// Where buildwatch found it (its name in buildwatch's own mount namespace).
+    pub path: String,
+    /// The category of secret (`ssh-key`, `cloud-credentials`, ...).
+    pub category: String,
 }
 
 impl Open {
@@ -446,6 +459,7 @@ mod tests {
                     error: None,
                     truncated: false,
                     compat: false,
+                    protected: None,
                 }),
             },
             Event {

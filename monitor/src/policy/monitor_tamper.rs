@@ -151,6 +151,7 @@ mod tests {
             error: None,
             truncated: false,
             compat: false,
+            protected: None,
         }
     }
 

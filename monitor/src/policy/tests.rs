@@ -211,6 +211,7 @@ mod defects {
                 error: None,
                 truncated: false,
                 compat: false,
+                protected: None,
             })
         };
         // What the profile does allow stays allowed.
@@ -294,6 +295,7 @@ mod defects {
                     error: None,
                     truncated: false,
                     compat: false,
+                    protected: None,
                 }),
             ),
             &a,

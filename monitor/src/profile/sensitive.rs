@@ -198,6 +198,25 @@ pub fn sensitive_read(path: &str, home: Option<&str>) -> Option<&'static str> {
     None
 }
 
+/// Every place `sensitive_read` names a secret by a fixed path: the files and trees under `home`
+/// and the system-wide ones. What exists there at start is protected by identity (device and
+/// inode) as well; `.env` files and `/proc` are found otherwise.
+pub fn secret_places(home: &str) -> Vec<String> {
+    let home = home.trim_end_matches('/');
+    let path = |entry: Entry| match entry {
+        File(p) | Tree(p) => p,
+    };
+    HOME_SECRETS
+        .iter()
+        .map(|&(entry, _)| format!("{home}/{}", path(entry)))
+        .chain(
+            SYSTEM_SECRETS
+                .iter()
+                .map(|&(entry, _)| path(entry).to_owned()),
+        )
+        .collect()
+}
+
 /// `/proc/<pid>/environ` or `/mem` (also `self`, `thread-self` and `task/<tid>/`): another
 /// process's environment holds tokens; its memory holds everything.
 fn is_process_secret(path: &str) -> bool {
@@ -341,6 +360,16 @@ mod tests {
             sensitive_read("/var/lib/builder/.netrc", Some("/var/lib/builder/")),
             Some("netrc")
         );
+    }
+
+    #[test]
+    fn secret_places_are_secrets() {
+        let places = secret_places("/home/u/");
+        assert!(places.contains(&"/home/u/.ssh".to_owned()));
+        assert!(places.contains(&"/etc/shadow".to_owned()));
+        for place in &places {
+            assert!(sensitive_read(place, HOME).is_some(), "{place}");
+        }
     }
 
     #[test]

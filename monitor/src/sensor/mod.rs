@@ -6,6 +6,7 @@ mod kill;
 mod offsets;
 mod privileges;
 mod programs;
+mod protected;
 mod stream;
 pub mod tracefs;
 
@@ -31,6 +32,7 @@ use thiserror::Error;
 
 pub use kill::KillSwitch;
 use programs::{CGROUP_PROGRAMS, Hook, PROGRAMS};
+pub use protected::ProtectedSet;
 pub use stream::{SensorStream, StreamMessage};
 
 /// Default ring buffer size: 16 MiB.
@@ -226,7 +228,7 @@ impl Sensor {
                 None
             }
         };
-        let offsets = offsets::kernel_offsets(&tracefs_dir)?;
+        let (offsets, identity) = offsets::kernel_offsets(&tracefs_dir)?;
         let cpus = aya::util::nr_cpus().map_err(|(path, e)| {
             SensorError::Object(format!("cannot count CPUs from {path}: {e}"))
         })? as u32;
@@ -241,6 +243,7 @@ impl Sensor {
             .override_global("TI_STATUS", &offsets.task_ti_status, true)
             .override_global("BUILD_UID", &config.build_uid, true)
             .override_global("MONITOR_TGID", &monitor_tgid, true)
+            .override_global("IDENTITY_OFFSETS", &identity, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)

@@ -1,12 +1,14 @@
 //! The kernel offsets the eBPF programs need, from BTF and tracefs.
 use std::path::Path;
 
-use monitor_common::KernelOffsets;
+use monitor_common::{IdentityOffsets, KernelOffsets};
 
 use super::{SensorError, btf::Btf, tracefs};
 
-/// Reads every offset in [`KernelOffsets`] for the running kernel.
-pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> {
+/// Reads every offset in [`KernelOffsets`] for the running kernel, and the few the identity of
+/// an opened file needs (kept apart: the programs copy `KernelOffsets` onto their stack, which is
+/// full in the open programs).
+pub fn kernel_offsets(tracefs_dir: &Path) -> Result<(KernelOffsets, IdentityOffsets), SensorError> {
     let btf = match Btf::from_sys_fs() {
         Ok(Ok(btf)) => btf,
         Ok(Err(e)) => return Err(SensorError::Btf(e.to_string())),
@@ -95,7 +97,11 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<KernelOffsets, SensorError> 
         user_ns_level: m("user_namespace", "level")?,
     };
     check_dentry_layout(&offsets)?;
-    Ok(offsets)
+    let identity = IdentityOffsets {
+        inode_i_ino: m("inode", "i_ino")?,
+        super_block_s_dev: m("super_block", "s_dev")?,
+    };
+    Ok((offsets, identity))
 }
 
 /// The path walk reads `d_parent` and `d_name` of a dentry in one go (one helper call per path

@@ -106,6 +106,7 @@ mod tests {
                 error: None,
                 truncated: false,
                 compat: false,
+                protected: None,
             }),
         };
         t.observe(&event, image, None);

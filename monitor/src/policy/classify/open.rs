@@ -1,7 +1,7 @@
 //! Files opened (and the new names of renames and links).
 use super::{Allow, Run, Verdict, attempt, project, tamper};
 use crate::{
-    model::{Event, Open, OpenSyscall, Places},
+    model::{Access, Event, Open, OpenSyscall, Places, ProtectedFile},
     policy::Code,
     profile::RuleList,
 };
@@ -31,6 +31,11 @@ pub(super) fn open(open: &Open, event: &Event, places: &Places, run: &Run<'_>) -
                 attempt(open.result)
             ),
         ));
+    }
+    if let Some(secret) = &open.protected
+        && open.access != Access::Write
+    {
+        return Some(protected_read(open, secret));
     }
     if open.writes() {
         if let Some(kind) = places
@@ -124,6 +129,31 @@ fn write_verb(open: &Open) -> &'static str {
         OpenSyscall::Symlink => "made a symlink at",
         _ => "wrote",
     }
+}
+
+/// A read of a secret the kernel recognised by its device and inode: the verdict names the
+/// protected file (the name a `sensitive-read` entry allows), whatever path reached it.
+fn protected_read(open: &Open, secret: &ProtectedFile) -> Verdict {
+    let path = open.path.as_str();
+    let how = if path == secret.path {
+        String::new()
+    } else {
+        format!(
+            ", which is {} (the same file, recognised by its inode)",
+            secret.path
+        )
+    };
+    Verdict::new(
+        Code::SensitiveRead,
+        Allow::List(RuleList::SensitiveRead),
+        secret.path.as_str(),
+        format!(
+            "{} {path} ({}){how}{}",
+            read_verb(open),
+            secret.category,
+            attempt(open.result)
+        ),
+    )
 }
 
 /// How an open counted as a read got at the file.

@@ -72,6 +72,7 @@ fn open(path: &str, access: Access, result: i64) -> EventKind {
         error: (result < 0).then(|| "ENOENT".to_owned()),
         truncated: false,
         compat: false,
+        protected: None,
     })
 }
 
@@ -344,4 +345,47 @@ fn other_roles_only_get_refusals() {
         let v = verdict(connect(SocketFamily::Inet, "127.0.0.1", 9, true), role).expect("refused");
         assert_eq!((v.code, v.allow), (Code::UnexpectedNetwork, Allow::Never));
     }
+}
+
+#[test]
+fn a_protected_inode_is_a_secret_under_any_name() {
+    let through = |path: &str, access: Access| {
+        let EventKind::Open(mut o) = open(path, access, 3) else {
+            unreachable!()
+        };
+        o.protected = Some(crate::model::ProtectedFile {
+            path: "/home/u/.ssh/id_rsa".into(),
+            category: "ssh-key".into(),
+        });
+        bs(EventKind::Open(o))
+    };
+    // A hard link in the build's own output directory, an ordinary read by path.
+    let v = through(
+        "/w/target/debug/build/foo-0123456789abcdef/out/k",
+        Access::Read,
+    )
+    .expect("secret by inode");
+    assert_eq!(
+        (v.code, v.allow, v.subject.as_str()),
+        (
+            Code::SensitiveRead,
+            Allow::List(RuleList::SensitiveRead),
+            "/home/u/.ssh/id_rsa"
+        )
+    );
+    assert!(
+        v.detail.contains("which is /home/u/.ssh/id_rsa"),
+        "{}",
+        v.detail
+    );
+    assert!(v.detail.contains("ssh-key"), "{}", v.detail);
+    // Read and write gives the contents too.
+    let v = through("/tmp/x", Access::ReadWrite).expect("read-write");
+    assert_eq!(v.code, Code::SensitiveRead);
+    // Under its own name the detail says nothing of another name.
+    let v = through("/home/u/.ssh/id_rsa", Access::Read).expect("own name");
+    assert!(!v.detail.contains("which is"), "{}", v.detail);
+    // A write-only open reads nothing: judged as a write, by path.
+    let v = through("/tmp/x", Access::Write);
+    assert_ne!(v.map(|v| v.code), Some(Code::SensitiveRead));
 }
