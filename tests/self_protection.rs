@@ -1,4 +1,4 @@
-//! The build against the monitor itself, end to end, with `tests/fixtures/guard` built by a user
+//! The build against the monitor itself, end to end, with `tests/fixtures/self-protection` built by a user
 //! the test creates (and removes), who has a passwordless sudo rule as a GitHub-hosted runner's
 //! user has:
 //! - a file name carrying terminal escapes reaches no human-facing output raw (plain output,
@@ -103,7 +103,7 @@ impl Setup {
         for d in [&home, &ws, &guard] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        copy_fixture("guard", &ws);
+        copy_fixture("self-protection", &ws);
         std::fs::write(guard.join("armed"), "").expect("arm");
         // A setuid-root copy of a harmless program.
         let suid = guard.join("suid-touch");
@@ -389,16 +389,15 @@ fn live_view_shows_hostile_names_escaped() {
         status.exists() || s.contains("Finished `dev` profile")
     });
     assert_not_forged(&screen);
-    // Leave the view (asked first if it still runs something).
-    if !status.exists() {
-        let _ = tmux.cmd(&["send-keys", "-t", "bw", "q"]);
-        std::thread::sleep(Duration::from_millis(500));
-        if tmux.screen().contains("Quit?") {
-            let _ = tmux.cmd(&["send-keys", "-t", "bw", "y"]);
+    // Leave the view (asked first if it still runs something). A key pressed while the view is
+    // still busy (a loaded machine) may be taken for something else: ask again until it has gone.
+    let screen = tmux.wait_for("buildwatch's exit", Duration::from_secs(60), |s| {
+        if status.exists() {
+            return true;
         }
-    }
-    let screen = tmux.wait_for("buildwatch's exit", Duration::from_secs(60), |_| {
-        status.exists()
+        let key = if s.contains("Quit?") { "y" } else { "q" };
+        let _ = tmux.cmd(&["send-keys", "-t", "bw", key]);
+        false
     });
     // After the view: the findings on the normal screen, the name escaped.
     assert_not_forged(&screen);
