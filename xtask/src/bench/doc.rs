@@ -244,11 +244,7 @@ impl Builds {
     }
 
     pub(super) fn secs(&self, workload: &str, watch: Watch) -> Vec<f64> {
-        self.runs
-            .iter()
-            .filter(|r| r.workload == workload && r.watch == watch)
-            .map(|r| r.measured.secs)
-            .collect()
+        self.figure(workload, watch, Figure::Wall)
     }
 }
 
