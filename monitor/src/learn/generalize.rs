@@ -65,6 +65,10 @@ pub fn collapse(paths: &BTreeSet<String>) -> BTreeSet<String> {
                 continue 'paths;
             }
         }
+        if let Some(glob) = temporary_names(p) {
+            out.insert(glob);
+            continue;
+        }
         let (dir, name) = p.rsplit_once('/').unwrap_or(("", p));
         by_dir.entry(dir).or_default().push(name);
     }
@@ -102,6 +106,54 @@ pub fn collapse(paths: &BTreeSet<String>) -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// Directories where programs create files and directories under random names (mkstemp,
+/// mkdtemp, the tempfile crate): a name learned there literally would never be seen again.
+const TEMPORARY_ROOTS: [&str; 4] = ["${TMPDIR}/", "/tmp/", "/var/tmp/", "/dev/shm/"];
+
+/// The fewest characters a random suffix has: mkstemp's `XXXXXX` and the tempfile crate's
+/// default both use six from `[A-Za-z0-9]`.
+const RANDOM_SUFFIX: usize = 6;
+
+/// A path under a temporary directory with a randomly named component
+/// (`${TMPDIR}/rmetaOYY63Q/full.rmeta`) as a glob that the next run's names also match
+/// (`${TMPDIR}/rmeta*/full.rmeta`); `None` when it has no such component.
+fn temporary_names(path: &str) -> Option<String> {
+    let root = TEMPORARY_ROOTS.iter().find(|r| path.starts_with(**r))?;
+    let rest = &path[root.len()..];
+    let mut random = false;
+    let parts: Vec<String> = rest
+        .split('/')
+        .map(|component| match random_suffix(component) {
+            Some(stem) => {
+                random = true;
+                format!("{}*", escape_glob(stem))
+            }
+            None => escape_glob(component),
+        })
+        .collect();
+    random.then(|| format!("{}{}", escape_prefix(root), parts.join("/")))
+}
+
+/// The part of `name` before a random suffix: its last six characters are ASCII letters and
+/// digits that mix upper and lower case, or letters and digits (names people choose rarely end
+/// so; `tmp.XXXXXX` suffixes almost always do: all six of one kind has a chance under 1 %).
+/// Only asked of names in temporary directories, where a wider rule costs little.
+fn random_suffix(name: &str) -> Option<&str> {
+    let bytes = name.as_bytes();
+    let start = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_alphanumeric())
+        .map_or(0, |i| i + 1);
+    let tail = &bytes[bytes.len().saturating_sub(RANDOM_SUFFIX).max(start)..];
+    if tail.len() < RANDOM_SUFFIX {
+        return None;
+    }
+    let upper = tail.iter().any(u8::is_ascii_uppercase);
+    let lower = tail.iter().any(u8::is_ascii_lowercase);
+    let digit = tail.iter().any(u8::is_ascii_digit);
+    ((upper && lower) || ((upper || lower) && digit)).then(|| &name[..name.len() - RANDOM_SUFFIX])
 }
 
 /// A program entry: a bare name or a path (which may start with a `${VAR}`), escaped.
@@ -177,6 +229,37 @@ mod tests {
         assert_eq!(
             collapse(&paths),
             BTreeSet::from(["${OUT_DIR}/**".to_owned()])
+        );
+    }
+
+    #[test]
+    fn random_temporary_names_become_globs() {
+        let paths: BTreeSet<String> = [
+            "${TMPDIR}/rmetaOYY63Q/full.rmeta",
+            "${TMPDIR}/rmetaPHULnw/full.rmeta",
+            "${TMPDIR}/rmetaja4wrb/full.rmeta",
+            "/tmp/.tmpA1b2C3",
+            "/tmp/cc-build/tmp.Xy12Zq/conftest.c",
+            "${TMPDIR}/rustix_test_can_compile",
+            "/tmp/README",
+            "/usr/share/x/ABCdef",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(
+            collapse(&paths),
+            BTreeSet::from(
+                [
+                    "${TMPDIR}/rmeta*/full.rmeta",
+                    "/tmp/.tmp*",
+                    "/tmp/cc-build/tmp.*/conftest.c",
+                    "${TMPDIR}/rustix_test_can_compile",
+                    "/tmp/README",
+                    "/usr/share/x/ABCdef",
+                ]
+                .map(String::from)
+            )
         );
     }
 
