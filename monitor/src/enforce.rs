@@ -23,10 +23,10 @@ use monitor_common::{GROUP_RUSTC, GROUP_UNKNOWN};
 use crate::{
     attribution::{CrateRef, ProcKind, Role},
     model::{Event, EventKind},
+    observer::Observer,
     pipeline::Pipeline,
     profile::{HostPattern, NetPattern, PortPattern, ProfileSet, RoleRules},
     sensor::{Sensor, SensorError},
-    watch::Observer,
 };
 
 /// Keeps the kernel's crate groups and allow lists in step with attribution.

@@ -19,6 +19,7 @@ pub mod i386;
 pub mod learn;
 pub mod metadata;
 pub mod model;
+pub mod observer;
 pub mod packet;
 pub mod pipeline;
 pub mod policy;

@@ -6,7 +6,6 @@
 //! at every turn of the loop, and when the run finished.
 use std::{
     io::IsTerminal as _,
-    os::fd::OwnedFd,
     path::PathBuf,
     sync::{
         Arc,
@@ -22,12 +21,12 @@ use thiserror::Error;
 
 use crate::{
     attribution::BuildContext,
-    command::{self, Child, SpawnError, Status, Stream},
+    command::{self, SpawnError, Status, Stream},
     decode::Decoder,
     enforce::Enforcer,
     learn::Learner,
     metadata,
-    model::Event,
+    observer::Observer,
     pipeline::{Pipeline, PipelineOptions, RunReport},
     policy::PolicyConfig,
     profile::ProfileSet,
@@ -121,50 +120,6 @@ const SETTLE: Duration = Duration::from_millis(20);
 
 /// After killing leftover processes, how long to keep reading for their exit records.
 const KILL_SETTLE: Duration = Duration::from_millis(300);
-
-/// Whoever follows a run besides the pipeline: told of its course by the run loop, which knows
-/// nothing else of them. Every method has a default that does nothing.
-pub trait Observer {
-    /// The command's output should come to this observer instead of the terminal (a view that
-    /// owns the terminal); the command's stdin is then /dev/null.
-    fn takes_output(&self) -> bool {
-        false
-    }
-
-    /// The command started; `output` holds its stdout and stderr when [`Self::takes_output`]
-    /// (empty otherwise). An error stops the run (the command is killed): nobody would read
-    /// its output.
-    fn started(
-        &mut self,
-        _child: &Arc<Child>,
-        _output: Vec<(OwnedFd, Stream)>,
-    ) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    /// An event went through the pipeline (attributed and checked).
-    fn event(&mut self, _event: &Event, _pipeline: &Pipeline) {}
-
-    /// A sensor record could not be decoded. `true` when the observer shows it (then no
-    /// warning is printed).
-    fn undecodable(&mut self) -> bool {
-        false
-    }
-
-    /// Every turn of the loop: after each batch of events, and at least every 50 ms.
-    fn tick(&mut self, _pipeline: &Pipeline) {}
-
-    /// The events are drained and the pipeline is about to finish.
-    fn finishing(&mut self, _pipeline: &Pipeline) {}
-
-    /// The run is over: what it amounted to and the command's status.
-    fn finished(&mut self, _report: &RunReport, _status: Option<Status>) {}
-
-    /// Problems the observer met during the run, reported with the outcome.
-    fn take_errors(&mut self) -> Vec<String> {
-        Vec::new()
-    }
-}
 
 /// The coverage gap of a build that runs as root (buildwatch run as root without sudo and without
 /// `--user`): root in the build can detach the sensor's programs, move itself out of the build's

@@ -23,8 +23,8 @@ use nix::{
 
 use crate::{
     model::{Event, EventKind},
+    observer::Observer,
     sensor::KillSwitch,
-    watch::Observer,
 };
 
 /// The byte that tells the watchdog the run ended normally.

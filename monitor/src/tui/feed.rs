@@ -23,9 +23,9 @@ use crate::{
     command::{Child, Status},
     learn,
     model::Event,
+    observer::Observer,
     pipeline::{Pipeline, RunReport},
     profile::Vars,
-    watch::Observer,
 };
 
 /// How often findings and crate variables are re-sent while events flow.

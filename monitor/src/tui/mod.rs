@@ -11,7 +11,7 @@
 //! - [`ui::draw`] renders an `&App`: a pure function of the state, no I/O, no panics on empty data.
 //! - [`run`] owns the terminal: a guard (and a panic hook) restore it on every way out; the
 //!   signals that end buildwatch end the view first.
-//! - [`feed::LiveFeed`] is the view's observer of the run loop ([`crate::watch::Observer`]),
+//! - [`feed::LiveFeed`] is the view's observer of the run loop ([`crate::observer::Observer`]),
 //!   and [`live::run_with_view`] the glue that runs a watch with the view.
 //!
 //! ```text
@@ -42,7 +42,7 @@ pub mod ui;
 #[cfg(test)]
 mod tests;
 
-pub use app::{App, Pane, Popup};
+pub use app::{App, Pane, Popup, Viewport};
 pub use log::{KindFilter, LogFilter};
 pub use model::{BuildModel, CrateView, ProcNode};
 pub use terminal::run;

@@ -255,8 +255,6 @@ fn event_loop(
             return Ok(reason);
         }
         if keyed || last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
-            let size = guard.terminal.size()?;
-            app.set_size(size.width, size.height);
             guard.terminal.draw(|frame| ui::draw(frame, app))?;
             last_draw = Some(Instant::now());
         }

@@ -42,7 +42,6 @@ fn app_with(upto: Upto, profiles_dir: &Path, extra: Vec<Event>) -> App {
         profiles_dir.to_owned(),
         BTreeSet::new(),
     );
-    app.set_size(80, 24);
     app.update(UiEvent::Started { pid: 28061 });
     let mut pipeline = Pipeline::new(PipelineOptions::default()).expect("pipeline");
     let events = fixture();
@@ -98,7 +97,6 @@ fn keys(app: &mut App, text: &str) {
 
 /// The screen as text (one line per row, trailing blanks cut).
 fn render(app: &mut App, width: u16, height: u16) -> String {
-    app.set_size(width, height);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     terminal
         .draw(|frame| super::ui::draw(frame, app))

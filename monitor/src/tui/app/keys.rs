@@ -102,8 +102,10 @@ impl App {
                 }
             }
             Pane::Detail => {
-                let max = crate::tui::ui::detail::lines(self)
-                    .len()
+                let max = self
+                    .viewport
+                    .get()
+                    .detail_lines
                     .saturating_sub(self.pane_height(Pane::Detail));
                 self.detail_scroll = offset(self.detail_scroll, delta).min(max);
             }

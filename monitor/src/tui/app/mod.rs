@@ -1,5 +1,6 @@
 //! The view's state and what keys do to it.
 use std::{
+    cell::Cell,
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     path::PathBuf,
     time::Duration,
@@ -59,9 +60,18 @@ impl Pane {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
+}
+
+/// What the last frame showed, recorded by the renderer as it draws: the rows of content of each
+/// pane (0: not shown) and the length of the detail pane. Paging and scroll bounds use it, so
+/// that the state needs nothing of the layout or of the renderer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Viewport {
+    pub rows: [u16; Pane::ALL.len()],
+    pub detail_lines: usize,
 }
 
 /// Identifies a finding across updates of the list (the policy merges on this).
@@ -175,7 +185,8 @@ pub struct App {
     pub(super) ended: Option<(Option<Status>, Duration)>,
     pub(super) undecodable: u64,
     rate_samples: VecDeque<(Duration, u64)>,
-    size: (u16, u16),
+    /// What the renderer drew last (it writes here; the state only reads).
+    pub viewport: Cell<Viewport>,
     pub(super) focus: Pane,
     pub(super) bottom: Pane,
     /// The crate the user selected; None: the top row.
@@ -213,7 +224,7 @@ impl App {
             ended: None,
             undecodable: 0,
             rate_samples: VecDeque::new(),
-            size: (80, 24),
+            viewport: Cell::default(),
             focus: Pane::Crates,
             bottom: Pane::Detail,
             selected_crate: None,
@@ -313,19 +324,11 @@ impl App {
         }
     }
 
-    /// The terminal's size (for paging and bounding scrolls by what fits).
-    pub fn set_size(&mut self, width: u16, height: u16) {
-        self.size = (width, height);
-    }
-
-    /// Rows of content `pane` shows at the current size (10 when it is not shown).
-    fn pane_height(&self, pane: Pane) -> usize {
-        let screen = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
-        super::ui::areas(screen, self)
-            .of(pane)
-            .map(|r| r.height.saturating_sub(2) as usize)
-            .unwrap_or(10)
-            .max(1)
+    /// Rows of content `pane` showed in the last frame (10 before the first frame, or when it
+    /// is not shown).
+    pub(super) fn pane_height(&self, pane: Pane) -> usize {
+        let rows = self.viewport.get().rows[pane.index()];
+        if rows == 0 { 10 } else { rows as usize }
     }
 
     /// Time since the run started (frozen when it ended).

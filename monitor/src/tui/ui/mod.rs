@@ -16,7 +16,7 @@ use ratatui::{
     widgets::{Block, BorderType},
 };
 
-use super::app::{App, Pane};
+use super::app::{App, Pane, Viewport};
 
 /// Below this size the panes are stacked: the crate table above, one other pane below.
 const WIDE_MIN: (u16, u16) = (120, 36);
@@ -107,6 +107,12 @@ pub fn areas(area: Rect, app: &App) -> Areas {
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let areas = areas(frame.area(), app);
+    let mut viewport = Viewport::default();
+    for pane in Pane::ALL {
+        viewport.rows[pane.index()] = areas.of(pane).map_or(0, |r| r.height.saturating_sub(2));
+    }
+    viewport.detail_lines = detail::lines(app).len();
+    app.viewport.set(viewport);
     header::draw(frame, areas.header, app);
     crates::draw(frame, areas.crates, app, &areas);
     if let Some(area) = areas.detail {
