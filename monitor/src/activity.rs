@@ -119,7 +119,7 @@ impl ActivityLog {
             EventKind::Open(open) if open.result < 0 => a.failed_opens += 1,
             EventKind::Open(open) => {
                 let places = if scrutinised {
-                    Some(attributor.places_for(actor.crate_ref().as_ref()))
+                    Some(attributor.places_for_process(event.pid, actor.crate_ref().as_ref()))
                 } else {
                     None
                 };

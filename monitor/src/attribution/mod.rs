@@ -176,6 +176,45 @@ impl Attributor {
         }
     }
 
+    /// The places of the crate instance `pid` acts for. A crate can be built twice in one run
+    /// (for the host and for the target, or with other features: `cargo install bat` builds
+    /// serde twice, at once), each instance with its own OUT_DIR; the process's own build script
+    /// or rustc (itself or its nearest such ancestor, when it is `krate`'s) says which, and the
+    /// crate-wide [`Self::places_for`] (the instance seen last) is only the fallback.
+    pub fn places_for_process(&self, pid: u32, krate: Option<&CrateRef>) -> Places {
+        let mut places = self.places_for(krate);
+        let Some(krate) = krate else { return places };
+        let mut next = Some(pid);
+        // Bounded: the table's parent links come from fork records and cannot loop, but a
+        // corrupt stream must not make this spin.
+        for _ in 0..256 {
+            let Some(p) = next.and_then(|pid| self.table.get(pid)) else {
+                break;
+            };
+            let own = match &p.kind {
+                ProcKind::BuildScript(k) => k == krate,
+                ProcKind::Rustc(info) => info.krate.as_ref() == Some(krate),
+                _ => false,
+            };
+            if own {
+                let dir = |name: &str| {
+                    p.env
+                        .get(name)
+                        .and_then(|v| paths::clean_dir(v, p.cwd.as_deref()))
+                };
+                if let Some(d) = dir("OUT_DIR") {
+                    places.out_dir = Some(d);
+                }
+                if let Some(d) = dir("CARGO_MANIFEST_DIR") {
+                    places.manifest_dir = Some(d);
+                }
+                break;
+            }
+            next = (p.ppid != 0 && p.ppid != p.pid).then_some(p.ppid);
+        }
+        places
+    }
+
     /// The directories of `krate`'s instance, from the environment cargo gave its build script
     /// or its rustc (and, for the target directory, rustc's `--out-dir`): what the run really
     /// uses, whatever `cargo metadata` said (`cargo install` builds in a target directory of its
@@ -703,5 +742,49 @@ mod tests {
             assert!(a.table().get(pid).is_some(), "process {pid} forgotten");
         }
         assert!(a.table().get(100).is_none());
+    }
+    /// cargo builds a crate twice when the host and the target need it with other features
+    /// (`cargo install bat` does so with serde, both build scripts at once): each build script,
+    /// and what it runs, is judged against its own OUT_DIR, not the one seen last.
+    #[test]
+    fn a_crate_built_twice_has_one_out_dir_per_instance() {
+        let mut a = Attributor::new();
+        let krate = CrateRef::new("serde", Some("1.0.228"));
+        let out = |h: &str| format!("/w/target/release/build/serde-{h}/out");
+        for (pid, hash) in [(10, "aaaaaaaaaaaaaaaa"), (20, "bbbbbbbbbbbbbbbb")] {
+            fork(&mut a, 1, pid);
+            let dir = format!("/w/target/release/build/serde-{hash}");
+            let out = out(hash);
+            let exec = Exec {
+                path: format!("{dir}/build-script-build"),
+                argv: vec![format!("{dir}/build-script-build")],
+                env: [
+                    ("CARGO_PKG_NAME", "serde"),
+                    ("CARGO_PKG_VERSION", "1.0.228"),
+                    ("CARGO_MANIFEST_DIR", "/r/serde-1.0.228"),
+                    ("OUT_DIR", out.as_str()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+                cwd: Some("/r/serde-1.0.228".into()),
+                ..Default::default()
+            };
+            a.process(&mut event(pid, EventKind::Exec(exec)));
+        }
+        fork(&mut a, 10, 11);
+        let first = a.places_for_process(11, Some(&krate));
+        assert_eq!(first.out_dir, Some(out("aaaaaaaaaaaaaaaa")));
+        assert_eq!(
+            a.places_for_process(20, Some(&krate)).out_dir,
+            Some(out("bbbbbbbbbbbbbbbb"))
+        );
+        // Another crate's process, or none: the crate-wide places.
+        assert_eq!(
+            a.places_for_process(999, Some(&krate)).out_dir,
+            a.places_for(Some(&krate)).out_dir
+        );
+        let other = CrateRef::new("libc", Some("0.2.0"));
+        assert_eq!(a.places_for_process(10, Some(&other)).out_dir, None);
     }
 }

@@ -158,7 +158,7 @@ impl Learner {
         let Some(krate) = actor.crate_ref() else {
             return;
         };
-        let places = attributor.places_for(Some(&krate));
+        let places = attributor.places_for_process(event.pid, Some(&krate));
         let verdict = classify(event, role, &places, &run);
         let o = self.observed.entry((krate.name.clone(), role)).or_default();
         if let Some(version) = &krate.version {

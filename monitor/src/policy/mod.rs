@@ -28,8 +28,10 @@ use crate::{
     profile::{CompiledRules, ProfileSet, UsageTracker, Vars, crate_key},
 };
 
-/// A crate instance in a role.
-type Key = (CrateRef, Role);
+/// A crate instance in a role: the crate, the role, and the instance's OUT_DIR and manifest
+/// directory (a crate built twice in one run has two OUT_DIRs, and `${OUT_DIR}` in its profile
+/// means each one for its own instance).
+type Key = (CrateRef, Role, Option<String>, Option<String>);
 
 /// The rules that apply to one crate instance in one role.
 struct Applied {
@@ -130,7 +132,7 @@ impl Policy {
             // rustc never does itself; refusals for anyone) is a finding as it is.
             Role::Rustc | Role::Cargo | Role::Command | Role::Tool => {
                 let krate = actor.crate_ref();
-                let places = attributor.places_for(krate.as_ref());
+                let places = attributor.places_for_process(event.pid, krate.as_ref());
                 if let Some(v) = classify(event, role, &places, &self.run(Some(attributor))) {
                     self.report(
                         v,
@@ -164,13 +166,15 @@ impl Policy {
         let Some(krate) = blamed.crate_ref() else {
             return;
         };
+        // The writer may be long gone: its crate's places (the instance seen last).
+        let places = attributor.places_for(Some(&krate));
         self.judge(
             verdict,
             &krate,
             blamed.policy_role(),
             &blamed.candidates,
             event,
-            attributor,
+            places,
         );
     }
 
@@ -200,10 +204,14 @@ impl Policy {
     }
 
     /// The rules for a crate instance in a role, looked up once.
-    fn ensure_applied(&mut self, krate: &CrateRef, role: Role, attributor: &Attributor) {
-        let key = (krate.clone(), role);
+    fn ensure_applied(&mut self, krate: &CrateRef, role: Role, places: Places) -> Key {
+        let key = (
+            krate.clone(),
+            role,
+            places.out_dir.clone(),
+            places.manifest_dir.clone(),
+        );
         if !self.applied.contains_key(&key) {
-            let places = attributor.places_for(Some(krate));
             let found = self.profiles.rules_for(krate, role);
             let applied = Applied {
                 profile: found.map(|m| crate_key(&m.profile.krate)),
@@ -214,8 +222,9 @@ impl Policy {
                     .map(|r| r.compile(&vars(&places))),
                 places,
             };
-            self.applied.insert(key, applied);
+            self.applied.insert(key.clone(), applied);
         }
+        key
     }
 
     /// Checks an event of a build script or proc-macro against its crate's profile; returns
@@ -230,13 +239,15 @@ impl Policy {
         let Some(krate) = actor.crate_ref() else {
             return false;
         };
-        self.ensure_applied(&krate, role, attributor);
-        let applied = &self.applied[&(krate.clone(), role)];
+        let places = attributor.places_for_process(event.pid, Some(&krate));
+        let key = self.ensure_applied(&krate, role, places);
+        let applied = &self.applied[&key];
         let run = self.run(Some(attributor));
         let Some(verdict) = classify(event, role, &applied.places, &run) else {
             return false;
         };
-        self.judge(verdict, &krate, role, &actor.candidates, event, attributor)
+        let places = applied.places.clone();
+        self.judge(verdict, &krate, role, &actor.candidates, event, places)
     }
 
     /// Whether `krate`'s profile for `role` allows `verdict` (then the allow entry is marked
@@ -248,10 +259,10 @@ impl Policy {
         role: Role,
         candidates: &[CrateRef],
         event: &Event,
-        attributor: &Attributor,
+        places: Places,
     ) -> bool {
-        self.ensure_applied(krate, role, attributor);
-        let applied = &self.applied[&(krate.clone(), role)];
+        let key = self.ensure_applied(krate, role, places);
+        let applied = &self.applied[&key];
         let allowed = applied
             .rules
             .as_ref()
