@@ -22,16 +22,16 @@ use aya::{
         lpm_trie::{Key, LpmTrie},
     },
     programs::{
-        CgroupAttachMode, CgroupSockAddr, ProgramError, RawTracePoint, TracePoint,
-        cgroup_sock_addr::CgroupSockAddrLink, raw_trace_point::RawTracePointLink,
-        trace_point::TracePointLink,
+        CgroupAttachMode, CgroupSock, CgroupSockAddr, ProgramError, RawTracePoint, TracePoint,
+        cgroup_sock::CgroupSockLink, cgroup_sock_addr::CgroupSockAddrLink,
+        raw_trace_point::RawTracePointLink, trace_point::TracePointLink,
     },
 };
 use monitor_common::AllowKey;
 use thiserror::Error;
 
 pub use kill::KillSwitch;
-use programs::{CGROUP_PROGRAMS, Hook, PROGRAMS};
+use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, Hook, PROGRAMS};
 pub use protected::ProtectedSet;
 pub use stream::{SensorStream, StreamMessage};
 
@@ -171,6 +171,7 @@ enum OwnedLink {
     TracePoint(#[expect(dead_code, reason = "held for its Drop, which detaches")] TracePointLink),
     Raw(#[expect(dead_code, reason = "held for its Drop, which detaches")] RawTracePointLink),
     Cgroup(#[expect(dead_code, reason = "held for its Drop, which detaches")] CgroupSockAddrLink),
+    CgroupSock(#[expect(dead_code, reason = "held for its Drop, which detaches")] CgroupSockLink),
 }
 
 /// The loaded and attached sensor. Dropping it detaches every program.
@@ -228,7 +229,7 @@ impl Sensor {
                 None
             }
         };
-        let (offsets, identity) = offsets::kernel_offsets(&tracefs_dir)?;
+        let (offsets, identity, socket) = offsets::kernel_offsets(&tracefs_dir)?;
         let cpus = aya::util::nr_cpus().map_err(|(path, e)| {
             SensorError::Object(format!("cannot count CPUs from {path}: {e}"))
         })? as u32;
@@ -244,6 +245,7 @@ impl Sensor {
             .override_global("BUILD_UID", &config.build_uid, true)
             .override_global("MONITOR_TGID", &monitor_tgid, true)
             .override_global("IDENTITY_OFFSETS", &identity, true)
+            .override_global("SOCKET_OFFSETS", &socket, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
@@ -255,6 +257,7 @@ impl Sensor {
         let mut wanted: Vec<&str> = PROGRAMS.iter().map(|p| p.name).collect();
         if cgroup.is_some() {
             wanted.extend(CGROUP_PROGRAMS);
+            wanted.extend(CGROUP_SOCK_PROGRAMS);
         }
         load_all(&mut ebpf, &wanted)?;
         if std::env::var_os("BUILDWATCH_VERIFIER_STATS").is_some() {
@@ -297,6 +300,21 @@ impl Sensor {
                     .attach(cg.dir(), CgroupAttachMode::Single)
                     .map_err(failed)?;
                 links.push(OwnedLink::Cgroup(p.take_link(id).map_err(failed)?));
+            }
+            for name in CGROUP_SOCK_PROGRAMS {
+                let program = ebpf.program_mut(name).ok_or_else(|| {
+                    SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+                })?;
+                let p: &mut CgroupSock = program
+                    .try_into()
+                    .map_err(|e: ProgramError| load_error(name, e))?;
+                let failed = |e: ProgramError| {
+                    attach_error(name, format!("cgroup {}", cg.path().display()), &e)
+                };
+                let id = p
+                    .attach(cg.dir(), CgroupAttachMode::Single)
+                    .map_err(failed)?;
+                links.push(OwnedLink::CgroupSock(p.take_link(id).map_err(failed)?));
             }
         }
         let tracked = take_map(&mut ebpf, "TRACKED", BpfHashMap::try_from)?;
@@ -468,6 +486,7 @@ fn load_all(ebpf: &mut Ebpf, wanted: &[&str]) -> Result<(), SensorError> {
                         aya::programs::Program::TracePoint(p) => p.load(),
                         aya::programs::Program::RawTracePoint(p) => p.load(),
                         aya::programs::Program::CgroupSockAddr(p) => p.load(),
+                        aya::programs::Program::CgroupSock(p) => p.load(),
                         _ => Ok(()),
                     };
                     if let Err(e) = result
