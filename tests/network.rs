@@ -185,6 +185,11 @@ fn fresh_dir(path: &Path) -> PathBuf {
 
 /// `buildwatch ci <extra> ... -- cargo build --offline` in a fresh copy of the fixture.
 fn watch_fixture(name: &str, extra: &[&str]) -> Build {
+    watch_fixture_building(name, extra, "cargo build --offline")
+}
+
+/// `buildwatch ci <extra> ... -- <cargo>` in a fresh copy of the fixture.
+fn watch_fixture_building(name: &str, extra: &[&str], cargo: &str) -> Build {
     require_root();
     let sock_dir = fresh_dir(&Path::new("/tmp").join(format!("buildwatch-{name}-sock")));
     let listeners = Listeners::start(&sock_dir);
@@ -202,7 +207,8 @@ fn watch_fixture(name: &str, extra: &[&str]) -> Build {
     let mut args = vec!["ci", "--profiles", &profiles_arg, "--report", &report_arg];
     args.extend(["--events", &events_arg]);
     args.extend_from_slice(extra);
-    args.extend(["--", "sh", "-c", "cargo build --offline && sleep 1"]);
+    let command = format!("{cargo} && sleep 1");
+    args.extend(["--", "sh", "-c", &command]);
     let owned = [
         ("CARGO_HOME", real_home_dir("CARGO_HOME", ".cargo")),
         ("RUSTUP_HOME", real_home_dir("RUSTUP_HOME", ".rustup")),
@@ -381,4 +387,84 @@ fn enforce_refuses_every_datagram_and_reports_each_refusal() {
     // Unix sockets cannot be refused by the cgroup hooks: reported all the same.
     assert!(b.got("ssh", b"agent-sock:ssh"), "{:?}", b.received);
     b.finding("agent-socket", "agent-sock", "build-script", &b.ssh_sock);
+}
+
+/// The raw-udp build script, run as root (raw sockets need CAP_NET_RAW, which builds in many CI
+/// containers have), with `extra` options.
+fn raw_udp_build(name: &str, extra: &[&str]) -> Build {
+    let mut args = vec!["--user", "root"];
+    args.extend_from_slice(extra);
+    let b = watch_fixture_building(name, &args, "cargo build --offline -p raw-udp");
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the fixture builds\n{}",
+        b.stderr()
+    );
+    assert_eq!(b.out.status.code(), Some(3), "{}", b.stderr());
+    b
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_raw_socket_is_a_finding_naming_the_destination_inside_the_packet() {
+    let b = raw_udp_build("netevasive-raw", &[]);
+    assert!(
+        b.got("udp", b"raw-udp"),
+        "the hand-built datagram arrived: {:?}\n{}",
+        b.received,
+        b.stderr()
+    );
+    let created = b.finding(
+        "raw-socket",
+        "raw-udp",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    assert_eq!(created["severity"], "error", "{created:#}");
+    // The port the packet's UDP header names, not the 9 of the sockaddr passed with it.
+    let real = format!("127.0.0.1:{}", b.udp_port);
+    let sent = b.finding(
+        "raw-socket",
+        "raw-udp",
+        "build-script",
+        &format!("packet to {real}"),
+    );
+    let detail = sent["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("127.0.0.1:9"),
+        "the decoy address is named as such: {sent:#}"
+    );
+    assert!(
+        b.events.iter().any(|e| e["kind"] == "connect"
+            && e["syscall"] == "raw-sendto"
+            && e["port"] == b.udp_port
+            && e["passed"] == "127.0.0.1:9"),
+        "a raw-sendto event to the real port"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn enforce_refuses_a_raw_socket_and_reports_the_refusal() {
+    let b = raw_udp_build("netevasive-raw-enforce", &["--enforce"]);
+    assert!(
+        !b.got("udp", b"raw-udp"),
+        "nothing got through: {:?}",
+        b.received
+    );
+    let f = b.finding(
+        "raw-socket",
+        "raw-udp",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    let detail = f["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("refused by --enforce"), "{f:#}");
+    assert!(
+        b.events
+            .iter()
+            .any(|e| e["kind"] == "socket" && e["refused"] == true && e["error"] == "EPERM"),
+        "the socket event says refused"
+    );
 }
