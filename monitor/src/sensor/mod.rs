@@ -2,6 +2,7 @@
 //! events out of the ring buffer. The only module that touches aya.
 mod btf;
 pub mod cgroup;
+mod integrity;
 mod kill;
 mod offsets;
 mod privileges;
@@ -30,6 +31,7 @@ use aya::{
 use monitor_common::AllowKey;
 use thiserror::Error;
 
+pub use integrity::Integrity;
 pub use kill::KillSwitch;
 use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, Hook, PROGRAMS};
 pub use protected::ProtectedSet;
@@ -372,6 +374,44 @@ impl Sensor {
                 .map(OwnedFd::from)
         });
         Ok(KillSwitch::new(cgroup_kill, tracked))
+    }
+
+    /// What it takes to check, during the run, that the cgroup programs are still attached
+    /// (None without a cgroup).
+    pub fn integrity(&self) -> Result<Option<Integrity>, SensorError> {
+        let Some(cg) = &self.cgroup else {
+            return Ok(None);
+        };
+        let mut attached = Vec::new();
+        for name in CGROUP_PROGRAMS.into_iter().chain(CGROUP_SOCK_PROGRAMS) {
+            let Some(attach_type) = integrity::attach_type(name) else {
+                continue;
+            };
+            let info = self
+                .ebpf
+                .program(name)
+                .ok_or_else(|| {
+                    SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+                })?
+                .info()
+                .map_err(|e| {
+                    SensorError::Object(format!("program `{name}`: {}", error_chain(&e)))
+                })?;
+            attached.push(integrity::Attached {
+                name,
+                attach_type,
+                program_id: info.id(),
+            });
+        }
+        let dir =
+            cg.dir().as_fd().try_clone_to_owned().map_err(|e| {
+                SensorError::Cgroup(format!("cannot duplicate its descriptor: {e}"))
+            })?;
+        Ok(Some(Integrity::new(
+            dir,
+            cg.path().display().to_string(),
+            attached,
+        )))
     }
 
     /// What this kernel (or machine) does not let the sensor see.
