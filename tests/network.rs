@@ -598,3 +598,59 @@ fn enforce_kills_a_build_script_that_opens_a_packet_socket() {
         "no packet left"
     );
 }
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_raw_socket_created_through_io_uring_is_seen_by_the_cgroup_hook() {
+    let b = raw_build("netevasive-raw-uring", "raw-uring", &[]);
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the fixture builds\n{}",
+        b.stderr()
+    );
+    assert!(
+        b.got("udp", b"raw-uring"),
+        "the hand-built datagram arrived: {:?}\n{}",
+        b.received,
+        b.stderr()
+    );
+    // No socket() system call: IORING_OP_SOCKET, seen by the cgroup sock_create hook.
+    b.finding(
+        "raw-socket",
+        "raw-uring",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    b.finding(
+        "raw-socket",
+        "raw-uring",
+        "build-script",
+        &format!("packet to 127.0.0.1:{}", b.udp_port),
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn enforce_refuses_a_raw_socket_created_through_io_uring() {
+    let b = raw_build("netevasive-raw-uring-enforce", "raw-uring", &["--enforce"]);
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the fixture builds\n{}",
+        b.stderr()
+    );
+    assert!(
+        !b.got("udp", b"raw-uring"),
+        "nothing got through: {:?}",
+        b.received
+    );
+    let f = b.finding(
+        "raw-socket",
+        "raw-uring",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    let detail = f["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("refused by --enforce"), "{f:#}");
+}
