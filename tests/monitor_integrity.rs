@@ -159,3 +159,42 @@ fn a_detached_program_makes_the_run_incomplete() {
         "in the report's coverage gaps: {gaps}"
     );
 }
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_process_moved_out_of_the_builds_cgroup_makes_the_run_incomplete() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("pid");
+    let go_file = dir.path().join("go");
+    let script = format!(
+        "echo $$ > {pid}; while [ ! -e {go} ]; do sleep 0.05; done; sleep 2",
+        pid = pid_file.display(),
+        go = go_file.display()
+    );
+    let child = Command::new(bin())
+        .args(["ci", "--no-metadata", "--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start buildwatch");
+    let pid: u32 = wait_for(&pid_file).trim().parse().expect("pid");
+    // As a root process the sensor does not watch would: into the root cgroup, out of reach of
+    // the build's cgroup hooks.
+    std::fs::write(cgroup2_root().join("cgroup.procs"), pid.to_string())
+        .expect("move the build's shell to the root cgroup");
+    std::fs::write(&go_file, "").expect("go");
+    let out = child.wait_with_output().expect("wait for buildwatch");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "exit 4 (monitoring incomplete)\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "process {pid} of the build is no longer in the build's cgroup"
+        )),
+        "{stderr}"
+    );
+}

@@ -5,6 +5,10 @@
 //! programs are attached to the build's cgroup (`BPF_PROG_QUERY`) and compares with what was
 //! attached at start.
 //!
+//! The same check finds processes of the build moved out of its cgroup (by a root process the
+//! sensor does not watch, or unseen): every tracked process must be in the build's cgroup or
+//! below it, or the cgroup hooks (io_uring connections, `--enforce`) no longer apply to it.
+//!
 //! The tracepoint and raw-tracepoint links need no such check: the kernel gives them no detach
 //! operation (`bpf_perf_link_lops` and `bpf_raw_tp_link_lops` have none), so they end only when
 //! their last descriptor is closed, and buildwatch holds it (taking a copy needs `pidfd_getfd`
@@ -14,8 +18,14 @@
 //! <https://github.com/torvalds/linux/blob/v6.18/include/uapi/linux/bpf.h> (BPF_PROG_QUERY)
 use std::os::fd::{AsRawFd as _, OwnedFd};
 
+use super::kill::tracked_pids;
+
 /// `BPF_PROG_QUERY` (enum bpf_cmd).
 const BPF_PROG_QUERY: libc::c_long = 16;
+/// `BPF_MAP_LOOKUP_ELEM` (enum bpf_cmd).
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+/// The most tracked processes looked at in one check (a build has far fewer alive at once).
+const MAX_PIDS: usize = 8192;
 
 /// The cgroup attach type of each cgroup program (enum bpf_attach_type).
 pub(super) fn attach_type(program: &str) -> Option<u32> {
@@ -42,14 +52,26 @@ pub(super) struct Attached {
 pub struct Integrity {
     cgroup: OwnedFd,
     cgroup_path: String,
+    /// The build's cgroup as `/proc/PID/cgroup` names it (`/buildwatch-...`).
+    cgroup_name: String,
+    /// The tracked set (`TRACKED`, tgid → 1).
+    tracked: OwnedFd,
     attached: Vec<Attached>,
 }
 
 impl Integrity {
-    pub(super) fn new(cgroup: OwnedFd, cgroup_path: String, attached: Vec<Attached>) -> Self {
+    pub(super) fn new(
+        cgroup: OwnedFd,
+        cgroup_path: String,
+        cgroup_name: String,
+        tracked: OwnedFd,
+        attached: Vec<Attached>,
+    ) -> Self {
         Self {
             cgroup,
             cgroup_path,
+            cgroup_name,
+            tracked,
             attached,
         }
     }
@@ -73,7 +95,63 @@ impl Integrity {
                 )),
             }
         }
+        problems.extend(self.escaped());
         problems
+    }
+
+    /// Tracked processes that are no longer in the build's cgroup (or one below it).
+    fn escaped(&self) -> Vec<String> {
+        let mut pids = vec![0u32; MAX_PIDS];
+        let n = tracked_pids(self.tracked.as_raw_fd(), &mut pids);
+        let inside = |path: &str| {
+            path == self.cgroup_name
+                || path
+                    .strip_prefix(self.cgroup_name.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        let mut problems = Vec::new();
+        for &pid in &pids[..n] {
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+                continue;
+            };
+            let Some(path) = text.lines().find_map(|l| l.strip_prefix("0::")) else {
+                continue;
+            };
+            // Still tracked after the read: the process did not exit (and its pid was not
+            // reused by another outside the build) in between.
+            if inside(path) || !self.is_tracked(pid) {
+                continue;
+            }
+            problems.push(format!(
+                "process {pid} of the build is no longer in the build's cgroup {} (now in {}): \
+                 something moved it out during the run (a process of the build running as \
+                 root?), so the cgroup hooks (connections through io_uring, --enforce's \
+                 refusals) no longer applied to it",
+                self.cgroup_path,
+                path.escape_debug()
+            ));
+        }
+        problems
+    }
+
+    fn is_tracked(&self, pid: u32) -> bool {
+        let mut value = 0u32;
+        // union bpf_attr, map_elem: map_fd @0, key @8, value @16, flags @24.
+        let mut attr = [0u64; 4];
+        attr[0] = u64::from(self.tracked.as_raw_fd() as u32);
+        attr[1] = (&raw const pid) as u64;
+        attr[2] = (&raw mut value) as u64;
+        // SAFETY: bpf(2) with an attr of the documented layout; the kernel reads a u32 key and
+        // writes a u32 value (TRACKED's types) into locals that outlive the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_ELEM,
+                attr.as_mut_ptr(),
+                size_of_val(&attr) as libc::c_uint,
+            )
+        };
+        ret == 0
     }
 }
 

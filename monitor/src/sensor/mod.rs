@@ -407,9 +407,36 @@ impl Sensor {
             cg.dir().as_fd().try_clone_to_owned().map_err(|e| {
                 SensorError::Cgroup(format!("cannot duplicate its descriptor: {e}"))
             })?;
+        use aya::maps::IterableMap as _;
+        let tracked = self
+            .tracked
+            .map()
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| SensorError::Map {
+                map: "TRACKED",
+                reason: format!("cannot duplicate its descriptor: {e}"),
+            })?;
+        // How /proc/PID/cgroup names it: its path below the cgroup v2 mount.
+        let name = cgroup::cgroup2_mount()
+            .and_then(|root| {
+                cg.path()
+                    .strip_prefix(root)
+                    .ok()
+                    .map(|rel| format!("/{}", rel.display()))
+            })
+            .ok_or_else(|| {
+                SensorError::Cgroup(format!(
+                    "{} is not below the cgroup v2 mount",
+                    cg.path().display()
+                ))
+            })?;
         Ok(Some(Integrity::new(
             dir,
             cg.path().display().to_string(),
+            name,
+            tracked,
             attached,
         )))
     }
