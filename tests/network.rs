@@ -185,6 +185,11 @@ fn fresh_dir(path: &Path) -> PathBuf {
 
 /// `buildwatch ci <extra> ... -- cargo build --offline` in a fresh copy of the fixture.
 fn watch_fixture(name: &str, extra: &[&str]) -> Build {
+    watch_fixture_building(name, extra, "cargo build --offline")
+}
+
+/// `buildwatch ci <extra> ... -- <cargo>` in a fresh copy of the fixture.
+fn watch_fixture_building(name: &str, extra: &[&str], cargo: &str) -> Build {
     require_root();
     let sock_dir = fresh_dir(&Path::new("/tmp").join(format!("buildwatch-{name}-sock")));
     let listeners = Listeners::start(&sock_dir);
@@ -202,7 +207,8 @@ fn watch_fixture(name: &str, extra: &[&str]) -> Build {
     let mut args = vec!["ci", "--profiles", &profiles_arg, "--report", &report_arg];
     args.extend(["--events", &events_arg]);
     args.extend_from_slice(extra);
-    args.extend(["--", "sh", "-c", "cargo build --offline && sleep 1"]);
+    let command = format!("{cargo} && sleep 1");
+    args.extend(["--", "sh", "-c", &command]);
     let owned = [
         ("CARGO_HOME", real_home_dir("CARGO_HOME", ".cargo")),
         ("RUSTUP_HOME", real_home_dir("RUSTUP_HOME", ".rustup")),
@@ -381,4 +387,270 @@ fn enforce_refuses_every_datagram_and_reports_each_refusal() {
     // Unix sockets cannot be refused by the cgroup hooks: reported all the same.
     assert!(b.got("ssh", b"agent-sock:ssh"), "{:?}", b.received);
     b.finding("agent-socket", "agent-sock", "build-script", &b.ssh_sock);
+}
+
+/// The build script of `package` (raw-udp, raw-packet), run as root (raw and packet sockets need
+/// CAP_NET_RAW, which builds in many CI containers have), with `extra` options; `ci` fails.
+fn raw_build(name: &str, package: &str, extra: &[&str]) -> Build {
+    let mut args = vec!["--user", "root"];
+    args.extend_from_slice(extra);
+    let b = watch_fixture_building(name, &args, &format!("cargo build --offline -p {package}"));
+    assert_eq!(b.out.status.code(), Some(3), "{}", b.stderr());
+    b
+}
+
+fn raw_udp_build(name: &str, extra: &[&str]) -> Build {
+    let b = raw_build(name, "raw-udp", extra);
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the fixture builds\n{}",
+        b.stderr()
+    );
+    b
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_raw_socket_is_a_finding_naming_the_destination_inside_the_packet() {
+    let b = raw_udp_build("netevasive-raw", &[]);
+    assert!(
+        b.got("udp", b"raw-udp"),
+        "the hand-built datagram arrived: {:?}\n{}",
+        b.received,
+        b.stderr()
+    );
+    let created = b.finding(
+        "raw-socket",
+        "raw-udp",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    assert_eq!(created["severity"], "error", "{created:#}");
+    // The port the packet's UDP header names, not the 9 of the sockaddr passed with it.
+    let real = format!("127.0.0.1:{}", b.udp_port);
+    let sent = b.finding(
+        "raw-socket",
+        "raw-udp",
+        "build-script",
+        &format!("packet to {real}"),
+    );
+    let detail = sent["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("127.0.0.1:9"),
+        "the decoy address is named as such: {sent:#}"
+    );
+    assert!(
+        b.events.iter().any(|e| e["kind"] == "connect"
+            && e["syscall"] == "raw-sendto"
+            && e["port"] == b.udp_port
+            && e["passed"] == "127.0.0.1:9"),
+        "a raw-sendto event to the real port"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn enforce_refuses_a_raw_socket_and_reports_the_refusal() {
+    let b = raw_udp_build("netevasive-raw-enforce", &["--enforce"]);
+    assert!(
+        !b.got("udp", b"raw-udp"),
+        "nothing got through: {:?}",
+        b.received
+    );
+    let f = b.finding(
+        "raw-socket",
+        "raw-udp",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    let detail = f["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("refused by --enforce"), "{f:#}");
+    assert!(
+        b.events
+            .iter()
+            .any(|e| e["kind"] == "socket" && e["refused"] == true && e["error"] == "EPERM"),
+        "the socket event says refused"
+    );
+}
+
+/// Frames seen on the loopback interface that contain `marker`, from now on (a packet socket of
+/// the test's own: this kernel's loopback does not hand a frame injected by a packet socket to
+/// the IP stack, so the UDP listener cannot be the witness).
+fn sniff_loopback(marker: &'static [u8]) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let eth_p_all = 3u16.to_be();
+    // SAFETY: plain socket(2).
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(eth_p_all)) };
+    assert!(
+        fd >= 0,
+        "packet socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `fd` was just returned by socket() and nothing else owns it.
+    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: a zeroed sockaddr_ll is valid; the fields set below make it name `lo`.
+    let mut at: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    at.sll_family = libc::AF_PACKET as u16;
+    at.sll_protocol = eth_p_all;
+    // SAFETY: a NUL-terminated name.
+    at.sll_ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
+    // SAFETY: `at` is a valid sockaddr_ll of the length given.
+    let bound = unsafe {
+        libc::bind(
+            fd,
+            (&raw const at).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(bound, 0, "bind to lo: {}", std::io::Error::last_os_error());
+    let frames = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        loop {
+            // SAFETY: reading into a local buffer of the given length from an owned socket.
+            let n = unsafe {
+                libc::recv(
+                    std::os::fd::AsRawFd::as_raw_fd(&sock),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                break;
+            }
+            let frame = &buf[..n as usize];
+            if frame.windows(marker.len()).any(|w| w == marker) {
+                frames.lock().expect("lock").push(frame.to_vec());
+            }
+        }
+    });
+    seen
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_frame_written_to_a_packet_socket_is_named_by_its_own_headers() {
+    let frames = sniff_loopback(b"raw-packet");
+    let b = raw_build("netevasive-packet", "raw-packet", &[]);
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the fixture builds\n{}",
+        b.stderr()
+    );
+    assert!(
+        !frames.lock().expect("lock").is_empty(),
+        "the hand-built frame went out on lo\n{}",
+        b.stderr()
+    );
+    b.finding(
+        "raw-socket",
+        "raw-packet",
+        "build-script",
+        "socket packet SOCK_RAW",
+    );
+    // No address in any call: the destination comes from the frame's IPv4 and UDP headers.
+    let real = format!("127.0.0.1:{}", b.udp_port);
+    b.finding(
+        "raw-socket",
+        "raw-packet",
+        "build-script",
+        &format!("packet to {real}"),
+    );
+    assert!(
+        b.events.iter().any(|e| e["kind"] == "connect"
+            && e["syscall"] == "raw-write"
+            && e["port"] == b.udp_port),
+        "a raw-write event to the real port"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn enforce_kills_a_build_script_that_opens_a_packet_socket() {
+    let frames = sniff_loopback(b"raw-packet");
+    let b = raw_build("netevasive-packet-enforce", "raw-packet", &["--enforce"]);
+    assert!(
+        frames.lock().expect("lock").is_empty(),
+        "no frame went out on lo"
+    );
+    assert_ne!(
+        b.report["exit_status"], 0,
+        "the build script was killed, the build failed"
+    );
+    let f = b.finding(
+        "raw-socket",
+        "raw-packet",
+        "build-script",
+        "socket packet SOCK_RAW",
+    );
+    let detail = f["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("killed by --enforce"), "{f:#}");
+    assert!(
+        b.findings("raw-socket", "raw-packet")
+            .iter()
+            .all(|f| !f["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("packet to")),
+        "no packet left"
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn a_raw_socket_created_through_io_uring_is_seen_by_the_cgroup_hook() {
+    let b = raw_build("netevasive-raw-uring", "raw-uring", &[]);
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the fixture builds\n{}",
+        b.stderr()
+    );
+    assert!(
+        b.got("udp", b"raw-uring"),
+        "the hand-built datagram arrived: {:?}\n{}",
+        b.received,
+        b.stderr()
+    );
+    // No socket() system call: IORING_OP_SOCKET, seen by the cgroup sock_create hook.
+    b.finding(
+        "raw-socket",
+        "raw-uring",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    b.finding(
+        "raw-socket",
+        "raw-uring",
+        "build-script",
+        &format!("packet to 127.0.0.1:{}", b.udp_port),
+    );
+}
+
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn enforce_refuses_a_raw_socket_created_through_io_uring() {
+    let b = raw_build("netevasive-raw-uring-enforce", "raw-uring", &["--enforce"]);
+    assert_eq!(
+        b.report["exit_status"],
+        0,
+        "the fixture builds\n{}",
+        b.stderr()
+    );
+    assert!(
+        !b.got("udp", b"raw-uring"),
+        "nothing got through: {:?}",
+        b.received
+    );
+    let f = b.finding(
+        "raw-socket",
+        "raw-uring",
+        "build-script",
+        "socket inet SOCK_RAW 255",
+    );
+    let detail = f["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("refused by --enforce"), "{f:#}");
 }

@@ -9,7 +9,7 @@
 //! part carries the length of each piece, in the order they appear.
 //!
 //! The records live in [`records`], one file per family (process, file, net, dns, tamper,
-//! io_uring, compat, proc-macro, loss); a family's record kinds share a number range
+//! io_uring, compat, proc-macro, raw socket, loss); a family's record kinds share a number range
 //! (`0xFFnn`, `FF` the family) and its syscall codes sit next to its records. Everything is
 //! re-exported here, so users write `monitor_common::kind::OPEN`, `monitor_common::OpenRecord`.
 #![no_std]
@@ -31,6 +31,7 @@ pub use records::{
     proc_macro::{MACRO_SLOTS, MacroLibRecord, MacroSlots, STACK_SCAN_BYTES},
     process::{ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord},
     protected::{IdentityOffsets, InodeKey},
+    raw_socket::{PACKET_HEAD, PacketRecord, SocketOffsets, SocketRecord},
     syscall,
     tamper::{TamperRecord, privilege},
 };

@@ -19,6 +19,7 @@ mod output;
 mod privilege;
 mod process;
 mod protected;
+mod raw_socket;
 mod send;
 mod tamper;
 mod uring;

@@ -1,7 +1,7 @@
 //! Network without connect(): datagrams sent to an explicit address (sendto, sendmsg, every
 //! message of sendmmsg), TCP Fast Open (sendto with MSG_FASTOPEN), the first bytes of DNS
 //! queries (to port 53, explicit or on a connected socket), and of packets sent on raw and packet
-//! sockets (see `socket`).
+//! sockets (see `raw_socket`).
 //!
 //! User ABI (x86_64/arm64): `struct user_msghdr { void *name; int namelen; struct iovec *iov;
 //! size_t iovlen; ... }` (name at 0, iov at 16), `struct mmsghdr { user_msghdr hdr; unsigned
@@ -20,6 +20,7 @@ use crate::{
     maps::{EVENTS, OFFSETS, PENDING, Pending, count_loss},
     net::fill_sockaddr,
     output::{Task, current_tracked, header},
+    raw_socket::{self, RawKind},
 };
 
 const MSG_FASTOPEN: u64 = 0x2000_0000;
@@ -209,6 +210,10 @@ struct MmsgState {
     /// The previous message's destination sockaddr bytes (family+port+IPv4, 8 bytes), to report
     /// a run of messages to one destination once.
     prev: u64,
+    /// Nonzero when the socket is a raw or packet socket (`raw` says which): every message is
+    /// then a packet whose destination is in its own headers.
+    is_raw: u64,
+    raw: RawKind,
 }
 
 /// Reports every message of a send call that has a destination: sendto's and sendmsg's one, and
@@ -233,7 +238,18 @@ fn messages(task: &Task, p: &Pending, ret: i64) {
         ret,
         callers: crate::macros::callers(task.tgid),
         prev: 0,
+        is_raw: 0,
+        raw: RawKind {
+            family: 0,
+            sock_type: 0,
+            protocol: 0,
+            _pad: 0,
+        },
     };
+    if let Some(raw) = raw_socket::kind_of(p.args[0]) {
+        state.is_raw = 1;
+        state.raw = raw;
+    }
     // SAFETY: the callback is a BPF subprogram of the required signature; `state` lives on this
     // stack frame for the duration of the call.
     unsafe {
@@ -266,6 +282,36 @@ extern "C" fn message_step(index: u64, ctx: *mut c_void) -> i64 {
         syscall::SENDMSG => message(a[1]),
         _ => message(a[1] + (index & (MMSG_MAX - 1)) * MMSGHDR_SIZE),
     };
+    if s.is_raw != 0 {
+        // Each packet on a raw socket may go elsewhere, whatever address comes with it.
+        let via = match s.pending.syscall {
+            syscall::SENDMSG => syscall::RAW_SENDMSG,
+            syscall::SENDMMSG => syscall::RAW_SENDMMSG,
+            _ => syscall::RAW_SENDTO,
+        };
+        let (ret, flags) = if index < s.sent {
+            (s.ret, 0)
+        } else if s.ret < 0 {
+            (s.ret, s.pending._pad)
+        } else {
+            (-1, s.pending._pad)
+        };
+        raw_socket::packet(
+            &s.task,
+            via,
+            a[0],
+            ret,
+            flags,
+            s.callers,
+            s.raw,
+            raw_socket::Sent {
+                sockaddr: dest.sockaddr,
+                buf,
+                len: buf_len,
+            },
+        );
+        return 0;
+    }
     let (ret, flags) = if dest.sockaddr == 0 {
         // A connected socket: only the first message says anything new (its peer).
         if index != 0 {

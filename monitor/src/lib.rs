@@ -16,6 +16,7 @@ pub mod enforce;
 pub mod fetch;
 pub mod hostile;
 pub mod i386;
+pub mod integrity;
 pub mod learn;
 pub mod metadata;
 pub mod model;

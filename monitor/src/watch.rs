@@ -279,14 +279,22 @@ pub fn run(
     };
     drop(tx);
 
+    // Checks that nothing detaches the sensor's cgroup programs during the run.
+    let mut integrity = sensor
+        .integrity()
+        .map_err(SetupError::Sensor)?
+        .map(crate::integrity::IntegrityWatch::new);
     let mut enforcer = if options.sensor.enforce {
         Some(Enforcer::new(&mut sensor, options.profiles.clone()).map_err(SetupError::Sensor)?)
     } else {
         None
     };
     // The enforcer first: a new build script's network is allowed as soon as possible.
-    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 2);
+    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 3);
     all.push(&mut watchdog);
+    if let Some(integrity) = integrity.as_mut() {
+        all.push(integrity);
+    }
     if let Some(enforcer) = enforcer.as_mut() {
         all.push(enforcer);
     }
@@ -330,6 +338,11 @@ pub fn run(
         (RunReport::default(), None)
     });
     report.coverage_gaps = coverage_gaps;
+    if let Some(integrity) = &integrity {
+        report
+            .coverage_gaps
+            .extend(integrity.lost().iter().cloned());
+    }
     for observer in observers.iter_mut() {
         observer.finished(&report, status.as_ref().ok().copied());
     }

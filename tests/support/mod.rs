@@ -117,11 +117,12 @@ pub fn read_events(path: &Path) -> Vec<Event> {
         .collect()
 }
 
-/// Copies a fixture workspace (without any target/) into `dst`.
+/// Copies a fixture workspace (without any target/) into `dst`; symbolic links (a module shared
+/// with another fixture) are copied as the files they point to.
 pub fn copy_fixture(name: &str, dst: &Path) {
     let src = repo().join("tests/fixtures").join(name);
     let status = Command::new("cp")
-        .arg("-r")
+        .arg("-rL")
         .arg(format!("{}/.", src.display()))
         .arg(dst)
         .status()

@@ -34,6 +34,7 @@ pub mod offsets;
 pub mod proc_macro;
 pub mod process;
 pub mod protected;
+pub mod raw_socket;
 pub mod tamper;
 
 /// Indices of the per-CPU loss counters (family "loss": there is no loss record, userspace reads
@@ -42,7 +43,7 @@ pub mod counter;
 
 /// Record kinds (`RecordHeader::kind`), grouped by family: `0x01nn` process, `0x02nn` file,
 /// `0x03nn` net, `0x04nn` dns, `0x05nn` tamper, `0x06nn` io_uring, `0x07nn` compat, `0x08nn`
-/// proc-macro.
+/// proc-macro, `0x0Bnn` raw socket.
 pub mod kind {
     pub use super::compat::kind::*;
     pub use super::dns::kind::*;
@@ -51,6 +52,7 @@ pub mod kind {
     pub use super::net::kind::*;
     pub use super::proc_macro::kind::*;
     pub use super::process::kind::*;
+    pub use super::raw_socket::kind::*;
     pub use super::tamper::kind::*;
 }
 
@@ -61,6 +63,7 @@ pub mod syscall {
     pub use super::file::syscall::*;
     pub use super::net::syscall::*;
     pub use super::proc_macro::syscall::*;
+    pub use super::raw_socket::syscall::*;
     pub use super::tamper::syscall::*;
 }
 

@@ -11,6 +11,7 @@ use thiserror::Error;
 mod file;
 mod net;
 mod process;
+mod raw_socket;
 mod tamper;
 
 use file::{decode_open, own_proc_as_self};
@@ -118,6 +119,15 @@ impl Decoder {
                 let r = fixed::<ConnectRecord>(bytes, header.kind)?;
                 callers = r.callers;
                 EventKind::Connect(decode_connect(&r))
+            }
+            kind::SOCKET => {
+                let r = fixed::<monitor_common::SocketRecord>(bytes, header.kind)?;
+                EventKind::Socket(raw_socket::decode_socket(&r))
+            }
+            kind::PACKET => {
+                let r = fixed::<monitor_common::PacketRecord>(bytes, header.kind)?;
+                callers = r.callers;
+                EventKind::Connect(raw_socket::decode_packet(&r))
             }
             kind::DNS => {
                 let r = fixed::<DnsRecord>(bytes, header.kind)?;

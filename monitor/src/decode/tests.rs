@@ -350,3 +350,94 @@ fn protected_files_are_named_from_the_table() {
     // A number the table does not have (a stale kernel entry) names nothing.
     assert_eq!(decode(3), None);
 }
+
+#[test]
+fn raw_sockets_are_named_and_their_refusal_or_kill_kept() {
+    use monitor_common::{SocketRecord, records::raw_socket};
+    let mut rec = SocketRecord {
+        header: header(kind::SOCKET, size_of::<SocketRecord>()),
+        syscall: syscall::SOCKET,
+        family: 2,
+        sock_type: 3,
+        protocol: 255,
+        result: 3,
+        flags: 0,
+        _pad: 0,
+    };
+    let EventKind::Socket(s) = decoder().decode(rec.as_bytes()).expect("decodes").kind else {
+        panic!("not a socket event");
+    };
+    assert_eq!(s.subject(), "socket inet SOCK_RAW 255");
+    assert_eq!((s.result, s.refused, s.killed), (3, false, false));
+    rec.flags = flag::REFUSED;
+    rec.result = 0;
+    let EventKind::Socket(s) = decoder().decode(rec.as_bytes()).expect("decodes").kind else {
+        panic!("not a socket event");
+    };
+    assert_eq!(
+        (s.result, s.error.as_deref(), s.refused),
+        (-1, Some("EPERM"), true)
+    );
+    rec.family = 17;
+    rec.protocol = 0x0300;
+    rec.flags = raw_socket::KILLED;
+    let EventKind::Socket(s) = decoder().decode(rec.as_bytes()).expect("decodes").kind else {
+        panic!("not a socket event");
+    };
+    assert_eq!((s.family.as_str(), s.killed), ("packet", true));
+}
+
+#[test]
+fn a_raw_packet_goes_where_its_headers_say() {
+    use monitor_common::{PACKET_HEAD, PacketRecord};
+    // IPv4 + UDP to 127.0.0.2:5353, sent with a sockaddr saying 127.0.0.1:9.
+    let mut data = [0u8; PACKET_HEAD];
+    let head = [
+        0x45, 0, 0, 35, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 2, 0x9c, 0x40, 0x14,
+        0xe9, 0, 15, 0, 0,
+    ];
+    data[..head.len()].copy_from_slice(&head);
+    let mut to_addr = [0u8; 16];
+    to_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+    let mut rec = PacketRecord {
+        header: header(kind::PACKET, size_of::<PacketRecord>()),
+        syscall: syscall::RAW_SENDMMSG,
+        fd: 3,
+        result: 35,
+        sock_family: 2,
+        sock_type: 3,
+        protocol: 255,
+        to_family: 2,
+        to_port: 9,
+        _pad: 0,
+        len: head.len() as u32,
+        to_addr,
+        callers: 0,
+        flags: 0,
+        data,
+    };
+    let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decodes").kind else {
+        panic!("not a connect event");
+    };
+    assert_eq!(c.syscall, ConnectSyscall::RawSendmmsg);
+    assert_eq!(c.endpoint(), "127.0.0.2:5353");
+    assert_eq!(c.passed.as_deref(), Some("127.0.0.1:9"));
+    assert!(c.is_raw());
+    // write(2) on a connected raw socket: no address passed, the headers only.
+    rec.syscall = syscall::RAW_WRITE;
+    rec.to_family = 0;
+    let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decodes").kind else {
+        panic!("not a connect event");
+    };
+    assert_eq!(
+        (c.syscall, c.endpoint(), c.passed),
+        (ConnectSyscall::RawWrite, "127.0.0.2:5353".to_owned(), None)
+    );
+    // Unreadable bytes: the address passed is all there is.
+    rec.len = 0;
+    rec.to_family = 2;
+    let EventKind::Connect(c) = decoder().decode(rec.as_bytes()).expect("decodes").kind else {
+        panic!("not a connect event");
+    };
+    assert_eq!(c.endpoint(), "127.0.0.1:9");
+}

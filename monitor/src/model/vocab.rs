@@ -134,6 +134,8 @@ vocabulary! {
         RawSendmsg => "raw-sendmsg",
         /// A packet sent by sendmmsg(2) on a raw or packet socket.
         RawSendmmsg => "raw-sendmmsg",
+        /// A packet written by write(2) to a raw or packet socket.
+        RawWrite => "raw-write",
         /// A code this version does not know (a sensor/monitor mismatch).
         Unknown => "unknown",
     }
@@ -144,7 +146,10 @@ impl ConnectSyscall {
     pub fn is_raw(self) -> bool {
         matches!(
             self,
-            ConnectSyscall::RawSendto | ConnectSyscall::RawSendmsg | ConnectSyscall::RawSendmmsg
+            ConnectSyscall::RawSendto
+                | ConnectSyscall::RawSendmsg
+                | ConnectSyscall::RawSendmmsg
+                | ConnectSyscall::RawWrite
         )
     }
 

@@ -82,7 +82,7 @@ const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 
 /// Reads up to `out.len()` keys of the hash map `fd` (u32 keys) with raw `bpf(2)` calls;
 /// returns how many.
-fn tracked_pids(fd: RawFd, out: &mut [u32]) -> usize {
+pub(super) fn tracked_pids(fd: RawFd, out: &mut [u32]) -> usize {
     let mut n = 0;
     let mut key = 0u32;
     let mut next = 0u32;

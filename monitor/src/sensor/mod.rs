@@ -2,6 +2,7 @@
 //! events out of the ring buffer. The only module that touches aya.
 mod btf;
 pub mod cgroup;
+mod integrity;
 mod kill;
 mod offsets;
 mod privileges;
@@ -22,16 +23,17 @@ use aya::{
         lpm_trie::{Key, LpmTrie},
     },
     programs::{
-        CgroupAttachMode, CgroupSockAddr, ProgramError, RawTracePoint, TracePoint,
-        cgroup_sock_addr::CgroupSockAddrLink, raw_trace_point::RawTracePointLink,
-        trace_point::TracePointLink,
+        CgroupAttachMode, CgroupSock, CgroupSockAddr, ProgramError, RawTracePoint, TracePoint,
+        cgroup_sock::CgroupSockLink, cgroup_sock_addr::CgroupSockAddrLink,
+        raw_trace_point::RawTracePointLink, trace_point::TracePointLink,
     },
 };
 use monitor_common::AllowKey;
 use thiserror::Error;
 
+pub use integrity::Integrity;
 pub use kill::KillSwitch;
-use programs::{CGROUP_PROGRAMS, Hook, PROGRAMS};
+use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, Hook, PROGRAMS};
 pub use protected::ProtectedSet;
 pub use stream::{SensorStream, StreamMessage};
 
@@ -171,6 +173,7 @@ enum OwnedLink {
     TracePoint(#[expect(dead_code, reason = "held for its Drop, which detaches")] TracePointLink),
     Raw(#[expect(dead_code, reason = "held for its Drop, which detaches")] RawTracePointLink),
     Cgroup(#[expect(dead_code, reason = "held for its Drop, which detaches")] CgroupSockAddrLink),
+    CgroupSock(#[expect(dead_code, reason = "held for its Drop, which detaches")] CgroupSockLink),
 }
 
 /// The loaded and attached sensor. Dropping it detaches every program.
@@ -228,7 +231,7 @@ impl Sensor {
                 None
             }
         };
-        let (offsets, identity) = offsets::kernel_offsets(&tracefs_dir)?;
+        let (offsets, identity, socket) = offsets::kernel_offsets(&tracefs_dir)?;
         let cpus = aya::util::nr_cpus().map_err(|(path, e)| {
             SensorError::Object(format!("cannot count CPUs from {path}: {e}"))
         })? as u32;
@@ -244,6 +247,7 @@ impl Sensor {
             .override_global("BUILD_UID", &config.build_uid, true)
             .override_global("MONITOR_TGID", &monitor_tgid, true)
             .override_global("IDENTITY_OFFSETS", &identity, true)
+            .override_global("SOCKET_OFFSETS", &socket, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
@@ -255,6 +259,7 @@ impl Sensor {
         let mut wanted: Vec<&str> = PROGRAMS.iter().map(|p| p.name).collect();
         if cgroup.is_some() {
             wanted.extend(CGROUP_PROGRAMS);
+            wanted.extend(CGROUP_SOCK_PROGRAMS);
         }
         load_all(&mut ebpf, &wanted)?;
         if std::env::var_os("BUILDWATCH_VERIFIER_STATS").is_some() {
@@ -297,6 +302,21 @@ impl Sensor {
                     .attach(cg.dir(), CgroupAttachMode::Single)
                     .map_err(failed)?;
                 links.push(OwnedLink::Cgroup(p.take_link(id).map_err(failed)?));
+            }
+            for name in CGROUP_SOCK_PROGRAMS {
+                let program = ebpf.program_mut(name).ok_or_else(|| {
+                    SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+                })?;
+                let p: &mut CgroupSock = program
+                    .try_into()
+                    .map_err(|e: ProgramError| load_error(name, e))?;
+                let failed = |e: ProgramError| {
+                    attach_error(name, format!("cgroup {}", cg.path().display()), &e)
+                };
+                let id = p
+                    .attach(cg.dir(), CgroupAttachMode::Single)
+                    .map_err(failed)?;
+                links.push(OwnedLink::CgroupSock(p.take_link(id).map_err(failed)?));
             }
         }
         let tracked = take_map(&mut ebpf, "TRACKED", BpfHashMap::try_from)?;
@@ -354,6 +374,71 @@ impl Sensor {
                 .map(OwnedFd::from)
         });
         Ok(KillSwitch::new(cgroup_kill, tracked))
+    }
+
+    /// What it takes to check, during the run, that the cgroup programs are still attached
+    /// (None without a cgroup).
+    pub fn integrity(&self) -> Result<Option<Integrity>, SensorError> {
+        let Some(cg) = &self.cgroup else {
+            return Ok(None);
+        };
+        let mut attached = Vec::new();
+        for name in CGROUP_PROGRAMS.into_iter().chain(CGROUP_SOCK_PROGRAMS) {
+            let Some(attach_type) = integrity::attach_type(name) else {
+                continue;
+            };
+            let info = self
+                .ebpf
+                .program(name)
+                .ok_or_else(|| {
+                    SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+                })?
+                .info()
+                .map_err(|e| {
+                    SensorError::Object(format!("program `{name}`: {}", error_chain(&e)))
+                })?;
+            attached.push(integrity::Attached {
+                name,
+                attach_type,
+                program_id: info.id(),
+            });
+        }
+        let dir =
+            cg.dir().as_fd().try_clone_to_owned().map_err(|e| {
+                SensorError::Cgroup(format!("cannot duplicate its descriptor: {e}"))
+            })?;
+        use aya::maps::IterableMap as _;
+        let tracked = self
+            .tracked
+            .map()
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| SensorError::Map {
+                map: "TRACKED",
+                reason: format!("cannot duplicate its descriptor: {e}"),
+            })?;
+        // How /proc/PID/cgroup names it: its path below the cgroup v2 mount.
+        let name = cgroup::cgroup2_mount()
+            .and_then(|root| {
+                cg.path()
+                    .strip_prefix(root)
+                    .ok()
+                    .map(|rel| format!("/{}", rel.display()))
+            })
+            .ok_or_else(|| {
+                SensorError::Cgroup(format!(
+                    "{} is not below the cgroup v2 mount",
+                    cg.path().display()
+                ))
+            })?;
+        Ok(Some(Integrity::new(
+            dir,
+            cg.path().display().to_string(),
+            name,
+            tracked,
+            attached,
+        )))
     }
 
     /// What this kernel (or machine) does not let the sensor see.
@@ -468,6 +553,7 @@ fn load_all(ebpf: &mut Ebpf, wanted: &[&str]) -> Result<(), SensorError> {
                         aya::programs::Program::TracePoint(p) => p.load(),
                         aya::programs::Program::RawTracePoint(p) => p.load(),
                         aya::programs::Program::CgroupSockAddr(p) => p.load(),
+                        aya::programs::Program::CgroupSock(p) => p.load(),
                         _ => Ok(()),
                     };
                     if let Err(e) = result

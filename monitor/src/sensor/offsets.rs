@@ -1,14 +1,16 @@
 //! The kernel offsets the eBPF programs need, from BTF and tracefs.
 use std::path::Path;
 
-use monitor_common::{IdentityOffsets, KernelOffsets};
+use monitor_common::{IdentityOffsets, KernelOffsets, SocketOffsets};
 
 use super::{SensorError, btf::Btf, tracefs};
 
 /// Reads every offset in [`KernelOffsets`] for the running kernel, and the few the identity of
-/// an opened file needs (kept apart: the programs copy `KernelOffsets` onto their stack, which is
-/// full in the open programs).
-pub fn kernel_offsets(tracefs_dir: &Path) -> Result<(KernelOffsets, IdentityOffsets), SensorError> {
+/// an opened file and the kind of a socket need (kept apart: the programs copy `KernelOffsets`
+/// onto their stack, which is full in the open programs).
+pub fn kernel_offsets(
+    tracefs_dir: &Path,
+) -> Result<(KernelOffsets, IdentityOffsets, SocketOffsets), SensorError> {
     let btf = match Btf::from_sys_fs() {
         Ok(Ok(btf)) => btf,
         Ok(Err(e)) => return Err(SensorError::Btf(e.to_string())),
@@ -101,7 +103,15 @@ pub fn kernel_offsets(tracefs_dir: &Path) -> Result<(KernelOffsets, IdentityOffs
         inode_i_ino: m("inode", "i_ino")?,
         super_block_s_dev: m("super_block", "s_dev")?,
     };
-    Ok((offsets, identity))
+    let socket = SocketOffsets {
+        file_f_inode: m("file", "f_inode")?,
+        inode_i_mode: m("inode", "i_mode")?,
+        sock_family: m("sock", "__sk_common.skc_family")?,
+        sock_type: m("sock", "sk_type")?,
+        sock_protocol: m("sock", "sk_protocol")?,
+        _pad: 0,
+    };
+    Ok((offsets, identity, socket))
 }
 
 /// The path walk reads `d_parent` and `d_name` of a dentry in one go (one helper call per path

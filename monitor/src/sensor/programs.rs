@@ -178,6 +178,27 @@ pub(super) const PROGRAMS: &[Program] = &[
         ],
         required: true,
     },
+    // Raw and packet sockets (raw_socket.rs): their creation, and packets written to them.
+    Program {
+        name: "sys_enter_socket",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_socket")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_socket",
+        hooks: &[Hook::TracePoint("syscalls", "sys_exit_socket")],
+        required: true,
+    },
+    Program {
+        name: "sys_enter_write",
+        hooks: &[Hook::TracePoint("syscalls", "sys_enter_write")],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_write",
+        hooks: &[Hook::TracePoint("syscalls", "sys_exit_write")],
+        required: true,
+    },
     Program {
         name: "sys_enter_mmap",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_mmap")],
@@ -278,6 +299,10 @@ pub(super) const CGROUP_PROGRAMS: [&str; 4] = [
     "cgroup_sendmsg6",
 ];
 
+/// The cgroup socket programs: `sock_create`, which sees every inet socket created in the build's
+/// cgroup (and refuses raw ones under `--enforce`).
+pub(super) const CGROUP_SOCK_PROGRAMS: [&str; 1] = ["cgroup_sock_create"];
+
 /// Programs of the object this architecture leaves unattached: x86_64 reads the arguments of the
 /// open family and of rename, link and symlink from the saved registers at sys_exit, so their
 /// sys_enter programs (which stash the arguments elsewhere) are not needed there. (Only the
@@ -316,6 +341,7 @@ mod tests {
             .iter()
             .map(|p| p.name)
             .chain(CGROUP_PROGRAMS)
+            .chain(CGROUP_SOCK_PROGRAMS)
             .chain(UNUSED_HERE.iter().copied())
         {
             assert!(listed.insert(name), "`{name}` is listed twice");

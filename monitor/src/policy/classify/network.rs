@@ -95,6 +95,7 @@ fn raw_packet(c: &Connect) -> Verdict {
     let how = match c.syscall {
         ConnectSyscall::RawSendmsg => "sendmsg",
         ConnectSyscall::RawSendmmsg => "sendmmsg",
+        ConnectSyscall::RawWrite => "write",
         _ => "sendto",
     };
     Verdict::new(
