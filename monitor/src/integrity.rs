@@ -4,7 +4,7 @@
 //! and is named in the report's coverage gaps.
 use std::time::{Duration, Instant};
 
-use crate::{pipeline::Pipeline, sensor::Integrity, watch::Observer};
+use crate::{observer::Observer, pipeline::Pipeline, sensor::Integrity};
 
 /// How often the kernel is asked (two bpf(2) calls per program: cheap, but not at every batch).
 const EVERY: Duration = Duration::from_secs(1);
