@@ -249,6 +249,19 @@ pub fn run(options: &GuardOptions) -> i32 {
 
 /// Sends an ended build's findings to every sink.
 fn report(journal: &Journal, log: &mut Option<JsonLog>, build: &Ended, notify: bool) {
+    if build.unfinished {
+        journal.send(
+            WARNING,
+            &format!(
+                "buildwatch guard: build {} (`{}`) was still running when the guard stopped: \
+                 reported unfinished ({} findings so far), left running",
+                build.root,
+                crate::model::Shown(&build.command.join(" ")),
+                build.report.findings.len()
+            ),
+            &[("BUILD_PID", build.root.to_string())],
+        );
+    }
     for problem in &build.problems {
         journal.send(WARNING, &format!("buildwatch guard: {problem}"), &[]);
     }
