@@ -324,6 +324,20 @@ fn builds_nobody_asked_to_watch_are_checked_and_shutdown_leaves_nothing() {
     let programs = ids_after(&started, "program ids");
     let maps = ids_after(&started, "map ids");
     assert!(programs.len() > 10 && !maps.is_empty(), "{started}");
+    // A second guard cannot start beside it, and says so loudly.
+    let second = Command::new(bin())
+        .args(["guard", "--socket"])
+        .arg(&guard.socket)
+        .arg("--journal-socket")
+        .arg(world.path("no-journal"))
+        .output()
+        .expect("a second guard");
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("not watching builds: another guard is running"),
+        "{second:?}"
+    );
 
     // 1. A developer's plain `cargo build`, in a workspace without profiles: shipped profiles
     //    and the default policy.
