@@ -68,7 +68,7 @@ impl Status {
                 "  pid {} uid {} for {secs}s: {} in {} ({} findings so far)\n",
                 b.root,
                 b.uid.map_or_else(|| "?".to_owned(), |u| u.to_string()),
-                Shown(&b.command.join(" ")),
+                Shown(&shorten(&b.command.join(" "))),
                 Shown(
                     &b.workspace
                         .root
@@ -86,6 +86,19 @@ impl Status {
         }
         self.text = text;
     }
+}
+
+/// A command line cut to what fits a status line (rustc's run to kilobytes).
+fn shorten(text: &str) -> String {
+    const MAX: usize = 160;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
 }
 
 /// The listening socket; removed on drop.

@@ -67,6 +67,13 @@ pub fn find_root(dir: &Path) -> Option<PathBuf> {
     outermost
 }
 
+/// The shipped profiles, parsed once: every build root would otherwise parse them again.
+fn shipped_profiles() -> &'static Result<Vec<profile::Profile>, String> {
+    static SHIPPED: std::sync::OnceLock<Result<Vec<profile::Profile>, String>> =
+        std::sync::OnceLock::new();
+    SHIPPED.get_or_init(|| shipped::profiles().map_err(|e| e.to_string()))
+}
+
 impl Workspace {
     /// The workspace of a build started in `dir`, its profiles and policy loaded.
     pub fn for_dir(dir: Option<&Path>) -> Self {
@@ -90,10 +97,13 @@ impl Workspace {
             }
             _ => Vec::new(),
         };
-        let shipped = shipped::profiles().unwrap_or_else(|e| {
-            problems.push(format!("the shipped profiles do not load: {e}"));
-            Vec::new()
-        });
+        let shipped = match shipped_profiles() {
+            Ok(profiles) => profiles.clone(),
+            Err(e) => {
+                problems.push(format!("the shipped profiles do not load: {e}"));
+                Vec::new()
+            }
+        };
         let policy = match &root {
             Some(r) => match config::load(&r.join(".buildwatch/config.toml")) {
                 Ok(Some(cfg)) => cfg.policy,

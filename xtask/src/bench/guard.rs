@@ -1,13 +1,36 @@
 //! `cargo xtask bench`: guard. What a running `buildwatch guard` costs the machine while no
 //! build runs: a syscall-heavy program (the open storm, as fast as it can) and an exec-heavy
 //! shell loop (exec is where the guard adds work: one flag load and, for an untracked process,
-//! one `GUARD_ROOTS` lookup), neither of them a build, with and without the guard running,
-//! alternated round by round (off, on, off, on, ...) so that drift affects both alike.
+//! one `GUARD_ROOTS` lookup), neither of them a build: with nothing running, with a plain
+//! `buildwatch` watching an idle command (the sensor attached, as during any watched build: what
+//! the rest of the machine pays today), and with the guard running; alternated round by round
+//! so that drift affects all alike.
 use super::*;
+
+/// What runs during a measurement.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Mode {
+    /// Nothing of buildwatch.
+    Off,
+    /// `buildwatch ci -- sleep`: the sensor attached, tracking one idle process.
+    Sensor,
+    /// `buildwatch guard`.
+    Guard,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Sensor => "sensor (watching `sleep`)",
+            Mode::Guard => "guard",
+        }
+    }
+}
 
 /// One measurement.
 pub(super) struct GuardRound {
-    pub(super) guard: bool,
+    pub(super) mode: Mode,
     /// Opens (+ close) per second, one process.
     pub(super) open_rate: f64,
     /// `/bin/true` execs (fork + exec + wait) per second from a shell loop.
@@ -22,31 +45,30 @@ pub(super) struct GuardCost {
 }
 
 impl GuardCost {
-    /// Medians (without, with) of a figure.
-    fn medians(&self, figure: impl Fn(&GuardRound) -> f64) -> Option<(f64, f64)> {
-        let of = |guard: bool| -> Vec<f64> {
-            self.rounds
-                .iter()
-                .filter(|r| r.guard == guard)
-                .map(&figure)
-                .collect()
-        };
-        let (_, off, _) = stats(&of(false))?;
-        let (_, on, _) = stats(&of(true))?;
-        Some((off, on))
+    /// The median of a figure in `mode`.
+    fn median(&self, mode: Mode, figure: impl Fn(&GuardRound) -> f64) -> Option<f64> {
+        let values: Vec<f64> = self
+            .rounds
+            .iter()
+            .filter(|r| r.mode == mode)
+            .map(figure)
+            .collect();
+        stats(&values).map(|(_, median, _)| median)
     }
 
-    /// The slowdown (%) of a figure that is a rate: how much longer each operation takes.
-    fn overhead(&self, figure: impl Fn(&GuardRound) -> f64) -> Option<f64> {
-        let (off, on) = self.medians(figure)?;
+    /// The slowdown (%) in `mode` against nothing running, of a figure that is a rate: how much
+    /// longer each operation takes.
+    fn overhead(&self, mode: Mode, figure: impl Fn(&GuardRound) -> f64 + Copy) -> Option<f64> {
+        let off = self.median(Mode::Off, figure)?;
+        let on = self.median(mode, figure)?;
         (on > 0.0).then(|| (off / on - 1.0) * 100.0)
     }
 }
 
-/// A running guard, stopped (SIGTERM, waited for) on drop.
-struct RunningGuard(std::process::Child);
+/// A running buildwatch, stopped (SIGTERM, waited for) on drop.
+struct Running(std::process::Child);
 
-impl Drop for RunningGuard {
+impl Drop for Running {
     fn drop(&mut self) {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
@@ -65,19 +87,23 @@ impl Bench {
             execs,
         };
         for round in 0..rounds {
-            for guard in [false, true] {
-                let running = guard.then(|| self.start_guard(round)).transpose()?;
+            for mode in [Mode::Off, Mode::Sensor, Mode::Guard] {
+                let running = match mode {
+                    Mode::Off => None,
+                    Mode::Sensor => Some(self.start_buildwatch(round, false)?),
+                    Mode::Guard => Some(self.start_buildwatch(round, true)?),
+                };
                 let open_rate = self.open_rate(opens)?;
                 let exec_rate = self.exec_rate(execs)?;
                 drop(running);
                 eprintln!(
-                    "xtask: bench: guard round {}: guard {}: {open_rate:.0} opens/s, \
+                    "xtask: bench: guard round {}: {}: {open_rate:.0} opens/s, \
                      {exec_rate:.0} execs/s",
                     round + 1,
-                    if guard { "on" } else { "off" }
+                    mode.name()
                 );
                 cost.rounds.push(GuardRound {
-                    guard,
+                    mode,
                     open_rate,
                     exec_rate,
                 });
@@ -86,31 +112,48 @@ impl Bench {
         Ok(cost)
     }
 
-    fn start_guard(&self, round: usize) -> Result<RunningGuard> {
+    /// Starts `buildwatch guard`, or `buildwatch ci -- sleep` (guard false); returns once its
+    /// programs are attached.
+    fn start_buildwatch(&self, round: usize, guard: bool) -> Result<Running> {
         let dir = self.work.join("guard");
-        std::fs::create_dir_all(&dir)?;
-        let stderr = dir.join(format!("guard-{round}.stderr"));
-        let child = Command::new(&self.buildwatch)
-            .args(["guard", "--no-notify", "--socket"])
-            .arg(dir.join("guard.sock"))
-            .arg("--journal-socket")
-            .arg(dir.join("no-journal"))
-            .arg("--log")
-            .arg(dir.join("findings.jsonl"))
+        let stderr = dir.join(format!(
+            "{}-{round}.stderr",
+            if guard { "guard" } else { "ci" }
+        ));
+        let marker = dir.join("sleeping");
+        let _ = std::fs::remove_file(&marker);
+        let mut cmd = Command::new(&self.buildwatch);
+        if guard {
+            cmd.args(["guard", "--no-notify", "--socket"])
+                .arg(dir.join("guard.sock"))
+                .arg("--journal-socket")
+                .arg(dir.join("no-journal"))
+                .arg("--log")
+                .arg(dir.join("findings.jsonl"));
+        } else {
+            cmd.args(["ci", "--no-tui", "--no-metadata", "--", "sh", "-c"])
+                .arg(format!("touch {} && exec sleep 3600", marker.display()));
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&stderr)?)
             .spawn()
-            .context("cannot start buildwatch guard")?;
-        let guard = RunningGuard(child);
+            .context("cannot start buildwatch")?;
+        let running = Running(child);
         let start = Instant::now();
         loop {
             let text = std::fs::read_to_string(&stderr).unwrap_or_default();
-            if text.contains("watching every build") {
-                return Ok(guard);
+            let ready = if guard {
+                text.contains("watching every build")
+            } else {
+                marker.exists()
+            };
+            if ready {
+                return Ok(running);
             }
             if start.elapsed() > Duration::from_secs(120) {
-                bail!("the guard did not start:\n{}", tail(&stderr));
+                bail!("buildwatch did not start:\n{}", tail(&stderr));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -150,38 +193,47 @@ pub(super) fn render_guard(md: &mut String, cost: &GuardCost) {
     let _ = writeln!(md, "## Guard: the machine when no build runs\n");
     let _ = writeln!(
         md,
-        "`buildwatch guard` running (docs/guard.md) against not running, while no build runs: \
-         {} opens (+ close) of the storm program as fast as it can, and {} `/bin/true` execs \
-         from a shell loop; off and on alternated in each of {} rounds (the guard is started and \
-         stopped around each \"on\"). Medians; the overhead is how much longer one operation \
-         takes. Target: at most 1 %. Other processes of the machine (builds of other users, \
-         which the guard does watch) run meanwhile, as they would.\n",
+        "The cost to the rest of the machine, while no build runs, of `buildwatch guard` \
+         (docs/guard.md), and for comparison of a plain `buildwatch ci -- sleep` (the sensor \
+         attached and tracking one idle process: what the machine pays today during any watched \
+         build): {} opens (+ close) of the storm program as fast as it can, and {} `/bin/true` \
+         execs from a shell loop; the three modes alternated in each of {} rounds (buildwatch \
+         started and stopped around each). Medians; the overhead is how much longer one \
+         operation takes than with nothing running. Target: at most 1 %. Other processes of the \
+         machine (builds of other users, which the guard does watch) run meanwhile, as they \
+         would.\n",
         thousands(cost.opens),
         thousands(cost.execs),
-        cost.rounds.len() / 2
+        cost.rounds.len() / 3
     );
     let _ = writeln!(
         md,
-        "| figure | guard off | guard on | overhead | ≤ 1 % |\n|---|---:|---:|---:|---|"
+        "| figure | off | sensor | guard | sensor overhead | guard overhead | guard ≤ 1 % |\n\
+         |---|---:|---:|---:|---:|---:|---|"
     );
     let figures: [(&str, RoundFigure); 2] =
         [("opens/s", |r| r.open_rate), ("execs/s", |r| r.exec_rate)];
     for (name, figure) in figures {
-        if let (Some((off, on)), Some(pct)) = (cost.medians(figure), cost.overhead(figure)) {
-            let _ = writeln!(
-                md,
-                "| {name} | {off:.0} | {on:.0} | {pct:+.2} % | {} |",
-                verdict(pct <= 1.0)
-            );
-        }
+        let m = |mode| cost.median(mode, figure).unwrap_or(0.0);
+        let o = |mode| cost.overhead(mode, figure).unwrap_or(f64::NAN);
+        let _ = writeln!(
+            md,
+            "| {name} | {:.0} | {:.0} | {:.0} | {:+.2} % | {:+.2} % | {} |",
+            m(Mode::Off),
+            m(Mode::Sensor),
+            m(Mode::Guard),
+            o(Mode::Sensor),
+            o(Mode::Guard),
+            verdict(o(Mode::Guard) <= 1.0)
+        );
     }
     let _ = writeln!(md, "\nEvery round:\n");
-    let _ = writeln!(md, "| guard | opens/s | execs/s |\n|---|---:|---:|");
+    let _ = writeln!(md, "| mode | opens/s | execs/s |\n|---|---:|---:|");
     for r in &cost.rounds {
         let _ = writeln!(
             md,
             "| {} | {:.0} | {:.0} |",
-            if r.guard { "on" } else { "off" },
+            r.mode.name(),
             r.open_rate,
             r.exec_rate
         );
