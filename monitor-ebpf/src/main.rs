@@ -11,6 +11,7 @@
 #[cfg(bpf_target_arch = "x86_64")]
 mod compat;
 mod file;
+mod guard;
 mod kernel;
 mod macros;
 mod maps;

@@ -63,7 +63,8 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
 /// <https://github.com/torvalds/linux/blob/v6.18/include/trace/events/sched.h>
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
-    let _ = try_exec(&ctx);
+    let root = crate::guard::adopt();
+    let _ = try_exec(&ctx, root);
     // After the exec record, so that the privileged image is known when its finding arrives.
     if current_tracked().is_some() {
         let _ = crate::privilege::check_exec(&OFFSETS.load());
@@ -73,7 +74,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
 
 const HDR: usize = size_of::<ExecRecord>();
 
-fn try_exec(ctx: &TracePointContext) -> Option<()> {
+fn try_exec(ctx: &TracePointContext, guard_root: bool) -> Option<()> {
     let task = current_tracked()?;
     let o = OFFSETS.load();
     let buf = scratch()?;
@@ -82,7 +83,7 @@ fn try_exec(ctx: &TracePointContext) -> Option<()> {
     // SAFETY: as above.
     let old_tid: u32 =
         unsafe { ctx.read_at(o.tp_exec_old_pid as usize) }.unwrap_or(task.tid as i32 as u32);
-    let mut flags = 0u32;
+    let mut flags = if guard_root { flag::GUARD_ROOT } else { 0 };
 
     // Filename, as passed to exec.
     let src = (ctx.as_ptr() as u64 + (loc & 0xffff) as u64) as *const u8;

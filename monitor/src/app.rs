@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Some(Command::Replay(args)) => return replay(&args),
         Some(Command::Profiles(args)) => return profiles(&args),
+        Some(Command::Guard(args)) => return guard(&args),
         Some(Command::Learn(args)) => match args.accept.as_deref().map(Accept::parse).transpose() {
             Ok(accept) => watch_command(
                 args.watch,
@@ -187,6 +188,22 @@ fn profiles(args: &ProfilesArgs) -> i32 {
     }
 }
 
+/// `guard`: the service, or `--status` of the running one.
+fn guard(args: &crate::cli::GuardArgs) -> i32 {
+    if args.status {
+        return crate::guard::status::print(&args.socket);
+    }
+    crate::guard::run(&crate::guard::GuardOptions {
+        log: args.log.clone(),
+        socket: args.socket.clone(),
+        toolchains: args.toolchain.clone(),
+        grace: std::time::Duration::from_secs(args.grace),
+        ring_buffer_bytes: args.ring_buffer_size,
+        notify: !args.no_notify,
+        journal: args.journal_socket.clone(),
+    })
+}
+
 /// `ci --offline-build`: fetches as the build's user, unwatched; the variables that then keep
 /// the build offline.
 fn offline_fetch(args: &WatchArgs) -> Result<Vec<(String, String)>, String> {
@@ -214,6 +231,7 @@ fn watch_command(
             enforce: args.enforce,
             // Filled in once the build's user is known (watch::run).
             build_uid: 0,
+            guard: false,
         },
         metadata: !args.no_metadata,
         profiles,

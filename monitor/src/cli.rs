@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
     about,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch learn [OPTIONS] -- <COMMAND>...\n       buildwatch ci [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>\n       buildwatch profiles [OPTIONS]",
+    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch learn [OPTIONS] -- <COMMAND>...\n       buildwatch ci [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>\n       buildwatch profiles [OPTIONS]\n       buildwatch guard [OPTIONS]",
     after_help = "Exit status: the watched command's own (128+N if signal N killed it); 2 when \
                   buildwatch could not start (the command was not run); ci: 3 when a finding \
                   fails the policy, 4 when monitoring was incomplete."
@@ -39,6 +39,57 @@ pub enum Command {
     /// Without building: list the crates of the workspace that have a build script or are a
     /// proc-macro, and which profile (yours, shipped, none) covers each one's version.
     Profiles(ProfilesArgs),
+    /// Run as a service (root): watch every build on the machine, whoever starts it (a
+    /// terminal, an editor's rust-analyzer), and report each build's findings to the journal,
+    /// a log and the user's desktop (docs/guard.md).
+    Guard(GuardArgs),
+}
+
+/// Options of `guard`.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// Append every finding to FILE as JSON Lines (with the build's workspace and command).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Print the running guard's status (builds being watched, recent findings) and exit.
+    #[arg(long)]
+    pub status: bool,
+
+    /// The running guard's status socket.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/buildwatch/guard.sock"
+    )]
+    pub socket: PathBuf,
+
+    /// A directory holding cargo/rustc/rust-analyzer (or a toolchain with a bin/), besides
+    /// the rustup toolchains of every user and the system's; repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub toolchain: Vec<PathBuf>,
+
+    /// How long a build's processes may outlive the build's root before the build is reported
+    /// (they are reported, not killed, and no longer watched) (seconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub grace: u64,
+
+    /// Size of the sensor's ring buffer: a power of two, with an optional K/M/G suffix.
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]
+    pub ring_buffer_size: u32,
+
+    /// No desktop notifications.
+    #[arg(long)]
+    pub no_notify: bool,
+
+    /// journald's native socket.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/systemd/journal/socket",
+        hide = true
+    )]
+    pub journal_socket: PathBuf,
 }
 
 /// Where profiles come from, and what fails a run.

@@ -14,6 +14,7 @@ pub mod coverage;
 pub mod decode;
 pub mod enforce;
 pub mod fetch;
+pub mod guard;
 pub mod hostile;
 pub mod i386;
 pub mod integrity;

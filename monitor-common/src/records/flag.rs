@@ -23,3 +23,7 @@ pub const EXE_DELETED: u32 = 1 << 6;
 pub const REFUSED: u32 = 1 << 7;
 /// The open was a 32-bit (compat) system call, seen by the raw sys_exit hook.
 pub const COMPAT: u32 = 1 << 8;
+/// `buildwatch guard`: the process was not tracked and became a build root at this exec (its
+/// new image is a cargo, rustc or rust-analyzer the guard knows by identity). A high bit, out of
+/// the way of the bits the families add.
+pub const GUARD_ROOT: u32 = 1 << 31;

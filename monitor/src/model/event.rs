@@ -226,6 +226,10 @@ pub struct Exec {
     /// The executable had been deleted (no links left) when it ran.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deleted: bool,
+    /// `buildwatch guard`: the process was not watched before this exec, which made it the root
+    /// of a build (its new image is a cargo, rustc or rust-analyzer known by identity).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub guard_root: bool,
 }
 
 /// Environment variables kept from each exec: cargo's variables for build scripts and rustc, and

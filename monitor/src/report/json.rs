@@ -124,6 +124,11 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
     }
 }
 
+/// One finding as the JSON report writes it (`buildwatch guard --log` adds the build's fields).
+pub fn finding_json(f: &Finding) -> serde_json::Value {
+    serde_json::to_value(JsonFinding::from(f)).unwrap_or(serde_json::Value::Null)
+}
+
 /// The JSON report (`--report`), schema 1 of docs/cli.md.
 pub fn json(run: &RunReport, meta: &RunMeta) -> String {
     let crates = crates(run);

@@ -139,7 +139,7 @@ mod markdown;
 mod sarif;
 mod text;
 
-pub use json::json;
+pub use json::{finding_json, json};
 pub use markdown::markdown;
 pub use sarif::{SourceFile, Sources, sarif};
 

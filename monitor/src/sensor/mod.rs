@@ -8,6 +8,7 @@ mod offsets;
 mod privileges;
 mod programs;
 mod protected;
+mod roots;
 mod stream;
 pub mod tracefs;
 
@@ -35,6 +36,7 @@ pub use integrity::Integrity;
 pub use kill::KillSwitch;
 use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, Hook, PROGRAMS};
 pub use protected::ProtectedSet;
+pub use roots::{GuardRoots, identity_of};
 pub use stream::{SensorStream, StreamMessage};
 
 /// Default ring buffer size: 16 MiB.
@@ -51,6 +53,10 @@ pub struct SensorConfig {
     /// privileges than this user's is reported (and killed under `enforce`). 0: the build runs
     /// as root, and nothing is checked.
     pub build_uid: u32,
+    /// `buildwatch guard`: no command is tracked; the kernel adopts every process that execs a
+    /// build root (see [`GuardRoots`]). No build cgroup is made (adopted processes stay where
+    /// their user's session put them).
+    pub guard: bool,
 }
 
 impl Default for SensorConfig {
@@ -59,6 +65,7 @@ impl Default for SensorConfig {
             ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
             enforce: false,
             build_uid: 0,
+            guard: false,
         }
     }
 }
@@ -222,6 +229,12 @@ impl Sensor {
         }
         // The build's cgroup, for the socket hooks; required by --enforce.
         let cgroup = match cgroup::cgroup2_mount() {
+            Some(_) if config.guard => {
+                gaps.push(
+                    "guard mode: builds stay in their own cgroups, so connections made through io_uring are not seen and --enforce is not available".to_owned(),
+                );
+                None
+            }
             Some(root) => Some(cgroup::BuildCgroup::create(&root)?),
             None if config.enforce => return Err(SensorError::NoCgroupV2),
             None => {
@@ -237,6 +250,7 @@ impl Sensor {
         })? as u32;
         let enforce = u32::from(config.enforce);
         let monitor_tgid = std::process::id();
+        let guard = u32::from(config.guard);
         let mut ebpf = EbpfLoader::new()
             // The programs use no CO-RE relocations (offsets come in OFFSETS), so aya need not
             // parse the kernel's BTF a second time.
@@ -248,6 +262,7 @@ impl Sensor {
             .override_global("MONITOR_TGID", &monitor_tgid, true)
             .override_global("IDENTITY_OFFSETS", &identity, true)
             .override_global("SOCKET_OFFSETS", &socket, true)
+            .override_global("GUARD", &guard, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
@@ -496,6 +511,27 @@ impl Sensor {
     /// The event stream, to be moved to the reader thread. Only available once.
     pub fn take_stream(&mut self) -> Option<SensorStream> {
         self.stream.take()
+    }
+
+    /// Stops watching process `pid` (guard: a build's leftovers once it has been reported).
+    pub fn untrack(&mut self, pid: u32) {
+        let _ = self.tracked.remove(&pid);
+    }
+
+    /// The kernel's ids of the sensor's programs and maps (to check that they are gone once
+    /// the sensor has been dropped).
+    pub fn object_ids(&self) -> (Vec<u32>, Vec<u32>) {
+        let programs = self
+            .ebpf
+            .programs()
+            .filter_map(|(_, p)| p.info().ok().map(|i| i.id()))
+            .collect();
+        use aya::maps::IterableMap as _;
+        let maps = [self.tracked.map(), self.crate_procs.map()]
+            .iter()
+            .filter_map(|m| m.info().ok().map(|i| i.id()))
+            .collect();
+        (programs, maps)
     }
 
     /// Number of programs attached.

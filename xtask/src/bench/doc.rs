@@ -7,6 +7,7 @@ pub(super) struct Doc {
     pub(super) storm: Option<Storm>,
     pub(super) memory: Option<Vec<MemoryRun>>,
     pub(super) builds: Option<Builds>,
+    pub(super) guard: Option<GuardCost>,
     pub(super) verifier: Vec<(String, u64)>,
 }
 
@@ -89,6 +90,9 @@ impl Doc {
         }
         if let Some(startup) = &self.startup {
             render_startup(&mut md, startup);
+        }
+        if let Some(guard) = &self.guard {
+            render_guard(&mut md, guard);
         }
         if !self.verifier.is_empty() {
             let _ = writeln!(md, "## eBPF programs\n");

@@ -10,6 +10,7 @@
 //! - Memory: buildwatch's own peak RSS (VmHWM, sampled from /proc while it runs: rusage of a
 //!   child would include the build it watches) during the builds and after 1M and 10M events.
 //! - Startup: from just before spawning buildwatch to the first thing the watched program does.
+//! - Guard: what a running `buildwatch guard` costs the machine when no build runs.
 //!
 //! Everything runs as root (buildwatch needs it). A full run takes over an hour; `--quick` runs
 //! one round and small storms, and writes target/bench/BENCHMARKS.md instead of the top-level one.
@@ -29,6 +30,7 @@ use crate::{cargo, describe, is_root, root, run, setup};
 
 mod builds;
 mod doc;
+mod guard;
 mod machine;
 mod measure;
 mod memory;
@@ -37,6 +39,7 @@ mod storm;
 
 use builds::*;
 use doc::*;
+use guard::*;
 use machine::*;
 use measure::*;
 use memory::*;
@@ -47,7 +50,7 @@ pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--rounds N] 
 
   --quick          one round of builds, short storms; writes target/bench/BENCHMARKS.md
   --rounds N       rounds of real builds (default 8)
-  --only LIST      comma-separated sections: startup, storm, memory, builds (a partial run writes
+  --only LIST      comma-separated sections: startup, storm, memory, builds, guard (a partial run writes
                    target/bench/BENCHMARKS.md)";
 
 /// ripgrep, pinned.
@@ -68,13 +71,15 @@ pub(super) enum Section {
     Storm,
     Memory,
     Builds,
+    Guard,
 }
 
-pub(super) const SECTIONS: [(&str, Section); 4] = [
+pub(super) const SECTIONS: [(&str, Section); 5] = [
     ("startup", Section::Startup),
     ("storm", Section::Storm),
     ("memory", Section::Memory),
     ("builds", Section::Builds),
+    ("guard", Section::Guard),
 ];
 
 pub(super) struct Options {
@@ -206,6 +211,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
     if options.runs(Section::Builds) {
         doc.builds = Some(bench.builds(options.rounds)?);
+    }
+    if options.runs(Section::Guard) {
+        doc.guard = Some(bench.guard(options.rounds)?);
     }
     doc.verifier = verifier_stats(&bench);
     let out = if options.full() {

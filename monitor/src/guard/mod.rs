@@ -1,0 +1,309 @@
+//! `buildwatch guard`: a long-running root service that watches every build on the machine,
+//! whoever started it (a terminal, an editor's rust-analyzer, a script). The kernel adopts a
+//! process at exec when its new image is a cargo, rustc or rust-analyzer known by identity
+//! (`GUARD_ROOTS`, see `sensor::GuardRoots`); each such root opens a build with its own
+//! pipeline (see [`builds`]), checked with its workspace's profiles and policy exactly as
+//! `buildwatch ci` would (see [`workspace`]); when it ends, its findings go to the journal, the
+//! JSON Lines log and the user's desktop (see [`sinks`]). docs/guard.md is the user's guide.
+pub mod builds;
+pub mod sinks;
+pub mod status;
+pub mod workspace;
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc::{RecvTimeoutError, sync_channel},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use builds::{Builds, Ended};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use sinks::{ERR, INFO, Journal, JsonLog, WARNING};
+
+use crate::{
+    decode::Decoder,
+    policy::Severity,
+    sensor::{GuardRoots, ProtectedSet, Sensor, SensorConfig, StreamMessage},
+};
+
+/// The guard could not start (exit status 2).
+pub const EXIT_SETUP: i32 = 2;
+/// The guard stopped watching on its own (the sensor failed): exit status 4, as an incomplete
+/// `ci` run.
+pub const EXIT_STOPPED: i32 = 4;
+
+/// How often the toolchain directories are looked at again.
+const REFRESH: Duration = Duration::from_secs(10);
+
+/// What a guard needs.
+#[derive(Clone, Debug)]
+pub struct GuardOptions {
+    /// `--log`: JSON Lines, one finding per line.
+    pub log: Option<PathBuf>,
+    /// The status socket.
+    pub socket: PathBuf,
+    /// `--toolchain`: more directories holding cargo/rustc (or a toolchain's `bin/`).
+    pub toolchains: Vec<PathBuf>,
+    /// How long a build's processes may outlive its root before the build is reported.
+    pub grace: Duration,
+    /// Ring buffer size.
+    pub ring_buffer_bytes: u32,
+    /// Desktop notifications.
+    pub notify: bool,
+    /// The journal's socket.
+    pub journal: PathBuf,
+}
+
+/// Runs the guard until SIGTERM/SIGINT/SIGHUP; returns the exit status.
+pub fn run(options: &GuardOptions) -> i32 {
+    let journal = Journal::open(&options.journal);
+    let fail = |message: String, code: i32| {
+        // Loud: the journal (or stderr, which systemd also keeps), and the exit status.
+        journal.send(
+            ERR,
+            &format!("buildwatch guard: error: not watching builds: {message}"),
+            &[],
+        );
+        code
+    };
+    let mut log = match options.log.as_deref().map(JsonLog::open).transpose() {
+        Ok(log) => log,
+        Err(e) => {
+            let path = options.log.clone().unwrap_or_default();
+            let path = path.display();
+            return fail(format!("cannot open the log {path}: {e}"), EXIT_SETUP);
+        }
+    };
+    let mut roots = GuardRoots::resolve(&options.toolchains);
+    if roots.found.is_empty() {
+        return fail(
+            "no cargo, rustc or rust-analyzer found (rustup toolchains under each user's \
+             ~/.rustup, ~/.cargo/bin, /usr/bin, /usr/local/bin); name the toolchain's directory \
+             with --toolchain DIR"
+                .to_owned(),
+            EXIT_SETUP,
+        );
+    }
+    let status = Arc::new(Mutex::new(status::Status::default()));
+    let _server = match status::Server::start(&options.socket, status.clone()) {
+        Ok(server) => server,
+        Err(e) => return fail(e, EXIT_SETUP),
+    };
+    let mut sensor = match Sensor::load(&SensorConfig {
+        ring_buffer_bytes: options.ring_buffer_bytes,
+        enforce: false,
+        // Builds of every user: no one uid to compare privileges with.
+        build_uid: 0,
+        guard: true,
+    }) {
+        Ok(sensor) => sensor,
+        Err(e) => return fail(e.to_string(), EXIT_SETUP),
+    };
+    if let Err(e) = sensor.set_guard_roots(&roots.keys()) {
+        return fail(e.to_string(), EXIT_SETUP);
+    }
+    // Every user's secrets, by identity.
+    let homes: Vec<PathBuf> = passwd_homes();
+    let home_refs: Vec<&std::path::Path> = homes.iter().map(PathBuf::as_path).collect();
+    let protected = ProtectedSet::resolve(&home_refs, None);
+    if let Err(e) = sensor.protect(&protected) {
+        return fail(e.to_string(), EXIT_SETUP);
+    }
+    let Some(stream) = sensor.take_stream() else {
+        return fail("the event stream is missing".to_owned(), EXIT_SETUP);
+    };
+    let (programs, maps) = sensor.object_ids();
+    let gaps = sensor.coverage_gaps().to_vec();
+    let started = format!(
+        "buildwatch guard: watching every build (pid {}; {} build-root executables; program ids \
+         {programs:?}; map ids {maps:?})",
+        std::process::id(),
+        roots.found.len()
+    );
+    journal.send(INFO, &started, &[]);
+    for gap in &gaps {
+        journal.send(
+            WARNING,
+            &format!("buildwatch guard: coverage gap: {gap}"),
+            &[],
+        );
+    }
+
+    let (tx, rx) = sync_channel::<Vec<StreamMessage>>(64);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let decoder = Decoder::for_this_boot().with_protected(Arc::from(protected.files));
+        thread::Builder::new()
+            .name("sensor".into())
+            .spawn(move || stream.run(decoder, |m| tx.send(m).is_ok(), stop))
+    };
+    let Ok(reader) = reader else {
+        return fail("cannot start the sensor thread".to_owned(), EXIT_SETUP);
+    };
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [SIGTERM, SIGINT, SIGHUP] {
+        if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {
+            return fail(format!("cannot catch signal {sig}: {e}"), EXIT_SETUP);
+        }
+    }
+
+    let mut builds = Builds::new(std::process::id());
+    let emit = |ended: Vec<Ended>, log: &mut Option<JsonLog>| {
+        for build in ended {
+            report(&journal, log, &build, options.notify);
+            if let Ok(mut s) = status.lock() {
+                s.ended(&build);
+            }
+        }
+    };
+    let mut last_refresh = Instant::now();
+    let mut fingerprint = roots.fingerprint();
+    let mut drained = false;
+    let mut exit = 0;
+    loop {
+        if signalled.load(Ordering::Acquire) {
+            stop.store(true, Ordering::Release);
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(batch) => {
+                for message in batch {
+                    match message {
+                        StreamMessage::Event(event) => {
+                            let ended = builds.process(event);
+                            emit(ended, &mut log);
+                        }
+                        StreamMessage::DecodeError(e) => {
+                            journal.send(
+                                WARNING,
+                                &format!("buildwatch guard: undecodable sensor record ({e})"),
+                                &[],
+                            );
+                        }
+                        StreamMessage::Drained => drained = true,
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if !stop.load(Ordering::Acquire) {
+                    exit = EXIT_STOPPED;
+                }
+                drained = true;
+            }
+        }
+        let (ended, leftovers) = builds.tick(options.grace);
+        for pid in leftovers {
+            sensor.untrack(pid);
+        }
+        emit(ended, &mut log);
+        if let Ok(mut s) = status.lock() {
+            s.refresh(builds.active());
+        }
+        if drained {
+            break;
+        }
+        if last_refresh.elapsed() >= REFRESH {
+            last_refresh = Instant::now();
+            let now = GuardRoots::resolve(&options.toolchains).fingerprint();
+            if now != fingerprint {
+                roots = GuardRoots::resolve(&options.toolchains);
+                fingerprint = roots.fingerprint();
+                match sensor.set_guard_roots(&roots.keys()) {
+                    Ok(()) => journal.send(
+                        INFO,
+                        &format!(
+                            "buildwatch guard: toolchains changed: {} build-root executables",
+                            roots.found.len()
+                        ),
+                        &[],
+                    ),
+                    Err(e) => journal.send(ERR, &format!("buildwatch guard: {e}"), &[]),
+                }
+            }
+        }
+    }
+    let _ = reader.join();
+    let unfinished = builds.finish_all();
+    let count = unfinished.len();
+    emit(unfinished, &mut log);
+    // Detaches every program and frees the maps (the sensor's drop).
+    drop(sensor);
+    let message = if exit == 0 {
+        format!(
+            "buildwatch guard: stopped; {count} builds were still running (reported unfinished, left running)"
+        )
+    } else {
+        format!(
+            "buildwatch guard: the sensor stopped unexpectedly: builds are NOT watched any more ({count} reported unfinished)"
+        )
+    };
+    journal.send(if exit == 0 { WARNING } else { ERR }, &message, &[]);
+    exit
+}
+
+/// Sends an ended build's findings to every sink.
+fn report(journal: &Journal, log: &mut Option<JsonLog>, build: &Ended, notify: bool) {
+    if build.unfinished {
+        journal.send(
+            WARNING,
+            &format!(
+                "buildwatch guard: build {} (`{}`) was still running when the guard stopped: \
+                 reported unfinished ({} findings so far), left running",
+                build.root,
+                crate::model::Shown(&build.command.join(" ")),
+                build.report.findings.len()
+            ),
+            &[("BUILD_PID", build.root.to_string())],
+        );
+    }
+    for problem in &build.problems {
+        journal.send(WARNING, &format!("buildwatch guard: {problem}"), &[]);
+    }
+    for f in &build.report.findings {
+        let priority = if f.severity == Severity::Error {
+            ERR
+        } else {
+            WARNING
+        };
+        journal.send(priority, &f.headline(), &sinks::finding_fields(build, f));
+    }
+    if build.report.lost_events > 0 {
+        journal.send(
+            ERR,
+            &format!(
+                "buildwatch guard: {} events lost during build {}: its findings may be incomplete",
+                build.report.lost_events, build.root
+            ),
+            &[],
+        );
+    }
+    if let Some(out) = log
+        && let Err(e) = out.write(build)
+    {
+        journal.send(ERR, &format!("buildwatch guard: {e}"), &[]);
+    }
+    if notify {
+        sinks::notify(build);
+    }
+}
+
+/// The home directories of the machine's users.
+fn passwd_homes() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let mut homes: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|line| line.split(':').nth(5))
+        .filter(|home| !home.is_empty() && *home != "/" && *home != "/nonexistent")
+        .map(PathBuf::from)
+        .filter(|home| home.is_dir())
+        .collect();
+    homes.sort();
+    homes.dedup();
+    homes
+}
