@@ -118,6 +118,8 @@ fn replay(args: &ReplayArgs) -> i32 {
             profiles,
             policy,
             learn: false,
+            // The stream's digests are the evidence: never re-hashed from this machine.
+            digests: false,
         };
         replay::replay(&args.input, options).map_err(|e| e.to_string())
     };

@@ -38,5 +38,6 @@ pub(super) fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
         env,
         env_truncated: r.flags & flag::ENV_TRUNCATED != 0,
         deleted: r.flags & flag::EXE_DELETED != 0,
+        digest: None,
     })
 }

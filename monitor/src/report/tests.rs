@@ -326,7 +326,42 @@ fn run() -> RunReport {
         ],
         seen,
         unprofiled: vec![(krate("quiet-bs", "0.3.0"), Role::BuildScript)],
+        images: images(),
     }
+}
+
+/// A build script's image (hashed), and a dropped program rewritten before it was hashed.
+fn images() -> Vec<crate::images::ProgramImage> {
+    use crate::images::{ImageActor, ImageKind, ProgramImage};
+    use crate::model::ImageDigest;
+    let actor = |role, name: &str| ImageActor {
+        role,
+        krate: Some(name.to_owned()),
+        version: Some("0.1.0".to_owned()),
+    };
+    vec![
+        ProgramImage {
+            path: "/work/target/debug/build/phone-home-0a1b/build-script-build".into(),
+            kind: ImageKind::Exec,
+            digest: Some(ImageDigest::Hashed {
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                size: 4,
+            }),
+            actors: [actor(Role::BuildScript, "phone-home")]
+                .into_iter()
+                .collect(),
+            runs: 1,
+        },
+        ProgramImage {
+            path: "/tmp/.x/payload".into(),
+            kind: ImageKind::Exec,
+            digest: Some(ImageDigest::Changed {
+                detail: "modified 0.020s after it ran".into(),
+            }),
+            actors: [actor(Role::Tool, "phone-home")].into_iter().collect(),
+            runs: 1,
+        },
+    ]
 }
 
 fn meta() -> RunMeta {
