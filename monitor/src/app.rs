@@ -207,6 +207,10 @@ fn watch_command(
 ) -> Result<i32, StartError> {
     let profiles = load_profiles(&args.policy.profiles)?;
     let policy = load_policy(&args.policy)?;
+    // A bad signing key is found before the build runs, not after.
+    if let Some(key) = &args.output.attestation_key {
+        report::attestation::load_key(key).map_err(|e| StartError::Usage(e.to_string()))?;
+    }
     let options = WatchOptions {
         command: args.command.clone(),
         events: args.output.events.clone(),
@@ -252,6 +256,7 @@ fn watch_command(
         &args.output.sarif,
         &args.output.summary,
         &args.output.events,
+        &args.output.attestation,
     ]
     .into_iter()
     .flatten()
@@ -404,6 +409,26 @@ fn write_outputs(
         ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY").map(std::path::PathBuf::from))
             .flatten()
     });
+    if let Some(path) = &output.attestation {
+        let key = output
+            .attestation_key
+            .as_deref()
+            .map(report::attestation::load_key)
+            .transpose();
+        let text = key.and_then(|key| {
+            report::attestation::attestation(
+                run,
+                meta,
+                &report::attestation::AttestationContext::current(),
+                &crate::sensor::program_names(),
+                key.as_ref(),
+            )
+        });
+        match text {
+            Ok(text) => write(path, text),
+            Err(e) => failed.push(format!("attestation {}: {e}", path.display())),
+        }
+    }
     if let Some(path) = summary {
         let text = report::markdown(run, meta);
         // The step summary is shared by the job's steps: append.

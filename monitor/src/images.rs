@@ -56,6 +56,94 @@ pub struct ProgramImage {
     pub runs: u64,
 }
 
+/// A network endpoint the build reached.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Endpoint {
+    /// The remote address (textual form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The name asked for (a DNS query).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The remote port.
+    pub port: u16,
+    /// `udp` for DNS queries; unknown for a connect (absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<&'static str>,
+}
+
+/// What a run leaves as evidence besides its images: where it wrote its artifacts, the
+/// endpoints it reached and by whom, and when it ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunEvidence {
+    /// The profile directories rustc wrote into (the parent of each `--out-dir .../deps`).
+    pub output_dirs: BTreeSet<String>,
+    /// Endpoints reached, with who reached them.
+    pub network: BTreeMap<Endpoint, BTreeSet<ImageActor>>,
+    /// The first and last event, nanoseconds since the Unix epoch.
+    pub span: Option<(u64, u64)>,
+}
+
+/// Most endpoints remembered.
+const ENDPOINTS: usize = 4096;
+
+impl RunEvidence {
+    fn record(&mut self, event: &Event) {
+        self.span = Some(match self.span {
+            Some((a, b)) => (a.min(event.time_ns), b.max(event.time_ns)),
+            None => (event.time_ns, event.time_ns),
+        });
+        let who = || actor_of(event);
+        let endpoint = match &event.kind {
+            EventKind::Exec(e) => {
+                let out = e
+                    .argv
+                    .iter()
+                    .position(|a| a == "--out-dir")
+                    .and_then(|i| e.argv.get(i + 1))
+                    .map(String::as_str)
+                    .or_else(|| e.argv.iter().find_map(|a| a.strip_prefix("--out-dir=")));
+                if let Some(out) = out {
+                    let abs = match (&e.cwd, out.starts_with('/')) {
+                        (Some(cwd), false) => {
+                            crate::model::path::normalize(&std::path::Path::new(cwd).join(out))
+                        }
+                        _ => out.to_owned(),
+                    };
+                    if let Some(dir) = abs.strip_suffix("/deps") {
+                        self.output_dirs.insert(dir.to_owned());
+                    }
+                }
+                None
+            }
+            EventKind::Connect(c) if c.result == 0 || c.error.as_deref() == Some("EINPROGRESS") => {
+                matches!(
+                    c.family,
+                    crate::model::SocketFamily::Inet | crate::model::SocketFamily::Inet6
+                )
+                .then(|| Endpoint {
+                    ip: Some(c.addr.clone()),
+                    hostname: None,
+                    port: c.port,
+                    protocol: None,
+                })
+            }
+            EventKind::Dns(d) => Some(Endpoint {
+                ip: Some(d.server.clone()),
+                hostname: Some(d.name.clone()),
+                port: d.port,
+                protocol: Some("udp"),
+            }),
+            _ => None,
+        };
+        if let Some(endpoint) = endpoint
+            && (self.network.len() < ENDPOINTS || self.network.contains_key(&endpoint))
+        {
+            self.network.entry(endpoint).or_default().insert(who());
+        }
+    }
+}
+
 struct Pending {
     event: Event,
     id: Option<u64>,
@@ -71,6 +159,7 @@ pub struct Images {
     programs: BTreeMap<(String, ImageKind, Option<ImageDigest>), ProgramImage>,
     /// Digests by (pid, path), for views that show an event's details.
     by_process: HashMap<(u32, String), ImageDigest>,
+    evidence: RunEvidence,
 }
 
 /// Most (pid, path) digests kept for the views.
@@ -105,6 +194,7 @@ impl Images {
     /// Takes an attributed event; `write` is given every event whose turn has come, in order,
     /// with its digest.
     pub fn push(&mut self, event: &Event, attributor: &Attributor, write: &mut dyn FnMut(&Event)) {
+        self.evidence.record(event);
         let Some((path, kind, digest)) = image_of(event) else {
             if self.pending.is_empty() {
                 write(event);
@@ -231,6 +321,11 @@ impl Images {
         self.by_process.get(&(pid, path.to_owned()))
     }
 
+    /// Output directories, endpoints and the run's span.
+    pub fn evidence(&self) -> RunEvidence {
+        self.evidence.clone()
+    }
+
     /// The images of the run, by path.
     pub fn programs(&self) -> Vec<ProgramImage> {
         self.programs.values().cloned().collect()
@@ -248,6 +343,10 @@ fn image_actor(event: &Event, kind: ImageKind, path: &str, attributor: &Attribut
             version: krate.version,
         };
     }
+    actor_of(event)
+}
+
+fn actor_of(event: &Event) -> ImageActor {
     match &event.actor {
         Some(a) => ImageActor {
             role: a.role,

@@ -61,6 +61,8 @@ pub struct RunReport {
     pub unprofiled: Vec<(crate::attribution::CrateRef, crate::attribution::Role)>,
     /// Every program image executed or loaded, with its digest.
     pub images: Vec<crate::images::ProgramImage>,
+    /// Output directories, network endpoints and the run's span (the attestation's).
+    pub evidence: crate::images::RunEvidence,
 }
 
 impl RunReport {
@@ -213,6 +215,7 @@ impl Pipeline {
                 seen,
                 unprofiled,
                 images: self.images.programs(),
+                evidence: self.images.evidence(),
             },
             self.learner,
         ))

@@ -327,6 +327,7 @@ fn run() -> RunReport {
         seen,
         unprofiled: vec![(krate("quiet-bs", "0.3.0"), Role::BuildScript)],
         images: images(),
+        evidence: Default::default(),
     }
 }
 
