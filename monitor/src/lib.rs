@@ -30,6 +30,7 @@ pub mod report;
 pub mod sensor;
 pub mod shipped;
 pub mod summary;
+pub mod toolchain_drift;
 pub mod tui;
 pub mod user;
 pub mod watch;

@@ -133,7 +133,7 @@ pub(super) fn security_severity(code: Code) -> Option<&'static str> {
         | Code::SourceTamper
         | Code::ArtifactTamper => Some("8.8"),
         Code::ProjectRead => Some("7.5"),
-        Code::PrivilegeEscalation | Code::MonitorTamper => Some("9.0"),
+        Code::PrivilegeEscalation | Code::MonitorTamper | Code::ToolchainChanged => Some("9.0"),
         Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
@@ -559,6 +559,9 @@ pub(super) fn help(code: Code) -> &'static str {
         }
         Code::PrivilegeEscalation => {
             "Treat as a possible supply-chain attack: build code that becomes root can switch the monitor off, so nothing after this point is vouched for. Inspect the crate version named in the message; build without sudo rights for the build user, and use --enforce to stop such programs before they run."
+        }
+        Code::ToolchainChanged => {
+            "Treat as a possible compromise of the build machine: the compiler, linker or cargo is not the program learn recorded for this toolchain version. Compare the file with a fresh install of the toolchain (rustup component, the distribution's package) before trusting anything it built; if the change is a legitimate reinstall, run buildwatch learn to record the new digests."
         }
         Code::MonitorTamper => {
             "Treat as a possible supply-chain attack: a build has no business with eBPF, tracing, cgroup control files or buildwatch's process, and no profile can allow it. Inspect the crate version named in the message."
