@@ -160,6 +160,8 @@ pub struct Images {
     /// Digests by (pid, path), for views that show an event's details.
     by_process: HashMap<(u32, String), ImageDigest>,
     evidence: RunEvidence,
+    /// Every digest as it became known (image path, digest), for live views.
+    resolved: Vec<(String, ImageDigest)>,
 }
 
 /// Most (pid, path) digests kept for the views.
@@ -301,6 +303,7 @@ impl Images {
         {
             self.by_process
                 .insert((p.event.pid, path.clone()), d.clone());
+            self.resolved.push((path.clone(), d.clone()));
         }
         let entry = self
             .programs
@@ -314,6 +317,11 @@ impl Images {
             });
         entry.runs += 1;
         entry.actors.insert(who.clone());
+    }
+
+    /// The digests that became known after the first `n` (image path, digest).
+    pub fn digests_since(&self, n: usize) -> &[(String, ImageDigest)] {
+        self.resolved.get(n..).unwrap_or_default()
     }
 
     /// The digest of the image `path` of process `pid`, once known.

@@ -142,6 +142,11 @@ impl Pipeline {
         (event, error)
     }
 
+    /// The image digests that became known after the first `n` (image path, digest).
+    pub fn digests_since(&self, n: usize) -> &[(String, crate::model::ImageDigest)] {
+        self.images.digests_since(n)
+    }
+
     /// The digest of the image `path` of process `pid`, once computed.
     pub fn digest_of(&self, pid: u32, path: &str) -> Option<&crate::model::ImageDigest> {
         self.images.digest_of(pid, path)
