@@ -119,6 +119,8 @@ fn replay(args: &ReplayArgs) -> i32 {
             profiles,
             policy,
             learn: false,
+            // The stream's digests are the evidence: never re-hashed from this machine.
+            digests: false,
         };
         replay::replay(&args.input, options).map_err(|e| e.to_string())
     };
@@ -222,6 +224,17 @@ fn watch_command(
 ) -> Result<i32, StartError> {
     let profiles = load_profiles(&args.policy.profiles)?;
     let policy = load_policy(&args.policy)?;
+    // A bad signing key or toolchain record is found before the build runs, not after.
+    if let Some(key) = &args.output.attestation_key {
+        report::attestation::load_key(key).map_err(|e| StartError::Usage(e.to_string()))?;
+    }
+    let toolchain_file = crate::toolchain_drift::file_for(&args.policy.profiles);
+    let toolchain_recorded = if mode == Mode::Watch {
+        None
+    } else {
+        crate::toolchain_drift::load(&toolchain_file)
+            .map_err(|e| StartError::Usage(e.to_string()))?
+    };
     let options = WatchOptions {
         command: args.command.clone(),
         events: args.output.events.clone(),
@@ -240,7 +253,7 @@ fn watch_command(
         linger: (mode == Mode::Ci).then_some(std::time::Duration::from_secs(args.grace)),
         extra_env,
     };
-    let outcome = match run_observed(&options, &args, mode) {
+    let mut outcome = match run_observed(&options, &args, mode) {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("buildwatch: error: {e}");
@@ -256,6 +269,7 @@ fn watch_command(
             return Ok(EXIT_SETUP);
         }
     };
+    let toolchain_learned = toolchain_step(mode, &mut outcome, toolchain_recorded, &options.policy);
     print_outcome(&options, &outcome);
     let meta = report::RunMeta {
         command: options.command.clone(),
@@ -268,6 +282,7 @@ fn watch_command(
         &args.output.sarif,
         &args.output.summary,
         &args.output.events,
+        &args.output.attestation,
     ]
     .into_iter()
     .flatten()
@@ -290,10 +305,73 @@ fn watch_command(
         }
         give_tree_to_user(&args.policy.profiles, &outcome.user);
     }
+    if let Some(recorded) = toolchain_learned {
+        match std::fs::write(&toolchain_file, crate::toolchain_drift::render(&recorded)) {
+            Ok(()) => {
+                eprintln!(
+                    "buildwatch: toolchain digests recorded in {}",
+                    toolchain_file.display()
+                );
+                watch::give_to_user(&toolchain_file, &outcome.user);
+            }
+            Err(e) => failed_outputs.push(write_error(&toolchain_file, &e)),
+        }
+    }
     for e in &failed_outputs {
         eprintln!("buildwatch: error: {e}");
     }
     Ok(exit_code(mode, &outcome, !failed_outputs.is_empty()))
+}
+
+/// Toolchain drift after the run: in `ci`, `toolchain-changed` findings (added to the report)
+/// and notes; in `learn`, the record to write.
+fn toolchain_step(
+    mode: Mode,
+    outcome: &mut Outcome,
+    recorded: Option<crate::toolchain_drift::Recorded>,
+    policy: &PolicyConfig,
+) -> Option<crate::toolchain_drift::Recorded> {
+    use crate::toolchain_drift as drift;
+    if mode == Mode::Watch {
+        return None;
+    }
+    let images = &outcome.report.images;
+    let user = &outcome.user;
+    // The build's rustc is run as the build's user, never with more rights.
+    let ids = (user.uid != nix::unistd::Uid::effective().as_raw()).then_some((user.uid, user.gid));
+    let version = drift::sysroots(images)
+        .iter()
+        .find_map(|s| drift::rustc_version(&format!("{s}/bin/rustc"), ids));
+    let observed = drift::observe(images, Some(&user.home), version);
+    if mode == Mode::Learn {
+        return observed
+            .version
+            .is_some()
+            .then(|| drift::learn(recorded.unwrap_or_default(), &observed));
+    }
+    let Some(recorded) = recorded else {
+        if observed.version.is_some() {
+            eprintln!(
+                "buildwatch: note: no toolchain.toml: the toolchain's digests were not compared (`buildwatch learn` records them)"
+            );
+        }
+        return None;
+    };
+    let severity = if policy
+        .fail_on
+        .contains(&crate::policy::Code::ToolchainChanged)
+    {
+        crate::policy::Severity::Error
+    } else {
+        crate::policy::Severity::Warning
+    };
+    let (findings, notes) = drift::check(&recorded, &observed, severity);
+    for note in notes {
+        eprintln!("buildwatch: note: {note}");
+    }
+    outcome.report.findings.extend(findings);
+    outcome.report.findings.sort_by_key(|f| f.severity);
+    None
 }
 
 /// Runs the watch: with the live view when watching (not learn or ci) on a terminal without
@@ -420,6 +498,26 @@ fn write_outputs(
         ci.then(|| std::env::var_os("GITHUB_STEP_SUMMARY").map(std::path::PathBuf::from))
             .flatten()
     });
+    if let Some(path) = &output.attestation {
+        let key = output
+            .attestation_key
+            .as_deref()
+            .map(report::attestation::load_key)
+            .transpose();
+        let text = key.and_then(|key| {
+            report::attestation::attestation(
+                run,
+                meta,
+                &report::attestation::AttestationContext::current(),
+                &crate::sensor::program_names(),
+                key.as_ref(),
+            )
+        });
+        match text {
+            Ok(text) => write(path, text),
+            Err(e) => failed.push(format!("attestation {}: {e}", path.display())),
+        }
+    }
     if let Some(path) = summary {
         let text = report::markdown(run, meta);
         // The step summary is shared by the job's steps: append.

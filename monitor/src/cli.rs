@@ -103,7 +103,7 @@ pub struct PolicyArgs {
     /// Finding codes that are errors (fail a ci run), comma-separated, or `all`.
     /// Default: unexpected-network,raw-socket,agent-socket,sensitive-read,persistence-write,
     /// fileless-exec,process-tamper,compat-syscall,namespace-use,dropped-exec,source-tamper,
-    /// artifact-tamper,project-read,privilege-escalation,monitor-tamper.
+    /// artifact-tamper,project-read,privilege-escalation,monitor-tamper,toolchain-changed.
     #[arg(long, value_name = "CODES")]
     pub fail_on: Option<String>,
 
@@ -130,6 +130,14 @@ pub struct OutputArgs {
     /// Write a Markdown summary to FILE (default for ci: $GITHUB_STEP_SUMMARY when set).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Write an in-toto attestation of the run (Statement v1, Runtime Trace predicate; the
+    /// build's artifacts as subjects) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub attestation: Option<PathBuf>,
+    /// Sign the attestation into a DSSE envelope with this ed25519 private key (PKCS#8 PEM, as
+    /// `openssl genpkey -algorithm ed25519` writes).
+    #[arg(long, value_name = "FILE", requires = "attestation")]
+    pub attestation_key: Option<PathBuf>,
 }
 
 /// Options of every command that watches a build.

@@ -26,6 +26,8 @@ pub struct PipelineOptions<'a> {
     pub policy: PolicyConfig,
     /// Record behaviour for `learn`.
     pub learn: bool,
+    /// Hash the program images the run executes (live runs; `replay` keeps the stream's).
+    pub digests: bool,
 }
 
 /// Everything downstream of the sensor (or of a recorded stream in `replay`).
@@ -36,6 +38,7 @@ pub struct Pipeline {
     policy: Policy,
     learner: Option<Learner>,
     events_out: Option<BufWriter<File>>,
+    images: crate::images::Images,
 }
 
 /// What a run leaves behind once its pipeline is finished.
@@ -56,6 +59,10 @@ pub struct RunReport {
     /// The build scripts and proc-macros that ran without a profile (checked against the
     /// baseline alone).
     pub unprofiled: Vec<(crate::attribution::CrateRef, crate::attribution::Role)>,
+    /// Every program image executed or loaded, with its digest.
+    pub images: Vec<crate::images::ProgramImage>,
+    /// Output directories, network endpoints and the run's span (the attestation's).
+    pub evidence: crate::images::RunEvidence,
 }
 
 impl RunReport {
@@ -86,6 +93,11 @@ impl Pipeline {
             .map(File::create)
             .transpose()?
             .map(BufWriter::new);
+        let digester = if options.digests {
+            Some(crate::digest::Digester::start()?)
+        } else {
+            None
+        };
         Ok(Self {
             attributor: Attributor::new(),
             summary: Summary::default(),
@@ -93,6 +105,7 @@ impl Pipeline {
             policy: Policy::new(&options.profiles, options.policy),
             learner: options.learn.then(Learner::new),
             events_out,
+            images: crate::images::Images::new(digester),
         })
     }
 
@@ -122,21 +135,32 @@ impl Pipeline {
             learner.observe(&event, &self.attributor);
         }
         let mut error = None;
-        if let Some(out) = &mut self.events_out {
-            let written = serde_json::to_writer(&mut *out, &event)
-                .map_err(io::Error::from)
-                .and_then(|()| out.write_all(b"\n"));
-            if let Err(e) = written {
-                self.events_out = None;
-                error = Some(e);
-            }
-        }
+        let out = &mut self.events_out;
+        self.images.push(&event, &self.attributor, &mut |e| {
+            write_event(out, e, &mut error)
+        });
         (event, error)
+    }
+
+    /// The image digests that became known after the first `n` (image path, digest).
+    pub fn digests_since(&self, n: usize) -> &[(String, crate::model::ImageDigest)] {
+        self.images.digests_since(n)
+    }
+
+    /// The digest of the image `path` of process `pid`, once computed.
+    pub fn digest_of(&self, pid: u32, path: &str) -> Option<&crate::model::ImageDigest> {
+        self.images.digest_of(pid, path)
     }
 
     /// Flushes and closes the events file; the error if the last writes failed. The report is
     /// not affected: [`Self::finish`] still returns it whole.
     pub fn close_events(&mut self) -> io::Result<()> {
+        let mut error = None;
+        let out = &mut self.events_out;
+        self.images.finish(&mut |e| write_event(out, e, &mut error));
+        if let Some(e) = error {
+            return Err(e);
+        }
         match self.events_out.take() {
             Some(mut out) => out.flush(),
             None => Ok(()),
@@ -168,6 +192,12 @@ impl Pipeline {
 
     /// Flushes the sinks and returns what the run amounted to (and the learner, in learn mode).
     pub fn finish(mut self) -> io::Result<(RunReport, Option<Learner>)> {
+        let mut error = None;
+        let out = &mut self.events_out;
+        self.images.finish(&mut |e| write_event(out, e, &mut error));
+        if let Some(e) = error {
+            return Err(e);
+        }
         if let Some(out) = &mut self.events_out {
             out.flush()?;
         }
@@ -189,6 +219,8 @@ impl Pipeline {
                 coverage_gaps: Vec::new(),
                 seen,
                 unprofiled,
+                images: self.images.programs(),
+                evidence: self.images.evidence(),
             },
             self.learner,
         ))
@@ -197,5 +229,18 @@ impl Pipeline {
     /// The attribution state.
     pub fn attributor(&self) -> &Attributor {
         &self.attributor
+    }
+}
+
+/// Writes one event line; after the first error the file is given up (it ends at the last
+/// complete event) and the error kept for the caller.
+fn write_event(out: &mut Option<BufWriter<File>>, event: &Event, error: &mut Option<io::Error>) {
+    let Some(file) = out else { return };
+    let written = serde_json::to_writer(&mut *file, event)
+        .map_err(io::Error::from)
+        .and_then(|()| file.write_all(b"\n"));
+    if let Err(e) = written {
+        *out = None;
+        error.get_or_insert(e);
     }
 }

@@ -182,6 +182,7 @@ pub fn run(
             ..options.policy.clone()
         },
         learn: options.learn,
+        digests: true,
     };
     let mut pipeline = Pipeline::new(pipeline_options).map_err(|error| SetupError::Output {
         path: options

@@ -460,7 +460,7 @@ impl Attributor {
     }
 
     /// The crate of a proc-macro library.
-    fn macro_crate(&self, path: &str) -> CrateRef {
+    pub fn macro_crate(&self, path: &str) -> CrateRef {
         match self.proc_macro_libs.get(path) {
             Some((krate, _)) => krate.clone(),
             None => self

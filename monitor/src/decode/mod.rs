@@ -191,6 +191,7 @@ impl Decoder {
                 EventKind::MacroLib(MacroLib {
                     slot: r.slot as u8,
                     path,
+                    digest: None,
                 })
             }
             other => return Err(DecodeError::UnknownKind(other)),

@@ -39,5 +39,6 @@ pub(super) fn decode_exec(bytes: &[u8]) -> Result<Exec, DecodeError> {
         env_truncated: r.flags & flag::ENV_TRUNCATED != 0,
         deleted: r.flags & flag::EXE_DELETED != 0,
         guard_root: r.flags & flag::GUARD_ROOT != 0,
+        digest: None,
     })
 }

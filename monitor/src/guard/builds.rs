@@ -161,6 +161,9 @@ impl Builds {
             profiles: workspace.profiles.clone(),
             policy,
             learn: false,
+            // No hashing thread per build: the guard's log carries findings, not the images
+            // (documented in docs/guard.md).
+            digests: false,
         })
         .unwrap_or_else(|_| unreachable!("no events file to create"));
         pipeline.set_context(workspace.context(exec, home.as_deref()));

@@ -191,6 +191,9 @@ pub struct MacroLib {
     pub slot: u8,
     /// The library.
     pub path: String,
+    /// Its digest (filled in off the event path; absent in streams of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<super::ImageDigest>,
 }
 
 /// A new process.
@@ -230,6 +233,10 @@ pub struct Exec {
     /// of a build (its new image is a cargo, rustc or rust-analyzer known by identity).
     #[serde(default, skip_serializing_if = "is_false")]
     pub guard_root: bool,
+    /// The digest of the executable the kernel ran ([`Exec::image`]; filled in off the event
+    /// path, absent in streams of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<super::ImageDigest>,
 }
 
 /// Environment variables kept from each exec: cargo's variables for build scripts and rustc, and

@@ -5,6 +5,7 @@
 //! The model imports nothing from the stages (sensor, decode, attribution, policy, learn, report,
 //! tui); they all import it.
 pub mod actor;
+pub mod digest;
 pub mod event;
 pub mod path;
 pub mod paths;
@@ -14,6 +15,7 @@ pub mod shown;
 pub mod vocab;
 
 pub use actor::{Actor, CrateRef, Role};
+pub use digest::ImageDigest;
 pub use event::*;
 pub use places::Places;
 pub use shown::{Shown, shown};

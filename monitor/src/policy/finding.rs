@@ -73,11 +73,14 @@ pub enum Code {
     /// writes to tracefs, bpffs or a cgroup's control files, or signals, ptrace or /proc
     /// opens aimed at buildwatch.
     MonitorTamper,
+    /// A toolchain program (rustc, cargo, rustdoc, rust-lld, the system's cc, ld, as, ar) has
+    /// another digest than `learn` recorded for the same toolchain version.
+    ToolchainChanged,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
@@ -101,6 +104,7 @@ impl Code {
         Code::AgentSocket,
         Code::PrivilegeEscalation,
         Code::MonitorTamper,
+        Code::ToolchainChanged,
     ];
 
     /// The code's name (`unexpected-network`).
@@ -129,6 +133,7 @@ impl Code {
             Code::ProjectRead => "project-read",
             Code::PrivilegeEscalation => "privilege-escalation",
             Code::MonitorTamper => "monitor-tamper",
+            Code::ToolchainChanged => "toolchain-changed",
         }
     }
 
@@ -198,6 +203,9 @@ impl Code {
             }
             Code::MonitorTamper => {
                 "a call to bpf() or perf_event_open, a write to tracefs, bpffs or a cgroup's control files, or a signal, ptrace or /proc open aimed at buildwatch"
+            }
+            Code::ToolchainChanged => {
+                "a toolchain program (rustc, cargo, rustdoc, rust-lld, cc, ld, as, ar) has another digest than learn recorded for the same toolchain version"
             }
         }
     }

@@ -34,6 +34,8 @@ pub(super) struct JsonReport<'a> {
     counts: BTreeMap<&'a str, u64>,
     crates: Vec<JsonCrate<'a>>,
     unprofiled: Vec<JsonUnprofiled<'a>>,
+    /// Every program image executed or loaded, with its SHA-256 (issue 18).
+    images: &'a [crate::images::ProgramImage],
     findings: Vec<JsonFinding<'a>>,
 }
 
@@ -184,6 +186,7 @@ pub fn json(run: &RunReport, meta: &RunMeta) -> String {
                 role: r.as_str(),
             })
             .collect(),
+        images: &run.images,
         findings: run.findings.iter().map(Into::into).collect(),
     };
     pretty(&report)

@@ -134,6 +134,7 @@ fn pretty(value: &impl Serialize) -> String {
     text
 }
 
+pub mod attestation;
 mod json;
 mod markdown;
 mod sarif;

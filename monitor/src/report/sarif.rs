@@ -133,7 +133,7 @@ pub(super) fn security_severity(code: Code) -> Option<&'static str> {
         | Code::SourceTamper
         | Code::ArtifactTamper => Some("8.8"),
         Code::ProjectRead => Some("7.5"),
-        Code::PrivilegeEscalation | Code::MonitorTamper => Some("9.0"),
+        Code::PrivilegeEscalation | Code::MonitorTamper | Code::ToolchainChanged => Some("9.0"),
         Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
         Code::UnexpectedExec
         | Code::UnexpectedWrite
@@ -462,7 +462,7 @@ pub fn sarif(run: &RunReport, meta: &RunMeta, sources: &Sources) -> String {
     let results: Vec<Value> = findings
         .iter()
         .take(MAX_SARIF_RESULTS)
-        .map(|f| result(f, sources))
+        .map(|f| with_image_digest(result(f, sources), f, run))
         .collect();
     let mut notifications = Vec::new();
     if run.lost_events > 0 {
@@ -519,6 +519,7 @@ pub fn sarif(run: &RunReport, meta: &RunMeta, sources: &Sources) -> String {
                 "rules": Code::ALL.iter().map(|&c| rule(c)).collect::<Vec<_>>(),
             }},
             "invocations": [invocation],
+            "artifacts": artifacts(run),
             "results": results,
         }],
     });
@@ -559,8 +560,62 @@ pub(super) fn help(code: Code) -> &'static str {
         Code::PrivilegeEscalation => {
             "Treat as a possible supply-chain attack: build code that becomes root can switch the monitor off, so nothing after this point is vouched for. Inspect the crate version named in the message; build without sudo rights for the build user, and use --enforce to stop such programs before they run."
         }
+        Code::ToolchainChanged => {
+            "Treat as a possible compromise of the build machine: the compiler, linker or cargo is not the program learn recorded for this toolchain version. Compare the file with a fresh install of the toolchain (rustup component, the distribution's package) before trusting anything it built; if the change is a legitimate reinstall, run buildwatch learn to record the new digests."
+        }
         Code::MonitorTamper => {
             "Treat as a possible supply-chain attack: a build has no business with eBPF, tracing, cgroup control files or buildwatch's process, and no profile can allow it. Inspect the crate version named in the message."
         }
     }
+}
+
+/// The program images the run executed or loaded, as SARIF artifacts with their SHA-256
+/// (`hashes`); an image that could not be hashed says why in its properties.
+fn artifacts(run: &RunReport) -> Vec<Value> {
+    run.images
+        .iter()
+        .map(|image| {
+            let mut artifact = json!({
+                "location": {"uri": uri(Path::new(&image.path))},
+                "properties": {
+                    "kind": image.kind,
+                    "runs": image.runs,
+                    "actors": image.actors,
+                },
+            });
+            if let Some(d) = image.digest.as_ref() {
+                match d.sha256() {
+                    Some(sha) => artifact["hashes"] = json!({"sha-256": sha}),
+                    None => artifact["properties"]["digest"] = json!(d.describe()),
+                }
+            }
+            if let Some(size) = image.digest.as_ref().and_then(|d| match d {
+                crate::model::ImageDigest::Hashed { size, .. } => Some(*size),
+                _ => None,
+            }) {
+                artifact["length"] = json!(size);
+            }
+            artifact
+        })
+        .collect()
+}
+
+/// A finding about a process: the digest of the program it ran (`properties.process.sha256`),
+/// or why there is none.
+fn with_image_digest(mut result: Value, f: &Finding, run: &RunReport) -> Value {
+    let Some(p) = &f.process else { return result };
+    let digest = run
+        .images
+        .iter()
+        .find(|i| i.path == p.exe && i.kind == crate::images::ImageKind::Exec)
+        .and_then(|i| i.digest.as_ref());
+    if let Some(d) = digest
+        && let Some(process) = result["properties"].get_mut("process")
+    {
+        process["digest"] = json!(d.describe());
+        if let Some(sha) = d.sha256() {
+            process["sha256"] = json!(sha);
+        }
+    }
+    result
 }

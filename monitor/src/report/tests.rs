@@ -326,7 +326,43 @@ fn run() -> RunReport {
         ],
         seen,
         unprofiled: vec![(krate("quiet-bs", "0.3.0"), Role::BuildScript)],
+        images: images(),
+        evidence: Default::default(),
     }
+}
+
+/// A build script's image (hashed), and a dropped program rewritten before it was hashed.
+fn images() -> Vec<crate::images::ProgramImage> {
+    use crate::images::{ImageActor, ImageKind, ProgramImage};
+    use crate::model::ImageDigest;
+    let actor = |role, name: &str| ImageActor {
+        role,
+        krate: Some(name.to_owned()),
+        version: Some("0.1.0".to_owned()),
+    };
+    vec![
+        ProgramImage {
+            path: "/work/target/debug/build/phone-home-0a1b/build-script-build".into(),
+            kind: ImageKind::Exec,
+            digest: Some(ImageDigest::Hashed {
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                size: 4,
+            }),
+            actors: [actor(Role::BuildScript, "phone-home")]
+                .into_iter()
+                .collect(),
+            runs: 1,
+        },
+        ProgramImage {
+            path: "/tmp/.x/payload".into(),
+            kind: ImageKind::Exec,
+            digest: Some(ImageDigest::Changed {
+                detail: "modified 0.020s after it ran".into(),
+            }),
+            actors: [actor(Role::Tool, "phone-home")].into_iter().collect(),
+            runs: 1,
+        },
+    ]
 }
 
 fn meta() -> RunMeta {
@@ -1083,4 +1119,62 @@ fn report_markdown_caps_the_findings_table() {
         MAX_MARKDOWN_FINDINGS
     );
     assert!(md.contains("… and 5 more findings"));
+}
+
+#[test]
+fn report_sarif_results_carry_the_digest_of_their_process_program() {
+    use crate::images::{ImageKind, ProgramImage};
+    use crate::model::ImageDigest;
+    let mut run = run();
+    let image = |path: &str, digest| ProgramImage {
+        path: path.into(),
+        kind: ImageKind::Exec,
+        digest: Some(digest),
+        actors: Default::default(),
+        runs: 1,
+    };
+    run.images.push(image(
+        "/usr/bin/curl",
+        ImageDigest::Hashed {
+            sha256: "c".repeat(64),
+            size: 9,
+        },
+    ));
+    run.images.push(image(
+        "/bin/sh",
+        ImageDigest::Changed {
+            detail: "modified 1.000s after it ran".into(),
+        },
+    ));
+    let sarif: Value = serde_json::from_str(&sarif(&run, &meta(), &sources())).expect("json");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let of = |exe: &str| {
+        results
+            .iter()
+            .find(|r| r["properties"]["process"]["exe"] == exe)
+            .unwrap_or_else(|| panic!("a result about {exe}"))["properties"]["process"]
+            .clone()
+    };
+    assert_eq!(of("/usr/bin/curl")["sha256"], "c".repeat(64));
+    assert!(of("/bin/sh").get("sha256").is_none());
+    assert!(
+        of("/bin/sh")["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("changed before it could be hashed")),
+        "{}",
+        of("/bin/sh")
+    );
+    // Every image is an artifact; only the hashed ones have hashes.
+    let artifacts = sarif["runs"][0]["artifacts"].as_array().expect("artifacts");
+    let hashed = artifacts
+        .iter()
+        .filter(|a| a.get("hashes").is_some())
+        .count();
+    let with_sha = run
+        .images
+        .iter()
+        .filter(|i| i.digest.as_ref().and_then(ImageDigest::sha256).is_some())
+        .count();
+    assert_eq!((artifacts.len(), hashed), (run.images.len(), with_sha));
+    assert!(hashed < artifacts.len());
 }

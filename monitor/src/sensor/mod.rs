@@ -39,6 +39,16 @@ pub use protected::ProtectedSet;
 pub use roots::{GuardRoots, identity_of};
 pub use stream::{SensorStream, StreamMessage};
 
+/// The names of the sensor's eBPF programs (the attestation's `tracePolicy.hooks`; those a
+/// kernel lacks are its coverage gaps).
+pub fn program_names() -> Vec<&'static str> {
+    PROGRAMS
+        .iter()
+        .map(|p| p.name)
+        .chain(CGROUP_PROGRAMS)
+        .collect()
+}
+
 /// Default ring buffer size: 16 MiB.
 pub const DEFAULT_RING_BUFFER_BYTES: u32 = 16 * 1024 * 1024;
 

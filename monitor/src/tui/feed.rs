@@ -61,6 +61,7 @@ pub struct LiveFeed {
     findings_sent: (usize, u64),
     /// How many crates the view was told ran code ([`UiEvent::Seen`]).
     seen_sent: usize,
+    digests_sent: usize,
     vars_sent: HashMap<CrateRef, Vars>,
 }
 
@@ -78,6 +79,7 @@ impl LiveFeed {
             last_sync: None,
             findings_sent: (0, 0),
             seen_sent: 0,
+            digests_sent: 0,
             vars_sent: HashMap::new(),
         };
         (feed, rx, stop)
@@ -208,6 +210,11 @@ impl Observer for LiveFeed {
             self.seen_sent = seen.len();
             self.send(UiEvent::Seen(seen.iter().cloned().collect()));
         }
+        let digests = pipeline.digests_since(self.digests_sent);
+        if !digests.is_empty() {
+            self.digests_sent += digests.len();
+            self.send(UiEvent::Digests(digests.to_vec()));
+        }
         self.sync_vars(pipeline);
     }
 
@@ -221,6 +228,12 @@ impl Observer for LiveFeed {
     fn finished(&mut self, report: &RunReport, status: Option<Status>) {
         self.send(UiEvent::Seen(report.seen.iter().cloned().collect()));
         self.send(UiEvent::Findings(report.findings.clone()));
+        let digests = report
+            .images
+            .iter()
+            .filter_map(|i| Some((i.path.clone(), i.digest.clone()?)))
+            .collect();
+        self.send(UiEvent::Digests(digests));
         self.send(UiEvent::Exited(status));
     }
 }

@@ -66,6 +66,9 @@ pub enum UiEvent {
     Seen(Vec<(CrateRef, Role)>),
     /// The profile variables of a crate instance, used when accepting its findings.
     Vars(CrateRef, Box<Vars>),
+    /// Digests of program images that became known (image path, digest): the detail pane shows
+    /// them beside the programs run.
+    Digests(Vec<(String, crate::model::ImageDigest)>),
     /// A line of the build's own output.
     Output(OutputLine),
     /// Records lost outside the event stream (undecodable sensor records). Lost events the

@@ -667,3 +667,52 @@ fn output_is_cleaned_of_control_characters() {
     assert_eq!(clean("a\u{202e}b".as_bytes()), "a\\u{202e}b");
     assert_eq!(clean(b"\x1b[31"), "\\e[31");
 }
+
+#[test]
+fn the_detail_pane_shows_what_ran_by_digest() {
+    use crate::model::ImageDigest;
+    let (mut app, _dir) = finished();
+    let (key, program) = app
+        .model
+        .crates
+        .iter()
+        .find_map(|(k, v)| Some((k.clone(), v.programs.keys().next()?.clone())))
+        .expect("a crate ran a program");
+    app.select_crate(key);
+    let text = |app: &App| {
+        crate::tui::ui::detail::lines(app)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(!text(&app).contains("sha256:"));
+    let sha = "0123456789abcdef".repeat(4);
+    app.update(UiEvent::Digests(vec![(
+        program.clone(),
+        ImageDigest::Hashed {
+            sha256: sha,
+            size: 1,
+        },
+    )]));
+    let shown = text(&app);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("sha256:"))
+        .expect("a digest shown");
+    assert!(
+        line.contains("sha256:0123456789abcdef") && !line.contains("01234567890123456789"),
+        "{line}"
+    );
+    app.update(UiEvent::Digests(vec![(
+        program,
+        ImageDigest::Changed {
+            detail: "modified 0.5s after it ran".into(),
+        },
+    )]));
+    assert!(
+        text(&app).contains("changed before it could be hashed"),
+        "{}",
+        text(&app)
+    );
+}

@@ -178,6 +178,8 @@ pub struct App {
     seen: BTreeSet<CrateKey>,
     accepted: BTreeMap<FindingKey, PathBuf>,
     vars: HashMap<CrateRef, Vars>,
+    /// The digests of program images, by path (the latest known).
+    pub(super) digests: HashMap<String, crate::model::ImageDigest>,
     pub(super) log: EventLog,
     pub(super) output: OutputLog,
     pub(super) pid: Option<u32>,
@@ -217,6 +219,7 @@ impl App {
             seen: BTreeSet::new(),
             accepted: BTreeMap::new(),
             vars: HashMap::new(),
+            digests: HashMap::new(),
             log: EventLog::default(),
             output: OutputLog::default(),
             pid: None,
@@ -280,6 +283,7 @@ impl App {
             UiEvent::Vars(krate, vars) => {
                 self.vars.insert(krate, *vars);
             }
+            UiEvent::Digests(digests) => self.digests.extend(digests),
             UiEvent::Output(line) => {
                 if self.output.lines.len() == OUTPUT_CAPACITY {
                     self.output.lines.pop_front();

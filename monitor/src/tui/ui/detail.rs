@@ -134,6 +134,20 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
             if *count > 1 {
                 spans.push(Span::styled(format!(" ×{count}"), dim));
             }
+            // What ran, by content: the start of its SHA-256 (the reports have it whole), or
+            // why there is none.
+            if let Some(d) = app.digests.get(image) {
+                match d.sha256() {
+                    Some(sha) => spans.push(Span::styled(
+                        format!(" sha256:{}", sha.get(..16).unwrap_or(sha)),
+                        dim,
+                    )),
+                    None => spans.push(Span::styled(
+                        format!(" {}", d.describe()),
+                        Style::new().fg(Color::Red),
+                    )),
+                }
+            }
             out.push(Line::from(spans));
         }
     }
