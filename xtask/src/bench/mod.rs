@@ -30,6 +30,7 @@ use crate::{cargo, describe, is_root, root, run, setup};
 
 mod builds;
 mod doc;
+mod doc_builds;
 mod guard;
 mod machine;
 mod measure;
@@ -39,6 +40,7 @@ mod storm;
 
 use builds::*;
 use doc::*;
+use doc_builds::*;
 use guard::*;
 use machine::*;
 use measure::*;
