@@ -14,6 +14,7 @@
 //!   target directory) is done by the proc-macros that rustc loaded: the exact one when only one
 //!   is loaded, otherwise every candidate, most likely first.
 mod context;
+pub mod directives;
 mod process_table;
 mod rustc;
 mod writes;
@@ -23,6 +24,7 @@ use std::collections::{BTreeSet, HashMap};
 /// The actor types attribution fills in (defined in the model every stage shares).
 pub use crate::model::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
+pub use directives::{Directed, Directive};
 pub use process_table::{ProcKind, Process, ProcessTable};
 pub use rustc::{Extern, RustcInfo};
 pub use writes::{WriteTable, Writer, is_toolchain_program};
@@ -57,6 +59,10 @@ pub struct Attributor {
     target_dir: Option<String>,
     /// The last writer of every file the crates' code wrote.
     writes: WriteTable,
+    /// Which crate emitted each library search directory rustc received.
+    search_owners: directives::SearchOwners,
+    /// The user's RUSTFLAGS, as cargo gave them to build scripts.
+    rustflags: Option<Vec<String>>,
 }
 
 /// The directories of one crate instance.
@@ -502,6 +508,20 @@ impl Attributor {
             if self.target_dir.is_none() {
                 self.target_dir = info.target_dir.clone();
             }
+            let mut info = info;
+            if let Some(krate) = info.krate.clone() {
+                // cargo's environment, as the forked child inherited it (a wrapper's, if cargo
+                // ran one); unknown when cargo's own start was not seen.
+                let cargo_env = Some(&before.env)
+                    .filter(|env| before.kind == ProcKind::Cargo && env.contains_key("PATH"));
+                let inv = directives::Invocation {
+                    krate: &krate,
+                    rustflags: self.rustflags.as_deref(),
+                    cargo_env,
+                    target_dir: info.target_dir.as_deref(),
+                };
+                info.directives = directives::directives(exec, &inv, &mut self.search_owners);
+            }
             if let Some(krate) = info.krate.clone() {
                 self.note_dirs(&krate, exec, false, info.out_dir.as_deref());
             }
@@ -529,6 +549,11 @@ impl Attributor {
                 .map(str::to_owned)
                 .or_else(|| self.context.unique_version(&name).map(str::to_owned));
             let krate = CrateRef { name, version };
+            if self.rustflags.is_none()
+                && let Some(flags) = exec.var("CARGO_ENCODED_RUSTFLAGS")
+            {
+                self.rustflags = Some(directives::decode_rustflags(flags));
+            }
             self.note_dirs(&krate, exec, true, None);
             self.crate_dirs
                 .entry(krate.clone())

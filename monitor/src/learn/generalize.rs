@@ -26,6 +26,29 @@ pub fn substitute(path: &str, vars: &Vars) -> String {
     }
 }
 
+/// A `link-injection` subject as a `link` entry: the search directory with its variable
+/// (`search:${OUT_DIR}/lib`), variables' values replaced wherever they appear in an argument or
+/// a variable's value (`arg:-Wl,-rpath,${OUT_DIR}/lib`), glob characters escaped.
+pub fn link_entry(subject: &str, vars: &Vars) -> String {
+    if let Some(dir) = subject.strip_prefix("search:") {
+        return format!("search:{}", escape_glob_keep_vars(&substitute(dir, vars)));
+    }
+    let mut text = escape_glob(subject);
+    let mut values: Vec<(Var, String)> = Var::ALL
+        .into_iter()
+        .filter_map(|var| {
+            let v = vars.get(var)?.trim_end_matches('/');
+            (v.len() > 1).then(|| (var, escape_glob(v)))
+        })
+        .collect();
+    // The longest first: OUT_DIR before the TARGET_DIR it is in.
+    values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    for (var, value) in values {
+        text = text.replace(&value, &format!("${{{}}}", var.name()));
+    }
+    text
+}
+
 /// Escapes glob metacharacters in a literal path component.
 pub fn escape_glob(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -73,11 +73,16 @@ pub enum Code {
     /// writes to tracefs, bpffs or a cgroup's control files, or signals, ptrace or /proc
     /// opens aimed at buildwatch.
     MonitorTamper,
+    /// A build script's link directives (`rustc-link-arg*`, `rustc-link-search`,
+    /// `rustc-link-lib`, `rustc-flags`, `rustc-env`) that change which programs the link runs or
+    /// how it links, or bring in inputs from outside the crate's own OUT_DIR and the system's
+    /// library directories.
+    LinkInjection,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 23] = [
+    pub const ALL: [Code; 24] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
@@ -88,6 +93,7 @@ impl Code {
         Code::DroppedExec,
         Code::SourceTamper,
         Code::ArtifactTamper,
+        Code::LinkInjection,
         Code::ProjectRead,
         Code::UnexpectedExec,
         Code::UnexpectedRead,
@@ -129,6 +135,7 @@ impl Code {
             Code::ProjectRead => "project-read",
             Code::PrivilegeEscalation => "privilege-escalation",
             Code::MonitorTamper => "monitor-tamper",
+            Code::LinkInjection => "link-injection",
         }
     }
 
@@ -189,6 +196,9 @@ impl Code {
             }
             Code::ArtifactTamper => {
                 "a write into another crate's OUT_DIR or target-directory entries by anything but cargo and the toolchain working for that crate"
+            }
+            Code::LinkInjection => {
+                "a build script's link directives or rustc-env variables change which programs the link runs or how it links (-B, -fuse-ld, --wrap, --defsym, linker scripts, plugins, rpaths, LD_PRELOAD, PATH, ...), or bring in inputs from outside its OUT_DIR and the system's library directories"
             }
             Code::ProjectRead => {
                 "a dependency outside the workspace read the project's version control data or workspace files outside its own package"
