@@ -15,6 +15,7 @@
 //!   is loaded, otherwise every candidate, most likely first.
 mod context;
 pub mod directives;
+mod injected;
 mod process_table;
 mod rustc;
 mod writes;
@@ -220,12 +221,16 @@ impl Attributor {
         let actor = match &event.kind {
             EventKind::Lost(_) => None,
             EventKind::MacroLib(lib) => {
-                self.note_proc_macro_load(event.pid, &lib.path, true);
+                let is_macro = self.note_proc_macro_load(event.pid, &lib.path, true);
                 let krate = self.macro_crate(&lib.path);
                 if let Some(ProcKind::Rustc(r)) = self.table.get_mut(event.pid).map(|p| &mut p.kind)
                 {
                     r.slots.retain(|(s, _)| *s != lib.slot);
-                    r.slots.push((lib.slot, krate));
+                    // A library that is no proc-macro names no proc-macro when its code is on
+                    // the stack.
+                    if is_macro {
+                        r.slots.push((lib.slot, krate));
+                    }
                 }
                 let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
                 Some(match &p.kind {
@@ -386,6 +391,11 @@ impl Attributor {
                     actor
                 } else if forked {
                     rustc_actor(r)
+                } else if let Some(actor) =
+                    self.preload_actor(r, matches!(p.kind, ProcKind::Linker(_)))
+                {
+                    // Code a build script's rustc-env made the loader bring in.
+                    actor
                 } else {
                     self.proc_macro_actor(r, event_path(event))
                 }
@@ -440,7 +450,9 @@ impl Attributor {
     fn exec_actor(&self, before: &Process, exec: &Exec, event: &Event) -> Actor {
         match &before.kind {
             ProcKind::Rustc(r) | ProcKind::Linker(r) => {
-                if r.is_linker(exec) {
+                if let Some(actor) = self.injected_program(r, exec, before.image_name()) {
+                    actor
+                } else if r.is_linker(exec) {
                     rustc_actor(r)
                 } else {
                     self.proc_macro_actor(r, None)
@@ -466,7 +478,9 @@ impl Attributor {
                 ProcKind::Tool(actor)
             }
             ProcKind::Rustc(r) | ProcKind::Linker(r) => {
-                if r.is_linker(exec) {
+                if let Some(actor) = self.injected_program(r, exec, before.image_name()) {
+                    ProcKind::Tool(Box::new(actor))
+                } else if r.is_linker(exec) {
                     ProcKind::Linker(r.clone())
                 } else {
                     let mut actor = self.proc_macro_actor(r, None);
@@ -584,12 +598,15 @@ impl Attributor {
         let Some(ProcKind::Rustc(r)) = self.table.get(pid).map(|p| &p.kind) else {
             return false;
         };
+        // A proc-macro is a library cargo named with --extern, or one this run built as a
+        // proc-macro; any other shared library rustc loads (one a build script's rustc-env
+        // preloaded) is no proc-macro, whatever its name.
         let is_extern = r.externs.iter().any(|e| e.path == path);
         let in_target = r
             .target_dir
             .as_deref()
             .is_some_and(|t| paths::is_under(path, t));
-        if !is_extern && !in_target {
+        if !(is_extern || (in_target && self.proc_macro_libs.contains_key(path))) {
             return false;
         }
         if paths::proc_macro_crate_name(path).is_none() {
