@@ -335,11 +335,19 @@ fn a_connection_from_rustc_s_linker_is_a_finding() {
         "the planted linker step connected: {:?}",
         b.received
     );
+    // The wrapper came from the crate's OUT_DIR through its link arguments: what it does is the
+    // build script's, and the arguments themselves are link-injection.
     b.finding(
         "unexpected-network",
         "linker-hook",
-        "rustc",
+        "build-script",
         &format!("127.0.0.1:{}", b.tcp_port),
+    );
+    b.finding(
+        "link-injection",
+        "linker-hook",
+        "build-script",
+        "arg:-wrapper",
     );
 }
 

@@ -93,6 +93,10 @@ pub struct Invocation<'a> {
     pub cargo_env: Option<&'a std::collections::BTreeMap<String, String>>,
     /// The target directory, where cargo's own additions to `LD_LIBRARY_PATH` lie.
     pub target_dir: Option<&'a str>,
+    /// The package has a build script (cargo gave rustc an OUT_DIR in the target directory).
+    /// A package without one emitted nothing: what follows cargo's arguments in its rustc is
+    /// the user's flags and its dependencies' search directories.
+    pub has_build_script: bool,
 }
 
 /// The link directives in a rustc invocation, each with the crate that emitted it.
@@ -116,16 +120,21 @@ pub fn directives(exec: &Exec, inv: &Invocation<'_>, owners: &mut SearchOwners) 
                     continue;
                 }
                 let dir = paths::clean_dir(dir, cwd).unwrap_or_else(|| dir.to_owned());
-                let owner = owners
-                    .owners
-                    .entry(dir.clone())
-                    .or_insert_with(|| inv.krate.clone())
-                    .clone();
+                let owner = match owners.owners.get(&dir) {
+                    Some(owner) => owner.clone(),
+                    None if inv.has_build_script => {
+                        owners.owners.insert(dir.clone(), inv.krate.clone());
+                        inv.krate.clone()
+                    }
+                    // Nobody's: the user's flags (or a dependency whose rustc was not seen).
+                    None => continue,
+                };
                 out.push(Directed {
                     directive: Directive::Search(dir),
                     owner,
                 });
             }
+            _ if !inv.has_build_script => {}
             Flag::Lib => out.push(own(Directive::Lib(value))),
             Flag::LinkArg => out.push(own(Directive::Arg(value))),
             Flag::LinkArgs => out.extend(
@@ -135,7 +144,7 @@ pub fn directives(exec: &Exec, inv: &Invocation<'_>, owners: &mut SearchOwners) 
             ),
         }
     }
-    if let Some(cargo_env) = inv.cargo_env {
+    if let Some(cargo_env) = inv.cargo_env.filter(|_| inv.has_build_script) {
         let searched: Vec<&str> = out
             .iter()
             .filter_map(|d| match &d.directive {
@@ -334,6 +343,7 @@ mod tests {
             rustflags: Some(&flags),
             cargo_env: None,
             target_dir: Some("/w/target"),
+            has_build_script: true,
         };
         let found: Vec<String> = directives(&exec(&argv, &[]), &inv, &mut owners)
             .iter()
@@ -358,6 +368,13 @@ mod tests {
         };
         let found = directives(&exec(APP, &[]), &inv, &mut owners);
         assert_eq!(found.len(), 2, "{found:?}");
+        // A package without a build script emitted nothing: its arguments are the user's.
+        let inv = Invocation {
+            has_build_script: false,
+            ..inv
+        };
+        let mut fresh = SearchOwners::default();
+        assert_eq!(directives(&exec(APP, &[]), &inv, &mut fresh), []);
     }
 
     /// A dependency's search directory reaches its dependents: it stays the dependency's.
@@ -373,6 +390,7 @@ mod tests {
             rustflags: Some(&[]),
             cargo_env: None,
             target_dir: None,
+            has_build_script: true,
         };
         directives(
             &exec("rustc --crate-name dep -L native=/opt/evil", &[]),
@@ -406,6 +424,7 @@ mod tests {
             rustflags: Some(&[]),
             cargo_env: Some(&cargo),
             target_dir: Some("/w/target"),
+            has_build_script: true,
         };
         let mut owners = SearchOwners::default();
         let quiet = exec(

@@ -528,11 +528,16 @@ impl Attributor {
                 // ran one); unknown when cargo's own start was not seen.
                 let cargo_env = Some(&before.env)
                     .filter(|env| before.kind == ProcKind::Cargo && env.contains_key("PATH"));
+                let has_build_script = match (&info.build_out_dir, &info.target_dir) {
+                    (Some(out), Some(target)) => paths::is_under(out, target),
+                    _ => false,
+                };
                 let inv = directives::Invocation {
                     krate: &krate,
                     rustflags: self.rustflags.as_deref(),
                     cargo_env,
                     target_dir: info.target_dir.as_deref(),
+                    has_build_script,
                 };
                 info.directives = directives::directives(exec, &inv, &mut self.search_owners);
             }
