@@ -385,7 +385,7 @@ fn enforce_refuses_every_datagram_and_reports_each_refusal() {
     };
     refused("unexpected-network", "mmsg-decoy", "build-script");
     refused("unexpected-network", "pm-pivot", "proc-macro");
-    refused("unexpected-network", "linker-hook", "rustc");
+    refused("unexpected-network", "linker-hook", "build-script");
     // Unix sockets cannot be refused by the cgroup hooks: reported all the same.
     assert!(b.got("ssh", b"agent-sock:ssh"), "{:?}", b.received);
     b.finding("agent-socket", "agent-sock", "build-script", &b.ssh_sock);
