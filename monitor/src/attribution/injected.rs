@@ -89,3 +89,96 @@ fn tool_of(owner: &CrateRef, chain: Vec<String>, r: &RustcInfo) -> Actor {
     actor.compiling = r.krate.clone();
     actor
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, EventKind, Fork};
+
+    fn event(pid: u32, ppid: u32, kind: EventKind) -> Event {
+        Event {
+            time_ns: 1,
+            pid,
+            tid: pid,
+            ppid,
+            comm: "x".into(),
+            actor: None,
+            callers: Vec::new(),
+            kind,
+        }
+    }
+
+    fn exec(path: &str, argv: &[&str], env: &[(&str, &str)]) -> EventKind {
+        EventKind::Exec(Exec {
+            path: path.into(),
+            argv: argv.iter().map(|s| (*s).to_owned()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            cwd: Some("/w".into()),
+            ..Exec::default()
+        })
+    }
+
+    fn open(path: &str) -> EventKind {
+        let json = format!(
+            r#"{{"syscall":"openat","path":"{path}","flags":0,"access":"read","result":3}}"#
+        );
+        EventKind::Open(serde_json::from_str(&json).expect("open"))
+    }
+
+    /// A library a build script's rustc-env preloads into rustc is no proc-macro: what it does
+    /// acts for that build script, with the chain.
+    #[test]
+    fn a_preloaded_library_acts_for_the_build_script_that_set_it() {
+        let out = "/w/target/debug/build/p-0123456789abcdef/out";
+        let lib = format!("{out}/libbwpreload.so");
+        let mut a = Attributor::new();
+        let path = ("PATH", "/usr/bin:/bin");
+        a.process(&mut event(
+            10,
+            1,
+            exec("/usr/bin/cargo", &["cargo", "build"], &[path]),
+        ));
+        a.process(&mut event(10, 1, EventKind::Fork(Fork { child_pid: 11 })));
+        let preload = ("LD_PRELOAD", lib.as_str());
+        a.process(&mut event(
+            11,
+            10,
+            exec(
+                "/r/bin/rustc",
+                &[
+                    "rustc",
+                    "--crate-name",
+                    "p",
+                    "--out-dir",
+                    "/w/target/debug/deps",
+                    "-L",
+                    "dependency=/w/target/debug/deps",
+                ],
+                &[
+                    path,
+                    preload,
+                    ("CARGO_PKG_NAME", "p"),
+                    ("CARGO_PKG_VERSION", "0.1.0"),
+                    ("OUT_DIR", out),
+                ],
+            ),
+        ));
+        let r = a.rustc_info(11).expect("rustc");
+        assert_eq!(r.directives.len(), 1, "{:?}", r.directives);
+        let mut load = event(11, 10, open(&lib));
+        a.process(&mut load);
+        assert!(a.seen().is_empty(), "no proc-macro: {:?}", a.seen());
+        let mut read = event(11, 10, open("/home/u/.ssh/id_rsa"));
+        a.process(&mut read);
+        let actor = read.actor.expect("actor");
+        assert_eq!(actor.policy_role(), Role::BuildScript);
+        assert_eq!(actor.crate_ref(), Some(CrateRef::new("p", Some("0.1.0"))));
+        assert!(
+            actor.chain.iter().any(|c| c.starts_with("LD_PRELOAD=")),
+            "{actor:?}"
+        );
+    }
+}
