@@ -341,11 +341,19 @@ fn a_connection_from_rustc_s_linker_is_a_finding() {
         "the planted linker step connected: {:?}",
         b.received
     );
+    // The wrapper came from the crate's OUT_DIR through its link arguments: what it does is the
+    // build script's, and the arguments themselves are link-injection.
     b.finding(
         "unexpected-network",
         "linker-hook",
-        "rustc",
+        "build-script",
         &format!("127.0.0.1:{}", b.tcp_port),
+    );
+    b.finding(
+        "link-injection",
+        "linker-hook",
+        "build-script",
+        "arg:-wrapper",
     );
 }
 
@@ -383,7 +391,7 @@ fn enforce_refuses_every_datagram_and_reports_each_refusal() {
     };
     refused("unexpected-network", "mmsg-decoy", "build-script");
     refused("unexpected-network", "pm-pivot", "proc-macro");
-    refused("unexpected-network", "linker-hook", "rustc");
+    refused("unexpected-network", "linker-hook", "build-script");
     // Unix sockets cannot be refused by the cgroup hooks: reported all the same.
     assert!(b.got("ssh", b"agent-sock:ssh"), "{:?}", b.received);
     b.finding("agent-socket", "agent-sock", "build-script", &b.ssh_sock);

@@ -103,7 +103,8 @@ pub struct PolicyArgs {
     /// Finding codes that are errors (fail a ci run), comma-separated, or `all`.
     /// Default: unexpected-network,raw-socket,agent-socket,sensitive-read,persistence-write,
     /// fileless-exec,process-tamper,compat-syscall,namespace-use,dropped-exec,source-tamper,
-    /// artifact-tamper,project-read,privilege-escalation,monitor-tamper,toolchain-changed.
+    /// artifact-tamper,link-injection,project-read,privilege-escalation,monitor-tamper,
+    /// toolchain-changed.
     #[arg(long, value_name = "CODES")]
     pub fail_on: Option<String>,
 

@@ -14,6 +14,8 @@
 //!   target directory) is done by the proc-macros that rustc loaded: the exact one when only one
 //!   is loaded, otherwise every candidate, most likely first.
 mod context;
+pub mod directives;
+mod injected;
 mod process_table;
 mod rustc;
 mod writes;
@@ -23,6 +25,7 @@ use std::collections::{BTreeSet, HashMap};
 /// The actor types attribution fills in (defined in the model every stage shares).
 pub use crate::model::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
+pub use directives::{Directed, Directive};
 pub use process_table::{ProcKind, Process, ProcessTable};
 pub use rustc::{Extern, RustcInfo};
 pub use writes::{WriteTable, Writer, is_toolchain_program};
@@ -57,6 +60,10 @@ pub struct Attributor {
     target_dir: Option<String>,
     /// The last writer of every file the crates' code wrote.
     writes: WriteTable,
+    /// Which crate emitted each library search directory rustc received.
+    search_owners: directives::SearchOwners,
+    /// The user's RUSTFLAGS, as cargo gave them to build scripts.
+    rustflags: Option<Vec<String>>,
 }
 
 /// The directories of one crate instance.
@@ -253,12 +260,16 @@ impl Attributor {
         let actor = match &event.kind {
             EventKind::Lost(_) => None,
             EventKind::MacroLib(lib) => {
-                self.note_proc_macro_load(event.pid, &lib.path, true);
+                let is_macro = self.note_proc_macro_load(event.pid, &lib.path, true);
                 let krate = self.macro_crate(&lib.path);
                 if let Some(ProcKind::Rustc(r)) = self.table.get_mut(event.pid).map(|p| &mut p.kind)
                 {
                     r.slots.retain(|(s, _)| *s != lib.slot);
-                    r.slots.push((lib.slot, krate));
+                    // A library that is no proc-macro names no proc-macro when its code is on
+                    // the stack.
+                    if is_macro {
+                        r.slots.push((lib.slot, krate));
+                    }
                 }
                 let p = self.table.entry(event.pid, event.ppid, &event.comm).clone();
                 Some(match &p.kind {
@@ -419,6 +430,11 @@ impl Attributor {
                     actor
                 } else if forked {
                     rustc_actor(r)
+                } else if let Some(actor) =
+                    self.preload_actor(r, matches!(p.kind, ProcKind::Linker(_)))
+                {
+                    // Code a build script's rustc-env made the loader bring in.
+                    actor
                 } else {
                     self.proc_macro_actor(r, event_path(event))
                 }
@@ -473,7 +489,9 @@ impl Attributor {
     fn exec_actor(&self, before: &Process, exec: &Exec, event: &Event) -> Actor {
         match &before.kind {
             ProcKind::Rustc(r) | ProcKind::Linker(r) => {
-                if r.is_linker(exec) {
+                if let Some(actor) = self.injected_program(r, exec, before.image_name()) {
+                    actor
+                } else if r.is_linker(exec) {
                     rustc_actor(r)
                 } else {
                     self.proc_macro_actor(r, None)
@@ -499,7 +517,9 @@ impl Attributor {
                 ProcKind::Tool(actor)
             }
             ProcKind::Rustc(r) | ProcKind::Linker(r) => {
-                if r.is_linker(exec) {
+                if let Some(actor) = self.injected_program(r, exec, before.image_name()) {
+                    ProcKind::Tool(Box::new(actor))
+                } else if r.is_linker(exec) {
                     ProcKind::Linker(r.clone())
                 } else {
                     let mut actor = self.proc_macro_actor(r, None);
@@ -541,6 +561,25 @@ impl Attributor {
             if self.target_dir.is_none() {
                 self.target_dir = info.target_dir.clone();
             }
+            let mut info = info;
+            if let Some(krate) = info.krate.clone() {
+                // cargo's environment, as the forked child inherited it (a wrapper's, if cargo
+                // ran one); unknown when cargo's own start was not seen.
+                let cargo_env = Some(&before.env)
+                    .filter(|env| before.kind == ProcKind::Cargo && env.contains_key("PATH"));
+                let has_build_script = match (&info.build_out_dir, &info.target_dir) {
+                    (Some(out), Some(target)) => paths::is_under(out, target),
+                    _ => false,
+                };
+                let inv = directives::Invocation {
+                    krate: &krate,
+                    rustflags: self.rustflags.as_deref(),
+                    cargo_env,
+                    target_dir: info.target_dir.as_deref(),
+                    has_build_script,
+                };
+                info.directives = directives::directives(exec, &inv, &mut self.search_owners);
+            }
             if let Some(krate) = info.krate.clone() {
                 self.note_dirs(&krate, exec, false, info.out_dir.as_deref());
             }
@@ -568,6 +607,11 @@ impl Attributor {
                 .map(str::to_owned)
                 .or_else(|| self.context.unique_version(&name).map(str::to_owned));
             let krate = CrateRef { name, version };
+            if self.rustflags.is_none()
+                && let Some(flags) = exec.var("CARGO_ENCODED_RUSTFLAGS")
+            {
+                self.rustflags = Some(directives::decode_rustflags(flags));
+            }
             self.note_dirs(&krate, exec, true, None);
             self.crate_dirs
                 .entry(krate.clone())
@@ -598,12 +642,15 @@ impl Attributor {
         let Some(ProcKind::Rustc(r)) = self.table.get(pid).map(|p| &p.kind) else {
             return false;
         };
+        // A proc-macro is a library cargo named with --extern, or one this run built as a
+        // proc-macro; any other shared library rustc loads (one a build script's rustc-env
+        // preloaded) is no proc-macro, whatever its name.
         let is_extern = r.externs.iter().any(|e| e.path == path);
         let in_target = r
             .target_dir
             .as_deref()
             .is_some_and(|t| paths::is_under(path, t));
-        if !is_extern && !in_target {
+        if !(is_extern || (in_target && self.proc_macro_libs.contains_key(path))) {
             return false;
         }
         if paths::proc_macro_crate_name(path).is_none() {

@@ -54,6 +54,8 @@ pub struct RustcInfo {
     pub loaded_macros: Vec<(String, CrateRef)>,
     /// The sensor's slots for this rustc's proc-macro libraries (see `macro-lib` events).
     pub slots: Vec<(u8, CrateRef)>,
+    /// The link directives of build scripts it received, with the crate that emitted each.
+    pub directives: Vec<super::directives::Directed>,
 }
 
 /// The directory of a `-L [KIND=]DIR` value.

@@ -116,6 +116,7 @@ pub fn accept(finding: &Finding, dir: &Path, vars: &Vars) -> Result<ProfileChang
         | Code::DroppedExec
         | Code::SourceTamper
         | Code::ArtifactTamper
+        | Code::LinkInjection
         | Code::ProjectRead => Some(format!("accepted {} finding", finding.code)),
         _ => None,
     };

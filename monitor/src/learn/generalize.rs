@@ -26,6 +26,48 @@ pub fn substitute(path: &str, vars: &Vars) -> String {
     }
 }
 
+/// A `link-injection` subject as a `link` entry: the search directory with its variable
+/// (`search:${OUT_DIR}/lib`), variables' values replaced wherever they appear in an argument or
+/// a variable's value (`arg:-Wl,-rpath,${OUT_DIR}/lib`), glob characters escaped.
+pub fn link_entry(subject: &str, vars: &Vars) -> String {
+    if let Some(dir) = subject.strip_prefix("search:") {
+        return format!("search:{}", escape_glob_keep_vars(&substitute(dir, vars)));
+    }
+    let mut text = escape_glob(subject);
+    let mut values: Vec<(Var, String)> = Var::ALL
+        .into_iter()
+        .filter_map(|var| {
+            let v = vars.get(var)?.trim_end_matches('/');
+            (v.len() > 1).then(|| (var, escape_glob(v)))
+        })
+        .collect();
+    // The longest first: OUT_DIR before the TARGET_DIR it is in.
+    values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    for (var, value) in values {
+        text = replace_dir(&text, &value, &format!("${{{}}}", var.name()));
+    }
+    text
+}
+
+/// `text` with the directory `dir` replaced where it is a whole path prefix (followed by the
+/// end, `/` or a separator: `/w` is not in `/work`).
+fn replace_dir(text: &str, dir: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(dir) {
+        let after = &rest[at + dir.len()..];
+        let whole = after
+            .chars()
+            .next()
+            .is_none_or(|c| matches!(c, '/' | ':' | ',' | '=' | ' '));
+        out.push_str(&rest[..at]);
+        out.push_str(if whole { with } else { dir });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Escapes glob metacharacters in a literal path component.
 pub fn escape_glob(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -195,6 +237,37 @@ mod tests {
             tmpdir: Some("/tmp".into()),
             workspace: Some("/w".into()),
         }
+    }
+
+    #[test]
+    fn link_entries_name_the_crates_places_by_variable() {
+        let v = vars();
+        let out = "/w/target/debug/build/foo-0123456789abcdef/out";
+        assert_eq!(
+            link_entry(&format!("search:{out}/lib"), &v),
+            "search:${OUT_DIR}/lib"
+        );
+        assert_eq!(
+            link_entry(&format!("arg:-Wl,-rpath,{out}/lib"), &v),
+            "arg:-Wl,-rpath,${OUT_DIR}/lib"
+        );
+        assert_eq!(
+            link_entry("env:PATH=/home/u/bin:/usr/bin", &v),
+            "env:PATH=${HOME}/bin:/usr/bin"
+        );
+        assert_eq!(link_entry("arg:-fuse-ld=mold", &v), "arg:-fuse-ld=mold");
+        assert_eq!(link_entry("search:/work/lib", &v), "search:/work/lib");
+        assert_eq!(link_entry("arg:-L/work/lib", &v), "arg:-L/work/lib");
+        // What learning writes reads back and allows the same subject.
+        let entry = link_entry(&format!("arg:-B{out}/bin*"), &v);
+        let pattern = crate::profile::LinkPattern::parse(&entry).expect("entry");
+        let vars = crate::profile::Vars {
+            out_dir: v.out_dir.clone(),
+            ..crate::profile::Vars::default()
+        };
+        let m = pattern.compile(&vars).expect("set").expect("glob");
+        assert!(m.is_match(format!("arg:-B{out}/bin*")));
+        assert!(!m.is_match(format!("arg:-B{out}/binx")));
     }
 
     #[test]

@@ -21,7 +21,10 @@ use thiserror::Error;
 use crate::{
     attribution::{Attributor, CrateRef, Role},
     model::{Event, paths::BIN_DIRS},
-    policy::{AgentEnv, Allow, CiChannels, Code, Run, classify, dropped_exec, vars},
+    policy::{
+        AgentEnv, Allow, CiChannels, Code, Run, classify, classify::link_injection, dropped_exec,
+        vars,
+    },
     profile::{self, DocEntry, NotAllowed, ProfileDoc, RoleDoc, RuleList},
 };
 
@@ -86,6 +89,8 @@ struct Observed {
     sensitive: BTreeSet<String>,
     persistence: BTreeSet<String>,
     network: BTreeSet<String>,
+    /// `link` entries (see [`generalize::link_entry`]).
+    link: BTreeSet<String>,
     /// Verdicts no profile allows ([`Allow::Never`]): listed for review, never written as
     /// rules.
     never: BTreeMap<Code, BTreeSet<String>>,
@@ -134,6 +139,17 @@ impl Learner {
             // Learning judges what crates do, not reaches for this process.
             monitor_pid: None,
         };
+        // Link directives are the emitting build script's to allow.
+        for verdict in link_injection(event, &run) {
+            if let Some(owner) = verdict.blame.as_ref().and_then(|b| b.crate_ref()) {
+                let v = vars(&attributor.places_for(Some(&owner)));
+                self.observed
+                    .entry((owner.name.clone(), Role::BuildScript))
+                    .or_default()
+                    .link
+                    .insert(generalize::link_entry(&verdict.subject, &v));
+            }
+        }
         // A program the run wrote is the writer's to allow, whoever runs it (as the policy
         // judges it).
         if let Some(verdict) = dropped_exec(event, &run) {
@@ -191,6 +207,9 @@ impl Learner {
             }
             Allow::List(RuleList::Network) => {
                 o.network.insert(network_entry(subject));
+            }
+            Allow::List(RuleList::Link) => {
+                o.link.insert(generalize::link_entry(subject, &v));
             }
         }
     }
@@ -277,6 +296,12 @@ impl Learner {
                     RuleList::Write,
                     generalize::collapse(&o.write).into_iter(),
                     None,
+                );
+                add(
+                    table,
+                    RuleList::Link,
+                    o.link.iter().cloned(),
+                    Some("link directive seen while learning"),
                 );
                 let review = |kind: &str, items: &BTreeSet<String>, doc: &mut ProfileDoc| {
                     for item in items {

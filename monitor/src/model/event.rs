@@ -241,7 +241,7 @@ pub struct Exec {
 
 /// Environment variables kept from each exec: cargo's variables for build scripts and rustc, and
 /// the locations profile variables expand to.
-pub const KEPT_VARIABLES: [&str; 12] = [
+pub const KEPT_VARIABLES: [&str; 21] = [
     "CARGO_PKG_NAME",
     "CARGO_PKG_VERSION",
     "CARGO_MANIFEST_DIR",
@@ -254,6 +254,18 @@ pub const KEPT_VARIABLES: [&str; 12] = [
     "TARGET",
     "HOME",
     "TMPDIR",
+    // What cargo:rustc-env may set to change the code rustc and its linker run, compared with
+    // cargo's own (see attribution::directives), and the user's flags that precede the
+    // directives in rustc's arguments.
+    "LD_PRELOAD",
+    "LD_AUDIT",
+    "LD_LIBRARY_PATH",
+    "PATH",
+    "GCC_EXEC_PREFIX",
+    "COMPILER_PATH",
+    "LIBRARY_PATH",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_ENCODED_RUSTFLAGS",
 ];
 
 impl Exec {

@@ -6,7 +6,7 @@ use super::Code;
 /// The codes that fail a `ci` run unless `--fail-on` says otherwise: things an honest build
 /// script essentially never does. The one list: README's findings table, `--fail-on`'s help and
 /// SARIF's default levels follow it (a test checks the first two).
-pub const DEFAULT_FAIL_ON: [Code; 16] = [
+pub const DEFAULT_FAIL_ON: [Code; 17] = [
     Code::UnexpectedNetwork,
     Code::RawSocket,
     Code::AgentSocket,
@@ -19,6 +19,7 @@ pub const DEFAULT_FAIL_ON: [Code; 16] = [
     Code::DroppedExec,
     Code::SourceTamper,
     Code::ArtifactTamper,
+    Code::LinkInjection,
     Code::ProjectRead,
     Code::PrivilegeEscalation,
     Code::MonitorTamper,

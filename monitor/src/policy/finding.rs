@@ -76,11 +76,16 @@ pub enum Code {
     /// A toolchain program (rustc, cargo, rustdoc, rust-lld, the system's cc, ld, as, ar) has
     /// another digest than `learn` recorded for the same toolchain version.
     ToolchainChanged,
+    /// A build script's link directives (`rustc-link-arg*`, `rustc-link-search`,
+    /// `rustc-link-lib`, `rustc-flags`, `rustc-env`) that change which programs the link runs or
+    /// how it links, or bring in inputs from outside the crate's own OUT_DIR and the system's
+    /// library directories.
+    LinkInjection,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::UnexpectedNetwork,
         Code::SensitiveRead,
         Code::PersistenceWrite,
@@ -91,6 +96,7 @@ impl Code {
         Code::DroppedExec,
         Code::SourceTamper,
         Code::ArtifactTamper,
+        Code::LinkInjection,
         Code::ProjectRead,
         Code::UnexpectedExec,
         Code::UnexpectedRead,
@@ -134,6 +140,7 @@ impl Code {
             Code::PrivilegeEscalation => "privilege-escalation",
             Code::MonitorTamper => "monitor-tamper",
             Code::ToolchainChanged => "toolchain-changed",
+            Code::LinkInjection => "link-injection",
         }
     }
 
@@ -194,6 +201,9 @@ impl Code {
             }
             Code::ArtifactTamper => {
                 "a write into another crate's OUT_DIR or target-directory entries by anything but cargo and the toolchain working for that crate"
+            }
+            Code::LinkInjection => {
+                "a build script's link directives or rustc-env variables change which programs the link runs or how it links (-B, -fuse-ld, --wrap, --defsym, linker scripts, plugins, rpaths, LD_PRELOAD, PATH, ...), or bring in inputs from outside its OUT_DIR and the system's library directories"
             }
             Code::ProjectRead => {
                 "a dependency outside the workspace read the project's version control data or workspace files outside its own package"

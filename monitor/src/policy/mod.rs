@@ -97,6 +97,11 @@ impl Policy {
             self.lost(event, lost);
             return;
         }
+        // Link directives, on the build script that emitted them (judged at rustc's start).
+        let link = classify::link_injection(event, &self.run(Some(attributor)));
+        for verdict in link {
+            self.judge_blamed(verdict, event, attributor);
+        }
         // A program the run wrote is judged first, against the crate that wrote it, whoever
         // runs it (the build script, a shell, the linker through flags it printed, cargo).
         if let Some(verdict) = dropped_exec(event, &self.run(Some(attributor))) {

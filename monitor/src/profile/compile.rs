@@ -32,6 +32,7 @@ pub struct CompiledRules {
     write: PathSet,
     sensitive_read: PathSet,
     network: Vec<(usize, CompiledNet)>,
+    link: Vec<(usize, GlobMatcher)>,
     home: Option<String>,
     problems: Vec<CompileProblem>,
 }
@@ -98,7 +99,20 @@ impl RoleRules {
             };
             network.extend(compiled.map(|compiled| (index, compiled)));
         }
+        let mut link = Vec::new();
+        for (index, rule) in self.link.iter().enumerate() {
+            match rule.pattern.compile(vars) {
+                Some(Ok(matcher)) => link.push((index, matcher)),
+                Some(Err(error)) => problems.push(CompileProblem {
+                    list: RuleList::Link,
+                    index: Some(index),
+                    reason: error.to_string(),
+                }),
+                None => {}
+            }
+        }
         CompiledRules {
+            link,
             exec_paths: PathSet::build(RuleList::Exec, exec_paths, &mut problems),
             exec_names: PathSet::build(RuleList::Exec, exec_names, &mut problems),
             read: PathSet::build(RuleList::Read, paths(&self.read), &mut problems),
@@ -193,6 +207,15 @@ impl CompiledRules {
     /// The first `sensitive-read` rule accepting a read of `path`.
     pub fn sensitive_read(&self, path: &str) -> Option<usize> {
         self.sensitive_read.first(&Candidate::new(path))
+    }
+
+    /// The first `link` rule allowing the link directive `subject` (`search:/dir`, `arg:-B/x`,
+    /// `env:NAME=VALUE`, `lib:static=z`).
+    pub fn link(&self, subject: &str) -> Option<usize> {
+        self.link
+            .iter()
+            .find(|(_, m)| m.is_match(subject))
+            .map(|(index, _)| *index)
     }
 
     /// The first `network` rule allowing a connection to `ep`.

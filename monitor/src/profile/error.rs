@@ -269,6 +269,14 @@ pub enum ErrorKind {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// A `link` entry that is not `search:`, `arg:`, `env:` or a library.
+    #[error("invalid link entry \"{text}\": {reason}")]
+    BadLink {
+        /// The entry as written.
+        text: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Two files of one profile directory are for the same crate.
     #[error("a second profile for crate `{krate}`: {} already has one", other.display())]
     DuplicateProfile {
@@ -344,7 +352,7 @@ impl ErrorKind {
             ),
             ErrorKind::UnknownRoleKey { suggestion, .. } => with_suggestion(
                 suggestion.map(|s| format!("`{s}`")),
-                "a role's keys are exec, read, write, sensitive-read and network",
+                "a role's keys are exec, read, write, sensitive-read, network and link",
             ),
             ErrorKind::WrongType { example, .. } => format!("write it as {example}"),
             ErrorKind::MissingSchema => "add `schema = 1` at the top of the file".to_owned(),
@@ -413,6 +421,9 @@ impl ErrorKind {
                 "a port is a number from 1 to 65535, or * for any port".to_owned()
             }
             ErrorKind::BadHost { .. } => NETWORK_HELP.to_owned(),
+            ErrorKind::BadLink { .. } => "write search:/dir/glob, arg:LINKER-ARGUMENT, \
+                env:NAME=VALUE or a library such as static=z (docs/profiles.md, `link`)"
+                .to_owned(),
             ErrorKind::BadUnix { .. } => "write unix:/absolute/path/glob for a socket file, or \
                                           unix:@name for an abstract socket"
                 .to_owned(),

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 mod compile;
 mod error;
+mod link;
 mod load;
 mod network;
 mod parse;
@@ -31,6 +32,7 @@ mod tests;
 
 pub use compile::{CompileProblem, CompiledRules};
 pub use error::{ErrorKind, Location, PathProblem, ProfileError};
+pub use link::LinkPattern;
 pub use load::{ProfileMatch, ProfileSet, crate_key, file_for, load_dir};
 pub use network::{Endpoint, HostPattern, NetPattern, PortPattern, UnixPattern};
 pub use parse::{parse, parse_builtin};

@@ -189,6 +189,7 @@ fn sample(list: RuleList) -> &'static str {
         RuleList::Write => "${OUT_DIR}/**",
         RuleList::SensitiveRead => "${HOME}/.netrc",
         RuleList::Network => "127.0.0.1:8080",
+        RuleList::Link => "search:${OUT_DIR}/lib",
     }
 }
 

@@ -37,6 +37,8 @@ pub struct RoleDoc {
     pub sensitive_read: Vec<DocEntry>,
     /// `network` entries.
     pub network: Vec<DocEntry>,
+    /// `link` entries.
+    pub link: Vec<DocEntry>,
 }
 
 impl RoleDoc {
@@ -48,6 +50,7 @@ impl RoleDoc {
             RuleList::Write => &self.write,
             RuleList::SensitiveRead => &self.sensitive_read,
             RuleList::Network => &self.network,
+            RuleList::Link => &self.link,
         }
     }
 
@@ -59,6 +62,7 @@ impl RoleDoc {
             RuleList::Write => &mut self.write,
             RuleList::SensitiveRead => &mut self.sensitive_read,
             RuleList::Network => &mut self.network,
+            RuleList::Link => &mut self.link,
         }
     }
 }
@@ -116,6 +120,7 @@ impl RoleDoc {
             write: entries(&rules.write),
             sensitive_read: entries(&rules.sensitive_read),
             network: entries(&rules.network),
+            link: entries(&rules.link),
         }
     }
 }

@@ -3,6 +3,7 @@ use std::{fmt, path::PathBuf};
 
 use super::{
     error::Location,
+    link::LinkPattern,
     network::NetPattern,
     pattern::{ExecPattern, PathPattern},
 };
@@ -81,6 +82,8 @@ pub struct RoleRules {
     pub sensitive_read: Vec<Rule<PathPattern>>,
     /// Endpoints that may be connected to.
     pub network: Vec<Rule<NetPattern>>,
+    /// Link directives the build script may give cargo (see `link-injection`).
+    pub link: Vec<Rule<LinkPattern>>,
 }
 
 impl RoleRules {
@@ -98,6 +101,7 @@ impl RoleRules {
             RuleList::Write => texts(&self.write),
             RuleList::SensitiveRead => texts(&self.sensitive_read),
             RuleList::Network => texts(&self.network),
+            RuleList::Link => texts(&self.link),
         }
     }
 }
@@ -126,16 +130,19 @@ pub enum RuleList {
     SensitiveRead,
     /// `network`
     Network,
+    /// `link`
+    Link,
 }
 
 impl RuleList {
     /// Every list, in file order.
-    pub const ALL: [RuleList; 5] = [
+    pub const ALL: [RuleList; 6] = [
         RuleList::Exec,
         RuleList::Read,
         RuleList::Write,
         RuleList::SensitiveRead,
         RuleList::Network,
+        RuleList::Link,
     ];
 
     /// The key as written in profiles.
@@ -146,6 +153,7 @@ impl RuleList {
             RuleList::Write => "write",
             RuleList::SensitiveRead => "sensitive-read",
             RuleList::Network => "network",
+            RuleList::Link => "link",
         }
     }
 

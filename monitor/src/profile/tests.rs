@@ -346,6 +346,10 @@ fn sample_doc() -> ProfileDoc {
             write: vec![entry("${OUT_DIR}/**", None)],
             sensitive_read: vec![],
             network: vec![entry("127.0.0.1:8080", None), entry("unix:@x", None)],
+            link: vec![
+                entry("search:${OUT_DIR}/lib", None),
+                entry("static=z", None),
+            ],
         }),
         proc_macro: Some(RoleDoc::default()),
         not_allowed: vec![

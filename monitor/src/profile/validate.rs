@@ -5,6 +5,7 @@ use toml::Spanned;
 
 use super::{
     error::{ErrorKind, Location},
+    link::LinkPattern,
     network::NetPattern,
     pattern::{ExecPattern, PathPattern},
     raw::{Diag, RawProfile, RawRole},
@@ -97,6 +98,7 @@ fn role_rules(raw: RawRole, text: &str, diags: &mut Vec<Diag>) -> RoleRules {
             RuleList::Network => {
                 rules.network = parse_rules(entries, text, NetPattern::parse, diags);
             }
+            RuleList::Link => rules.link = parse_rules(entries, text, LinkPattern::parse, diags),
         }
     }
     rules

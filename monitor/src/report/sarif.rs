@@ -131,7 +131,8 @@ pub(super) fn security_severity(code: Code) -> Option<&'static str> {
         | Code::AgentSocket
         | Code::DroppedExec
         | Code::SourceTamper
-        | Code::ArtifactTamper => Some("8.8"),
+        | Code::ArtifactTamper
+        | Code::LinkInjection => Some("8.8"),
         Code::ProjectRead => Some("7.5"),
         Code::PrivilegeEscalation | Code::MonitorTamper | Code::ToolchainChanged => Some("9.0"),
         Code::UnexpectedNetwork | Code::RawSocket => Some("8.0"),
@@ -539,6 +540,7 @@ pub(super) fn help(code: Code) -> &'static str {
         | Code::DroppedExec
         | Code::SourceTamper
         | Code::ArtifactTamper
+        | Code::LinkInjection
         | Code::ProjectRead => {
             "Treat as a possible supply-chain attack: inspect the crate version named in the message before running its code again. If the behaviour is legitimate, allow it explicitly in the crate's profile."
         }

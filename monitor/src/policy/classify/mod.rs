@@ -8,6 +8,7 @@
 //! file (or a new one) and in the match of [`classify`].
 mod dropped;
 mod exec;
+mod link;
 mod network;
 mod open;
 mod process;
@@ -25,6 +26,7 @@ use crate::{
     profile::{CompiledRules, Endpoint, RuleList},
 };
 
+pub use link::link_injection;
 pub use network::endpoint;
 
 /// Which profile list may allow a verdict.
@@ -280,6 +282,7 @@ pub fn allowed_by(verdict: &Verdict, event: &Event, rules: &CompiledRules) -> Op
                 })
             }),
         (RuleList::Network, _) => None,
+        (RuleList::Link, _) => rules.link(subject),
     }
 }
 
