@@ -3,7 +3,9 @@
 mod btf;
 pub mod cgroup;
 mod kill;
+mod kill_probe;
 mod offsets;
+mod persist;
 mod privileges;
 mod programs;
 mod protected;
@@ -31,7 +33,8 @@ use monitor_common::AllowKey;
 use thiserror::Error;
 
 pub use kill::KillSwitch;
-use programs::{CGROUP_PROGRAMS, Hook, PROGRAMS};
+pub use persist::PersistSet;
+use programs::{CGROUP_PROGRAMS, ENFORCE_PROGRAMS, Hook, PROGRAMS};
 pub use protected::ProtectedSet;
 pub use stream::{SensorStream, StreamMessage};
 
@@ -143,6 +146,13 @@ pub enum SensorError {
          `mount -t cgroup2 none /sys/fs/cgroup/unified`) or run without --enforce"
     )]
     NoCgroupV2,
+    /// `--enforce` on a kernel that cannot kill from a tracepoint.
+    #[error(
+        "--enforce kills build code in the kernel with bpf_send_signal, which this kernel refuses \
+         to a tracepoint program ({0}; it needs Linux 5.3 or later): buildwatch cannot stop a \
+         secret being read, and will not pretend to. Run without --enforce, or on a newer kernel"
+    )]
+    NoKillSupport(String),
     /// A map operation failed.
     #[error("eBPF map {map}: {reason}")]
     Map {
@@ -217,6 +227,9 @@ impl Sensor {
                 }
             }
         }
+        if config.enforce {
+            kill_probe::send_signal_supported().map_err(SensorError::NoKillSupport)?;
+        }
         // The build's cgroup, for the socket hooks; required by --enforce.
         let cgroup = match cgroup::cgroup2_mount() {
             Some(root) => Some(cgroup::BuildCgroup::create(&root)?),
@@ -256,6 +269,12 @@ impl Sensor {
         if cgroup.is_some() {
             wanted.extend(CGROUP_PROGRAMS);
         }
+        let programs: Vec<&programs::Program> = if config.enforce {
+            wanted.extend(ENFORCE_PROGRAMS.iter().map(|p| p.name));
+            PROGRAMS.iter().chain(ENFORCE_PROGRAMS).collect()
+        } else {
+            PROGRAMS.iter().collect()
+        };
         load_all(&mut ebpf, &wanted)?;
         if std::env::var_os("BUILDWATCH_VERIFIER_STATS").is_some() {
             for (name, program) in ebpf.programs() {
@@ -268,7 +287,7 @@ impl Sensor {
             }
         }
         let mut links = Vec::new();
-        for program in PROGRAMS {
+        for program in programs {
             let hooks: Vec<&Hook> = program
                 .hooks
                 .iter()
