@@ -23,7 +23,7 @@ use monitor_common::{GROUP_PROC_MACRO, GROUP_RUSTC, GROUP_UNKNOWN, kill_class};
 
 use crate::{
     attribution::{Attributor, CrateRef, ProcKind, Role},
-    model::{Access, Event, EventKind, Open, OpenSyscall, ProtectedFile},
+    model::{Access, Event, EventKind, KillClass, Open, OpenSyscall, ProtectedFile},
     pipeline::Pipeline,
     policy::profile_allows,
     profile::{HostPattern, NetPattern, PortPattern, ProfileSet, RoleRules},
@@ -92,6 +92,16 @@ impl<'a> Enforcer<'a> {
 
     /// After attributing `event`: a new build script gets its crate's group.
     pub fn after(&mut self, event: &Event, pipeline: &Pipeline) {
+        // A tracer killed at ptrace's entry: the attach itself completed and stopped its target
+        // (PTRACE_ATTACH sends SIGSTOP), which the tracer's death leaves stopped. Continued, so
+        // that a process of the build is not left hanging (and holding cargo's pipes).
+        if let EventKind::Killed(k) = &event.kind
+            && k.class == KillClass::Tamper
+            && k.target != 0
+        {
+            continue_process(k.target);
+            return;
+        }
         let EventKind::Exec(exec) = &event.kind else {
             return;
         };
