@@ -188,6 +188,15 @@ pub fn after_open(
         return;
     }
     if acc != 0 || open_flags & (O_CREAT | O_TRUNC) != 0 {
+        // Only crate code pays for the identity lookups: not cargo, not the command, not rustc
+        // writing its own output (most writes of a build).
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        // SAFETY: the value is copied out at once.
+        match unsafe { CRATE_PROCS.get(tgid) }.copied() {
+            None => return,
+            Some(GROUP_RUSTC) if callers == 0 => return,
+            Some(_) => {}
+        }
         let target = persist_target(dentry, o.dentry_d_inode, o.dentry_d_sb, o.dentry_d_parent);
         if target != 0 {
             kill(class::PERSISTENCE, syscall, target, 0, callers);
