@@ -247,9 +247,13 @@ fn enforce_refuses_what_profiles_do_not_allow() {
     let profiles_arg = profiles.display().to_string();
     let owned = cargo_env();
     let mut env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // A HOME with no secrets: under --enforce keyscan's read of ~/.ssh/id_rsa would kill it
+    // (and fail the build) on a machine where root has a key; this test is about network.
+    let home = dir.path().display().to_string();
     env.extend([
         ("BW_PORT", port_arg.as_str()),
         ("BW_SECRET_FILE", "/etc/hostname"),
+        ("HOME", home.as_str()),
     ]);
     let out = buildwatch_in(
         dir.path(),

@@ -415,5 +415,16 @@ pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()>
         core::ptr::addr_of_mut!((*rec).callers).write_unaligned(callers);
     }
     submit(buf, total, crate::output::lazy());
+    // --enforce: after the record, so that the act is reported before the kill. Still before
+    // the return to user mode, so a secret is never read and an append never written. Not for
+    // 32-bit opens (`compat::raw_sys_exit` has no stack left for the call): the first 32-bit
+    // call of crate code kills at its entry (`enforce_kill::raw_sys_enter_compat_kill`).
+    if crate::enforce_kill::enforcing()
+        && extra & flag::COMPAT == 0
+        && let Some(path) = resolve
+        && flags & flag::RESOLVED_IS_TARGET != 0
+    {
+        crate::enforce_kill::after_open(p.syscall, open_flags, protected, path.dentry, &o, callers);
+    }
     Some(())
 }

@@ -6,8 +6,8 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use monitor_common::{
-    ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord, GROUP_RUSTC, GROUP_UNKNOWN, PATH_MAX,
-    counter, flag, kind,
+    ARGV_MAX, ENV_MAX, ExecRecord, ExitRecord, ForkRecord, GROUP_PROC_MACRO, GROUP_RUSTC,
+    GROUP_UNKNOWN, PATH_MAX, counter, flag, kind,
 };
 
 use crate::{
@@ -41,16 +41,23 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
         count_loss(counter::TRACK_FULL);
         return None;
     }
-    // Crate code stays crate code in its children.
+    let callers = macros::callers(task.tgid);
+    // Crate code stays crate code in its children; a child a proc-macro started in rustc is
+    // the proc-macro's (GROUP_PROC_MACRO), not rustc's own.
     // SAFETY: the value is copied out.
     if let Some(group) = unsafe { CRATE_PROCS.get(task.tgid) }.copied() {
+        let group = if group == GROUP_RUSTC && callers != 0 {
+            GROUP_PROC_MACRO
+        } else {
+            group
+        };
         let _ = CRATE_PROCS.insert(child_tgid, group, 0);
     }
     let record = ForkRecord {
         header: header(kind::FORK, size_of::<ForkRecord>() as u32, &task),
         child_tgid,
         parent_tgid: task.tgid,
-        callers: macros::callers(task.tgid),
+        callers,
         _pad: 0,
     };
     submit_record(&record, crate::output::URGENT);
@@ -68,6 +75,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
     // After the exec record, so that the privileged image is known when its finding arrives.
     if current_tracked().is_some() {
         let _ = crate::privilege::check_exec(&OFFSETS.load());
+        crate::enforce_kill::after_exec(&OFFSETS.load());
     }
     0
 }

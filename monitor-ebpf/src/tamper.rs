@@ -228,4 +228,5 @@ pub(crate) fn emit(syscall: u32, request: u32, target: u32) {
         callers: crate::macros::callers(task.tgid),
     };
     submit_record(&record, crate::output::lazy());
+    crate::enforce_kill::after_tamper(syscall, request, target, record.callers);
 }

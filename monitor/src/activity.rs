@@ -154,7 +154,8 @@ impl ActivityLog {
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
             | EventKind::CompatSyscall(_)
-            | EventKind::Socket(_) => {}
+            | EventKind::Socket(_)
+            | EventKind::Killed(_) => {}
         }
     }
 

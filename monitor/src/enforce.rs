@@ -15,16 +15,18 @@
 //! sockets, are not (the cgroup hooks see inet addresses); they are still checked afterwards.
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use monitor_common::{GROUP_RUSTC, GROUP_UNKNOWN};
+use monitor_common::{GROUP_PROC_MACRO, GROUP_RUSTC, GROUP_UNKNOWN, kill_class};
 
 use crate::{
-    attribution::{CrateRef, ProcKind, Role},
-    model::{Event, EventKind},
+    attribution::{Attributor, CrateRef, ProcKind, Role},
+    model::{Access, Event, EventKind, KillClass, Open, OpenSyscall, ProtectedFile},
     observer::Observer,
     pipeline::Pipeline,
+    policy::profile_allows,
     profile::{HostPattern, NetPattern, PortPattern, ProfileSet, RoleRules},
     sensor::{Sensor, SensorError},
 };
@@ -40,6 +42,18 @@ pub struct Enforcer<'a> {
     /// Held build scripts not yet attributed, and since when they have been seen so.
     held: HashMap<u32, Instant>,
     last_scan: Instant,
+    /// The secrets and persistence targets the kernel knows by identity, in its order: what a
+    /// crate group may be allowed to touch without being killed.
+    known: KnownFiles,
+}
+
+/// The kernel's numbered files, for kill allowances.
+#[derive(Clone, Default)]
+pub struct KnownFiles {
+    /// `PROTECTED`'s secrets.
+    pub secrets: Arc<[ProtectedFile]>,
+    /// `PERSIST`'s targets, each with whether it is a directory.
+    pub persist: Arc<[(ProtectedFile, bool)]>,
 }
 
 /// How long a held build script may wait for its exec record before it is continued without
@@ -47,8 +61,13 @@ pub struct Enforcer<'a> {
 const HOLD_LIMIT: Duration = Duration::from_secs(1);
 
 impl<'a> Enforcer<'a> {
-    /// Prepares enforcement: rustc processes may reach what any proc-macro profile allows.
-    pub fn new(sensor: &'a mut Sensor, profiles: ProfileSet) -> Result<Self, SensorError> {
+    /// Prepares enforcement: rustc processes, and the programs proc-macros start, may reach
+    /// what any proc-macro profile allows.
+    pub fn new(
+        sensor: &'a mut Sensor,
+        profiles: ProfileSet,
+        known: KnownFiles,
+    ) -> Result<Self, SensorError> {
         let mut e = Self {
             sensor,
             profiles,
@@ -57,6 +76,7 @@ impl<'a> Enforcer<'a> {
             errors: Vec::new(),
             held: HashMap::new(),
             last_scan: Instant::now(),
+            known,
         };
         let rules: Vec<RoleRules> = e
             .profiles
@@ -65,12 +85,23 @@ impl<'a> Enforcer<'a> {
             .collect();
         for r in &rules {
             e.install(GROUP_RUSTC, r)?;
+            e.install(GROUP_PROC_MACRO, r)?;
         }
         Ok(e)
     }
 
     /// After attributing `event`: a new build script gets its crate's group.
     pub fn after(&mut self, event: &Event, pipeline: &Pipeline) {
+        // A tracer killed at ptrace's entry: the attach itself completed and stopped its target
+        // (PTRACE_ATTACH sends SIGSTOP), which the tracer's death leaves stopped. Continued, so
+        // that a process of the build is not left hanging (and holding cargo's pipes).
+        if let EventKind::Killed(k) = &event.kind
+            && k.class == KillClass::Tamper
+            && k.target != 0
+        {
+            continue_process(k.target);
+            return;
+        }
         let EventKind::Exec(exec) = &event.kind else {
             return;
         };
@@ -101,6 +132,9 @@ impl<'a> Enforcer<'a> {
                     && let Err(e) = self.install(g, &rules)
                 {
                     self.errors.push(format!("allow list of {krate}: {e}"));
+                }
+                if let Err(e) = self.allow_kills(g, krate, pipeline.attributor()) {
+                    self.errors.push(format!("kill allowances of {krate}: {e}"));
                 }
                 g
             }
@@ -150,6 +184,60 @@ impl<'a> Enforcer<'a> {
             .cloned()
     }
 
+    /// Tells the kernel which secrets and persistence targets `krate`'s build-script profile
+    /// allows it to touch (judged as `ci` judges an open of each), so that it is not killed for
+    /// them. A persistence directory is judged for a file named `x` created in it.
+    fn allow_kills(
+        &mut self,
+        group: u32,
+        krate: &CrateRef,
+        attributor: &Attributor,
+    ) -> Result<(), SensorError> {
+        let allowed = |events: Vec<Event>| -> Vec<u32> {
+            profile_allows(
+                &self.profiles,
+                krate,
+                Role::BuildScript,
+                &events,
+                attributor,
+            )
+            .into_iter()
+            .enumerate()
+            .filter(|(_, yes)| *yes)
+            .map(|(i, _)| i as u32 + 1)
+            .collect()
+        };
+        let secrets = allowed(
+            self.known
+                .secrets
+                .iter()
+                .map(|f| open_event(&f.path, Access::Read, Some(f)))
+                .collect(),
+        );
+        let persist = allowed(
+            self.known
+                .persist
+                .iter()
+                .map(|(f, dir)| {
+                    let path = if *dir {
+                        format!("{}/x", f.path)
+                    } else {
+                        f.path.clone()
+                    };
+                    open_event(&path, Access::Write, None)
+                })
+                .collect(),
+        );
+        for object in secrets {
+            self.sensor.allow_kill(group, kill_class::SECRET, object)?;
+        }
+        for object in persist {
+            self.sensor
+                .allow_kill(group, kill_class::PERSISTENCE, object)?;
+        }
+        Ok(())
+    }
+
     /// Writes a role's network allowances (addresses and CIDR blocks) for `group`.
     fn install(&mut self, group: u32, rules: &RoleRules) -> Result<(), SensorError> {
         for rule in &rules.network {
@@ -180,6 +268,36 @@ impl<'a> Enforcer<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// A successful open of `path`, as the sensor would report it.
+fn open_event(path: &str, access: Access, protected: Option<&ProtectedFile>) -> Event {
+    Event {
+        time_ns: 0,
+        pid: 0,
+        tid: 0,
+        ppid: 0,
+        comm: String::new(),
+        actor: None,
+        callers: Vec::new(),
+        kind: EventKind::Open(Open {
+            syscall: OpenSyscall::Openat,
+            path: path.to_owned(),
+            requested: None,
+            flags: match access {
+                Access::Read => 0,
+                Access::Write => 0o1 | 0o2000,
+                Access::ReadWrite => 0o2,
+            },
+            access,
+            create: false,
+            result: 3,
+            error: None,
+            truncated: false,
+            compat: false,
+            protected: protected.cloned(),
+        }),
     }
 }
 

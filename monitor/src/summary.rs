@@ -66,7 +66,8 @@ impl Summary {
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
             | EventKind::CompatSyscall(_)
-            | EventKind::Socket(_) => {}
+            | EventKind::Socket(_)
+            | EventKind::Killed(_) => {}
         }
     }
 

@@ -313,6 +313,7 @@ pub fn check(
                 candidates: Vec::new(),
                 count: 1,
                 time_ns: 0,
+                killed: false,
             }),
             Some(_) => {}
             None => notes.push(format!(

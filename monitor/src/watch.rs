@@ -172,7 +172,30 @@ pub fn run(
             protected.files.len()
         );
     }
+    // Persistence targets by identity, for --enforce's kill (what a write there is, is decided
+    // by path in any case).
+    let persist = if options.sensor.enforce {
+        let set = crate::sensor::PersistSet::resolve(
+            &homes,
+            std::env::current_dir().ok().as_deref(),
+            &crate::policy::CiChannels::from_process(),
+        );
+        sensor.persist(&set)?;
+        set
+    } else {
+        crate::sensor::PersistSet::default()
+    };
     let protected_files: Arc<[crate::model::ProtectedFile]> = Arc::from(protected.files);
+    let known = crate::enforce::KnownFiles {
+        secrets: protected_files.clone(),
+        persist: persist
+            .targets
+            .iter()
+            .cloned()
+            .zip(persist.keys.iter().map(|(_, dir)| *dir))
+            .collect(),
+    };
+    let persist_files: Arc<[crate::model::ProtectedFile]> = Arc::from(persist.targets);
     let pipeline_options = PipelineOptions {
         events: options.events.as_deref(),
         profiles: options.profiles.clone(),
@@ -206,7 +229,9 @@ pub fn run(
     let reader = {
         let stop = stop.clone();
         let tx = tx.clone();
-        let decoder = Decoder::for_this_boot().with_protected(protected_files);
+        let decoder = Decoder::for_this_boot()
+            .with_protected(protected_files)
+            .with_persist(persist_files);
         thread::Builder::new()
             .name("sensor".into())
             .spawn(move || stream.run(decoder, |m| tx.send(Message::Stream(m)).is_ok(), stop))
@@ -286,7 +311,10 @@ pub fn run(
         .map_err(SetupError::Sensor)?
         .map(crate::integrity::IntegrityWatch::new);
     let mut enforcer = if options.sensor.enforce {
-        Some(Enforcer::new(&mut sensor, options.profiles.clone()).map_err(SetupError::Sensor)?)
+        Some(
+            Enforcer::new(&mut sensor, options.profiles.clone(), known)
+                .map_err(SetupError::Sensor)?,
+        )
     } else {
         None
     };

@@ -29,6 +29,7 @@ pub mod file;
 pub mod flag;
 pub mod header;
 pub mod io_uring;
+pub mod kill;
 pub mod net;
 pub mod offsets;
 pub mod proc_macro;
@@ -43,12 +44,13 @@ pub mod counter;
 
 /// Record kinds (`RecordHeader::kind`), grouped by family: `0x01nn` process, `0x02nn` file,
 /// `0x03nn` net, `0x04nn` dns, `0x05nn` tamper, `0x06nn` io_uring, `0x07nn` compat, `0x08nn`
-/// proc-macro, `0x0Bnn` raw socket.
+/// proc-macro, `0x09nn` kill, `0x0Bnn` raw socket.
 pub mod kind {
     pub use super::compat::kind::*;
     pub use super::dns::kind::*;
     pub use super::file::kind::*;
     pub use super::io_uring::kind::*;
+    pub use super::kill::kind::*;
     pub use super::net::kind::*;
     pub use super::proc_macro::kind::*;
     pub use super::process::kind::*;
@@ -132,7 +134,7 @@ mod tests {
     use super::*;
 
     /// Every kind, with the family its number range says it belongs to.
-    const KINDS: [(u32, u32); 10] = [
+    const KINDS: [(u32, u32); 11] = [
         (kind::FORK, 0x01),
         (kind::EXEC, 0x01),
         (kind::EXIT, 0x01),
@@ -143,6 +145,7 @@ mod tests {
         (kind::IO_URING, 0x06),
         (kind::COMPAT, 0x07),
         (kind::MACRO_LIB, 0x08),
+        (kind::KILL, 0x09),
     ];
 
     #[test]

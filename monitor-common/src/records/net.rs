@@ -88,6 +88,9 @@ impl Default for ConnectRecord {
 pub const GROUP_UNKNOWN: u32 = 0;
 /// The group of rustc processes (proc-macros run there): what any proc-macro profile allows.
 pub const GROUP_RUSTC: u32 = 1;
+/// The group of programs a proc-macro started (forked while proc-macro code was on rustc's
+/// stack): what any proc-macro profile allows; killable under `--enforce` like a build script's.
+pub const GROUP_PROC_MACRO: u32 = u32::MAX;
 
 /// Key of the network allow list the cgroup hooks consult under `--enforce` (an LPM trie:
 /// group, port and family must match exactly, the address by prefix).

@@ -351,7 +351,8 @@ impl Attributor {
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
             | EventKind::CompatSyscall(_)
-            | EventKind::Socket(_) => {
+            | EventKind::Socket(_)
+            | EventKind::Killed(_) => {
                 self.table.entry(event.pid, event.ppid, &event.comm);
                 self.table.get(event.pid).map(|p| self.actor_of(p, event))
             }

@@ -231,7 +231,8 @@ impl RustcInfo {
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
             | EventKind::CompatSyscall(_)
-            | EventKind::Socket(_) => false,
+            | EventKind::Socket(_)
+            | EventKind::Killed(_) => false,
             EventKind::Fork(_)
             | EventKind::Exit(_)
             | EventKind::Lost(_)

@@ -3,12 +3,13 @@ use std::{path::Path, sync::Arc};
 
 use monitor_common::{
     CompatRecord, ConnectRecord, DnsRecord, ExecRecord, ExitRecord, ForkRecord, IO_URING_CREATE,
-    IoUringRecord, MacroLibRecord, OpenRecord, Record, RecordHeader, TamperRecord, c_bytes, flag,
-    kind, syscall,
+    IoUringRecord, KillRecord, MacroLibRecord, OpenRecord, Record, RecordHeader, TamperRecord,
+    c_bytes, flag, kind, syscall,
 };
 use thiserror::Error;
 
 mod file;
+mod kill;
 mod net;
 mod process;
 mod raw_socket;
@@ -56,6 +57,9 @@ pub struct Decoder {
     /// The protected files the kernel knows by identity, in the order it numbers them
     /// (`OpenRecord::protected` is an index in this, plus one).
     protected: Arc<[ProtectedFile]>,
+    /// The persistence targets the kernel knows by identity, in its order
+    /// (`KillRecord::object` of a persistence kill is an index in this, plus one).
+    persist: Arc<[ProtectedFile]>,
 }
 
 impl Decoder {
@@ -65,6 +69,7 @@ impl Decoder {
         Self {
             realtime_offset_ns,
             protected: Arc::from([]),
+            persist: Arc::from([]),
         }
     }
 
@@ -72,6 +77,14 @@ impl Decoder {
     pub fn with_protected(self, table: Arc<[ProtectedFile]>) -> Self {
         Self {
             protected: table,
+            ..self
+        }
+    }
+
+    /// The same decoder, naming persistence targets from `table` (the sensor's, in its order).
+    pub fn with_persist(self, table: Arc<[ProtectedFile]>) -> Self {
+        Self {
+            persist: table,
             ..self
         }
     }
@@ -193,6 +206,11 @@ impl Decoder {
                     path,
                     digest: None,
                 })
+            }
+            kind::KILL => {
+                let r = fixed::<KillRecord>(bytes, header.kind)?;
+                callers = r.callers;
+                EventKind::Killed(kill::decode_kill(&r, &self.protected, &self.persist))
             }
             other => return Err(DecodeError::UnknownKind(other)),
         };

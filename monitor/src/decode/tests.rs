@@ -441,3 +441,58 @@ fn a_raw_packet_goes_where_its_headers_say() {
     };
     assert_eq!(c.endpoint(), "127.0.0.1:9");
 }
+
+#[test]
+fn kills_name_their_class_call_and_object() {
+    let secrets: Arc<[ProtectedFile]> = Arc::from(vec![ProtectedFile {
+        path: "/home/u/.ssh/id_rsa".into(),
+        category: "ssh-key".into(),
+    }]);
+    let persist: Arc<[ProtectedFile]> = Arc::from(vec![ProtectedFile {
+        path: "/home/u/.bashrc".into(),
+        category: "shell-startup".into(),
+    }]);
+    let decode = |class: u32, syscall: u32, object: u32, target: u32| {
+        let rec = KillRecord {
+            header: header(kind::KILL, size_of::<KillRecord>()),
+            class,
+            syscall,
+            object,
+            target,
+            callers: 0b10,
+            group: 2,
+        };
+        let decoder = decoder()
+            .with_protected(secrets.clone())
+            .with_persist(persist.clone());
+        let event = decoder.decode(rec.as_bytes()).expect("decode");
+        assert_eq!(event.callers, vec![1]);
+        let EventKind::Killed(k) = event.kind else {
+            panic!("not a kill")
+        };
+        k
+    };
+    use monitor_common::kill_class as c;
+    let k = decode(c::SECRET, syscall::OPENAT, 1, 0);
+    assert_eq!(k.class, crate::model::KillClass::Secret);
+    assert_eq!(
+        k.describe(),
+        "killed by --enforce in openat: secret /home/u/.ssh/id_rsa (ssh-key)"
+    );
+    let k = decode(c::PERSISTENCE, syscall::OPEN, 1, 0);
+    assert_eq!(k.object.as_deref(), Some("/home/u/.bashrc (shell-startup)"));
+    // An index the table does not have names nothing (a mismatch, not a panic).
+    assert_eq!(decode(c::PERSISTENCE, syscall::OPEN, 9, 0).object, None);
+    let k = decode(c::TAMPER, syscall::PTRACE, 16, 77);
+    assert_eq!(
+        k.describe(),
+        "killed by --enforce in ptrace: tamper PTRACE_ATTACH (process 77)"
+    );
+    let k = decode(c::FILELESS_EXEC, 0, 0, 0);
+    assert_eq!(k.describe(), "killed by --enforce at exec: fileless-exec");
+    assert_eq!(
+        decode(c::COMPAT, 0, 5, 0).syscall.as_deref(),
+        Some("int 0x80 open")
+    );
+    assert_eq!(decode(999, 0, 0, 0).class, crate::model::KillClass::Unknown);
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actor::Actor;
 use super::vocab::{
-    ConnectSyscall, IoUringOp, LostReason, OpenSyscall, SocketFamily, TamperSyscall,
+    ConnectSyscall, IoUringOp, KillClass, LostReason, OpenSyscall, SocketFamily, TamperSyscall,
 };
 
 /// One thing a process of the watched tree did.
@@ -91,6 +91,51 @@ event_kinds! {
     CompatSyscall(CompatSyscall) => "compat-syscall",
     /// A raw or packet socket was created (or refused).
     Socket(Socket) => "socket",
+    /// `--enforce` killed the process in the kernel, before it returned to user space, for what
+    /// it had just done (the act itself is its own event, sent first).
+    Killed(Killed) => "killed",
+}
+
+/// What `--enforce` killed a process for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Killed {
+    /// Why.
+    pub class: KillClass,
+    /// The system call it was killed in (`openat`, `ptrace`, `int 0x80 open`, ...); absent at
+    /// exec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+    /// What it reached: the secret or persistence target (as buildwatch found it at start), the
+    /// ptrace request, the namespace flags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The process acted on (tamper), else 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub target: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Killed {
+    /// `killed by --enforce in openat: secret /home/u/.ssh/id_rsa`.
+    pub fn describe(&self) -> String {
+        let at = self
+            .syscall
+            .as_deref()
+            .map(|s| format!(" in {s}"))
+            .unwrap_or_else(|| " at exec".to_owned());
+        let what = self.object.as_deref().unwrap_or("");
+        let target = if self.target != 0 {
+            format!(" (process {})", self.target)
+        } else {
+            String::new()
+        };
+        format!("killed by --enforce{at}: {} {what}{target}", self.class)
+            .trim_end()
+            .to_owned()
+    }
 }
 
 /// A raw or packet socket: `SOCK_RAW` of any family but netlink and unix, `AF_PACKET`,

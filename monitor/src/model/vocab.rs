@@ -589,3 +589,24 @@ mod tests {
         );
     }
 }
+
+vocabulary! {
+    /// Why `--enforce` killed a process in the kernel (a `killed` event).
+    pub enum KillClass ("kill class") {
+        /// Opened a protected secret for reading.
+        Secret => "secret",
+        /// Opened a persistence target for writing (or created a file in a persistence
+        /// directory).
+        Persistence => "persistence",
+        /// Executed a program from memory or a deleted file.
+        FilelessExec => "fileless-exec",
+        /// Reached into another process (ptrace, process_vm_readv/writev, pidfd_getfd).
+        Tamper => "tamper",
+        /// Created or joined a namespace.
+        Namespace => "namespace",
+        /// Made a 32-bit system call.
+        Compat => "compat",
+        /// A class this version does not know (a sensor/monitor mismatch).
+        Unknown => "unknown",
+    }
+}

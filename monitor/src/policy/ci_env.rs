@@ -56,6 +56,11 @@ impl CiChannels {
         out
     }
 
+    /// The channel files and the directories whose every file is one.
+    pub fn places(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().chain(&self.dirs).map(String::as_str)
+    }
+
     /// `ci-channel` when writing `path` reaches a later step of the job.
     pub fn persistence_write(&self, path: &str) -> Option<&'static str> {
         (self.files.iter().any(|f| f == path) || self.dirs.iter().any(|d| paths::is_under(path, d)))

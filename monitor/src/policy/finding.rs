@@ -284,6 +284,10 @@ pub struct Finding {
     pub count: u64,
     /// When it first happened (ns since the epoch).
     pub time_ns: u64,
+    /// `--enforce` killed the process that did it, in the kernel, before it returned to user
+    /// space (a secret never reached its memory, an append was never written).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub killed: bool,
 }
 
 impl Finding {

@@ -73,6 +73,7 @@ impl Policy {
                         list: Some(unused.list.as_str().to_owned()),
                         candidates: Vec::new(),
                         count: 1,
+                        killed: false,
                         time_ns: 0,
                     },
                 ));

@@ -52,14 +52,27 @@ pub struct Policy {
     applied: HashMap<Key, Applied>,
     /// Which allow entries matched, per profile ([`crate_key`]).
     usage: HashMap<String, UsageTracker>,
-    findings: BTreeMap<(Code, Option<CrateRef>, Option<Role>, String), Finding>,
+    findings: BTreeMap<FindingKey, Finding>,
     /// Records lost so far, by reason.
     lost: BTreeMap<LostReason, u64>,
     /// The agent sockets the environment names (SSH_AUTH_SOCK and co.).
     agents: AgentEnv,
     /// The CI job's channels to later steps (GITHUB_ENV and co.) the environment names.
     ci: CiChannels,
+    /// The last finding each thread got, per code, and when: a `killed` event marks the
+    /// finding of the act it was killed for (sent just before it, by the same thread).
+    last: HashMap<(u32, Code), (FindingKey, u64)>,
 }
+
+/// What findings are merged by.
+type FindingKey = (Code, Option<CrateRef>, Option<Role>, String);
+
+/// Appended to the detail of a finding whose act was killed.
+const KILLED_NOTE: &str = "; killed by --enforce before it returned to user space";
+
+/// How long before its kill the act's own event may be (the same kernel program sends both,
+/// microseconds apart).
+const KILL_WINDOW_NS: u64 = 50_000_000;
 
 /// Appended to the detail of a finding on a crate that has no profile.
 const NO_PROFILE: &str = " (no profile)";
@@ -76,6 +89,7 @@ impl Policy {
             lost: BTreeMap::new(),
             agents: AgentEnv::from_process(),
             ci: CiChannels::from_process(),
+            last: HashMap::new(),
         }
     }
 
@@ -101,6 +115,13 @@ impl Policy {
         let link = classify::link_injection(event, &self.run(Some(attributor)));
         for verdict in link {
             self.judge_blamed(verdict, event, attributor);
+        }
+        // A kill marks the finding of the act it was for; reported on its own when that act
+        // made none (its record lost, or judged otherwise by path).
+        if let EventKind::Killed(k) = &event.kind
+            && self.mark_killed(event, classify::kill_code(k.class))
+        {
+            return;
         }
         // A program the run wrote is judged first, against the crate that wrote it, whoever
         // runs it (the build script, a shell, the linker through flags it printed, cargo).
@@ -314,9 +335,18 @@ impl Policy {
         let list = verdict.list().map(|l| l.as_str().to_owned());
         let key = (code, krate.cloned(), role, verdict.subject.clone());
         let process = event.actor.as_ref().map(|a| process_ref(event, a));
+        let killed = matches!(event.kind, EventKind::Killed(_));
+        self.last
+            .insert((event.tid, code), (key.clone(), event.time_ns));
         self.findings
             .entry(key)
-            .and_modify(|f| f.count += 1)
+            .and_modify(|f| {
+                f.count += 1;
+                if killed && !f.killed {
+                    f.killed = true;
+                    f.detail.push_str(KILLED_NOTE);
+                }
+            })
             .or_insert_with(|| Finding {
                 code,
                 severity,
@@ -330,7 +360,30 @@ impl Policy {
                 candidates: candidates.to_vec(),
                 count: 1,
                 time_ns: event.time_ns,
+                killed,
             });
+    }
+
+    /// Marks the finding the killed thread's act just got (see [`Policy::last`]); false when
+    /// there is none.
+    fn mark_killed(&mut self, event: &Event, code: Option<Code>) -> bool {
+        let Some(code) = code else {
+            return false;
+        };
+        let Some((key, at)) = self.last.get(&(event.tid, code)) else {
+            return false;
+        };
+        if event.time_ns.saturating_sub(*at) > KILL_WINDOW_NS {
+            return false;
+        }
+        let Some(f) = self.findings.get_mut(key) else {
+            return false;
+        };
+        if !f.killed {
+            f.killed = true;
+            f.detail.push_str(KILLED_NOTE);
+        }
+        true
     }
 
     fn severity(&self, code: Code) -> Severity {
@@ -371,9 +424,43 @@ impl Policy {
                 candidates: Vec::new(),
                 count: 1,
                 time_ns: 0,
+                killed: false,
             },
         );
     }
+}
+
+/// Which of `events` `krate`'s profile for `role` allows (true also when the baseline does):
+/// the profile lookup, classifier and allow check that [`Policy::check`] makes, for
+/// `--enforce` to tell the kernel what it must not kill for.
+pub fn profile_allows(
+    profiles: &ProfileSet,
+    krate: &CrateRef,
+    role: Role,
+    events: &[Event],
+    attributor: &Attributor,
+) -> Vec<bool> {
+    let places = attributor.places_for(Some(krate));
+    let (agents, ci) = (AgentEnv::from_process(), CiChannels::from_process());
+    let run = Run {
+        agents: &agents,
+        ci: &ci,
+        attribution: Some(attributor),
+        monitor_pid: None,
+    };
+    let rules = profiles
+        .rules_for(krate, role)
+        .and_then(|m| m.rules)
+        .map(|r| r.compile(&vars(&places)));
+    events
+        .iter()
+        .map(|event| match classify(event, role, &places, &run) {
+            None => true,
+            Some(verdict) => rules
+                .as_ref()
+                .is_some_and(|rules| allowed_by(&verdict, event, rules).is_some()),
+        })
+        .collect()
 }
 
 fn process_ref(event: &Event, actor: &Actor) -> ProcessRef {

@@ -312,3 +312,117 @@ mod defects {
         assert!(all.iter().any(|f| f.detail.contains("/etc/hostname")));
     }
 }
+
+mod kill {
+    use crate::{
+        attribution::{Actor, Attributor, CrateRef, Role},
+        model::{
+            KillClass, Killed,
+            event::{Access, Event, EventKind, Open},
+            vocab::OpenSyscall,
+        },
+        policy::{Code, Policy, PolicyConfig},
+        profile::ProfileSet,
+    };
+
+    fn event(time_ns: u64, tid: u32, kind: EventKind) -> Event {
+        let krate = CrateRef::new("keyscan", Some("0.1.0"));
+        Event {
+            time_ns,
+            pid: 10,
+            tid,
+            ppid: 1,
+            comm: "build-script-bu".into(),
+            actor: Some(Actor::for_crate(Role::BuildScript, &krate)),
+            callers: Vec::new(),
+            kind,
+        }
+    }
+
+    fn read(path: &str) -> EventKind {
+        EventKind::Open(Open {
+            syscall: OpenSyscall::Openat,
+            path: path.into(),
+            requested: None,
+            flags: 0,
+            access: Access::Read,
+            create: false,
+            result: 3,
+            error: None,
+            truncated: false,
+            compat: false,
+            protected: None,
+        })
+    }
+
+    fn killed(class: KillClass, object: &str) -> EventKind {
+        EventKind::Killed(Killed {
+            class,
+            syscall: Some("openat".into()),
+            object: Some(object.into()),
+            target: 0,
+        })
+    }
+
+    fn policy() -> Policy {
+        Policy::new(
+            &ProfileSet::new(Vec::new(), Vec::new()),
+            PolicyConfig::default(),
+        )
+    }
+
+    #[test]
+    fn a_kill_marks_the_finding_of_the_act_it_followed() {
+        let mut p = policy();
+        let a = Attributor::new();
+        p.check(&event(1_000, 11, read("/home/u/.ssh/id_rsa")), &a);
+        p.check(
+            &event(
+                2_000,
+                11,
+                killed(KillClass::Secret, "/home/u/.ssh/id_rsa (ssh-key)"),
+            ),
+            &a,
+        );
+        let f = p.findings();
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].code, Code::SensitiveRead);
+        assert!(f[0].killed);
+        assert_eq!(f[0].count, 1);
+        assert!(
+            f[0].detail.contains("killed by --enforce"),
+            "{}",
+            f[0].detail
+        );
+    }
+
+    #[test]
+    fn a_kill_with_no_act_of_its_thread_is_a_finding_of_its_own() {
+        let mut p = policy();
+        let a = Attributor::new();
+        // Another thread's read, and one too long before: neither is what this kill was for.
+        p.check(&event(1_000, 12, read("/home/u/.ssh/id_ecdsa")), &a);
+        p.check(&event(1_000, 11, read("/home/u/.ssh/id_ed25519")), &a);
+        p.check(
+            &event(
+                10_000_000_000,
+                11,
+                killed(KillClass::Secret, "/home/u/.ssh/id_rsa (ssh-key)"),
+            ),
+            &a,
+        );
+        let f = p.findings();
+        let killed: Vec<_> = f.iter().filter(|f| f.killed).collect();
+        assert_eq!(killed.len(), 1, "{f:#?}");
+        assert_eq!(killed[0].code, Code::SensitiveRead);
+        assert_eq!(killed[0].subject, "/home/u/.ssh/id_rsa");
+        assert!(
+            killed[0]
+                .detail
+                .starts_with("killed by --enforce in openat"),
+            "{}",
+            killed[0].detail
+        );
+        assert_eq!(f.iter().filter(|f| !f.killed).count(), 2);
+    }
+}

@@ -217,6 +217,25 @@ pub fn secret_places(home: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every place `persistence_write` names by a fixed path: the files and trees under `home` and
+/// the system-wide ones. What exists there at start is known to the kernel by identity under
+/// `--enforce` (cron's `/etc/cron*` and git hooks are found otherwise).
+pub fn persistence_places(home: &str) -> Vec<String> {
+    let home = home.trim_end_matches('/');
+    let path = |entry: Entry| match entry {
+        File(p) | Tree(p) => p,
+    };
+    HOME_PERSISTENCE
+        .iter()
+        .map(|&(entry, _)| format!("{home}/{}", path(entry)))
+        .chain(
+            SYSTEM_PERSISTENCE
+                .iter()
+                .map(|&(entry, _)| path(entry).to_owned()),
+        )
+        .collect()
+}
+
 /// `/proc/<pid>/environ` or `/mem` (also `self`, `thread-self` and `task/<tid>/`): another
 /// process's environment holds tokens; its memory holds everything.
 fn is_process_secret(path: &str) -> bool {

@@ -91,6 +91,8 @@ pub(super) struct JsonFinding<'a> {
     candidates: Vec<JsonCrateRef<'a>>,
     /// False when `crate` is one of `candidates`, not a certainty.
     exact: bool,
+    /// `--enforce` killed the process that did it, before it returned to user space.
+    killed: bool,
     count: u64,
     time_ns: u64,
 }
@@ -120,6 +122,7 @@ impl<'a> From<&'a Finding> for JsonFinding<'a> {
             list: f.list.as_deref(),
             candidates: f.candidates.iter().map(Into::into).collect(),
             exact: f.exact(),
+            killed: f.killed,
             count: f.count,
             time_ns: f.time_ns,
         }

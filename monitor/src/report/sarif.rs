@@ -432,6 +432,9 @@ pub(super) fn result(f: &Finding, sources: &Sources) -> Value {
     if !f.candidates.is_empty() {
         properties["candidates"] = json!(f.candidates.iter().map(crate_json).collect::<Vec<_>>());
     }
+    if f.killed {
+        properties["killed"] = json!(true);
+    }
     if !f.exact() {
         properties["exact"] = json!(false);
     }

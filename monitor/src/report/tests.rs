@@ -86,6 +86,7 @@ fn finding(code: Code, severity: Severity, detail: &str, subject: &str) -> Findi
         list: None,
         candidates: Vec::new(),
         count: 1,
+        killed: false,
         time_ns: 1_795_563_871_156_361_730,
     }
 }
@@ -230,6 +231,7 @@ fn run() -> RunReport {
             profile: Some(PROFILE_NAME.into()),
             list: Some("sensitive-read".into()),
             count: 2,
+            killed: false,
             ..finding(
                 Code::SensitiveRead,
                 Severity::Error,

@@ -4,7 +4,9 @@ mod btf;
 pub mod cgroup;
 mod integrity;
 mod kill;
+mod kill_probe;
 mod offsets;
+mod persist;
 mod privileges;
 mod programs;
 mod protected;
@@ -34,7 +36,8 @@ use thiserror::Error;
 
 pub use integrity::Integrity;
 pub use kill::KillSwitch;
-use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, Hook, PROGRAMS};
+pub use persist::PersistSet;
+use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, ENFORCE_PROGRAMS, Hook, PROGRAMS};
 pub use protected::ProtectedSet;
 pub use roots::{GuardRoots, identity_of};
 pub use stream::{SensorStream, StreamMessage};
@@ -46,6 +49,7 @@ pub fn program_names() -> Vec<&'static str> {
         .iter()
         .map(|p| p.name)
         .chain(CGROUP_PROGRAMS)
+        .chain(CGROUP_SOCK_PROGRAMS)
         .collect()
 }
 
@@ -162,6 +166,13 @@ pub enum SensorError {
          `mount -t cgroup2 none /sys/fs/cgroup/unified`) or run without --enforce"
     )]
     NoCgroupV2,
+    /// `--enforce` on a kernel that cannot kill from a tracepoint.
+    #[error(
+        "--enforce kills build code in the kernel with bpf_send_signal, which this kernel refuses \
+         to a tracepoint program ({0}; it needs Linux 5.3 or later): buildwatch cannot stop a \
+         secret being read, and will not pretend to. Run without --enforce, or on a newer kernel"
+    )]
+    NoKillSupport(String),
     /// A map operation failed.
     #[error("eBPF map {map}: {reason}")]
     Map {
@@ -237,6 +248,9 @@ impl Sensor {
                 }
             }
         }
+        if config.enforce {
+            kill_probe::send_signal_supported().map_err(SensorError::NoKillSupport)?;
+        }
         // The build's cgroup, for the socket hooks; required by --enforce.
         let cgroup = match cgroup::cgroup2_mount() {
             Some(_) if config.guard => {
@@ -286,6 +300,12 @@ impl Sensor {
             wanted.extend(CGROUP_PROGRAMS);
             wanted.extend(CGROUP_SOCK_PROGRAMS);
         }
+        let programs: Vec<&programs::Program> = if config.enforce {
+            wanted.extend(ENFORCE_PROGRAMS.iter().map(|p| p.name));
+            PROGRAMS.iter().chain(ENFORCE_PROGRAMS).collect()
+        } else {
+            PROGRAMS.iter().collect()
+        };
         load_all(&mut ebpf, &wanted)?;
         if std::env::var_os("BUILDWATCH_VERIFIER_STATS").is_some() {
             for (name, program) in ebpf.programs() {
@@ -298,7 +318,7 @@ impl Sensor {
             }
         }
         let mut links = Vec::new();
-        for program in PROGRAMS {
+        for program in programs {
             let hooks: Vec<&Hook> = program
                 .hooks
                 .iter()

@@ -16,6 +16,16 @@ pub(super) struct Program {
     pub required: bool,
 }
 
+/// Programs attached only under `--enforce` (kill mode): their cost is not paid otherwise.
+pub(super) const ENFORCE_PROGRAMS: &[Program] = &[
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "raw_sys_enter_compat_kill",
+        hooks: &[Hook::RawTracePoint("sys_enter")],
+        required: true,
+    },
+];
+
 pub(super) const PROGRAMS: &[Program] = &[
     Program {
         name: "sched_process_fork",
@@ -339,6 +349,7 @@ mod tests {
         let mut listed = BTreeSet::new();
         for name in PROGRAMS
             .iter()
+            .chain(ENFORCE_PROGRAMS)
             .map(|p| p.name)
             .chain(CGROUP_PROGRAMS)
             .chain(CGROUP_SOCK_PROGRAMS)
@@ -357,7 +368,7 @@ mod tests {
 
     #[test]
     fn every_program_has_a_hook() {
-        for program in PROGRAMS {
+        for program in PROGRAMS.iter().chain(ENFORCE_PROGRAMS) {
             assert!(
                 !program.hooks.is_empty(),
                 "`{}` attaches nowhere",

@@ -92,6 +92,7 @@ impl LogEntry {
                 false,
             ),
             EventKind::IoUring(u) => (LogKind::Process, format!("io_uring {}", u.op), false),
+            EventKind::Killed(k) => (LogKind::Process, k.describe(), true),
             EventKind::CompatSyscall(c) => (
                 LogKind::Process,
                 format!("int 0x80 {}", c.syscall),

@@ -217,7 +217,8 @@ impl CrateView {
             | EventKind::Tamper(_)
             | EventKind::IoUring(_)
             | EventKind::CompatSyscall(_)
-            | EventKind::Socket(_) => {}
+            | EventKind::Socket(_)
+            | EventKind::Killed(_) => {}
         }
         self.omitted += omitted;
     }

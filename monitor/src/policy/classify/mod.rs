@@ -22,7 +22,7 @@ mod tests;
 use super::{AgentEnv, CiChannels, Code};
 use crate::{
     attribution::Attributor,
-    model::{Actor, Event, EventKind, Places, Role},
+    model::{Actor, Event, EventKind, KillClass, Killed, Places, Role},
     profile::{CompiledRules, Endpoint, RuleList},
 };
 
@@ -133,6 +133,10 @@ pub fn classify(event: &Event, role: Role, places: &Places, run: &Run<'_>) -> Op
     if let Some(verdict) = guard(event, run) {
         return Some(verdict);
     }
+    // A kill by --enforce is reported whoever was killed (the kernel judged it already).
+    if let EventKind::Killed(k) = &event.kind {
+        return Some(killed_verdict(k));
+    }
     let verdict = match &event.kind {
         EventKind::Exec(x) => exec::exec(x, places).filter(|v| {
             // Compile-and-run probes the toolchain wrote in the crate's own OUT_DIR (cc-rs,
@@ -149,9 +153,11 @@ pub fn classify(event: &Event, role: Role, places: &Places, run: &Run<'_>) -> Op
         EventKind::Tamper(t) => process::tamper(t),
         EventKind::IoUring(u) => Some(process::io_uring(u)),
         EventKind::CompatSyscall(c) => Some(process::compat(c)),
-        EventKind::Fork(_) | EventKind::Exit(_) | EventKind::Lost(_) | EventKind::MacroLib(_) => {
-            None
-        }
+        EventKind::Fork(_)
+        | EventKind::Exit(_)
+        | EventKind::Lost(_)
+        | EventKind::MacroLib(_)
+        | EventKind::Killed(_) => None,
     }?;
     match role {
         Role::BuildScript | Role::ProcMacro => Some(verdict),
@@ -284,6 +290,31 @@ pub fn allowed_by(verdict: &Verdict, event: &Event, rules: &CompiledRules) -> Op
         (RuleList::Network, _) => None,
         (RuleList::Link, _) => rules.link(subject),
     }
+}
+
+/// The finding code a kill is for: the code `ci` fails on that made it a kill.
+pub fn kill_code(class: KillClass) -> Option<Code> {
+    Some(match class {
+        KillClass::Secret => Code::SensitiveRead,
+        KillClass::Persistence => Code::PersistenceWrite,
+        KillClass::FilelessExec => Code::FilelessExec,
+        KillClass::Tamper => Code::ProcessTamper,
+        KillClass::Namespace => Code::NamespaceUse,
+        KillClass::Compat => Code::CompatSyscall,
+        KillClass::Unknown => return None,
+    })
+}
+
+/// A kill whose act made no finding of its own: the finding is the kill's, under the code
+/// of its class, never allowed (the kernel found no allowance).
+fn killed_verdict(k: &Killed) -> Verdict {
+    let code = kill_code(k.class).unwrap_or(Code::ProcessTamper);
+    let subject = match (&k.object, &k.syscall) {
+        (Some(o), _) => o.split(" (").next().unwrap_or(o).to_owned(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => k.class.to_string(),
+    };
+    Verdict::new(code, Allow::Never, subject, k.describe())
 }
 
 /// ` (attempt failed: ENOENT)` for a failed call, else nothing.
