@@ -195,10 +195,15 @@ fn is_cargos_library_path(
         },
         _ => value,
     };
-    prefix
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .all(|d| paths::is_under(d, target) && (d.ends_with("/deps") || searched.contains(&d)))
+    // cargo writes the target directory as it was given (`--target-dir ./tt` run from /w gives
+    // `/w/./tt/debug/deps`): compared once normalized.
+    let clean = |d: &str| paths::clean_dir(d, None).unwrap_or_else(|| d.to_owned());
+    let target = clean(target);
+    let searched: Vec<String> = searched.iter().map(|d| clean(d)).collect();
+    prefix.split(':').filter(|d| !d.is_empty()).all(|d| {
+        let d = clean(d);
+        paths::is_under(&d, &target) && (d.ends_with("/deps") || searched.contains(&d))
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -435,6 +440,15 @@ mod tests {
             ],
         );
         assert_eq!(directives(&quiet, &inv, &mut owners), []);
+        // The target directory as cargo was given it (`--target-dir ./target` from /w).
+        let unclean = exec(
+            "rustc --crate-name app",
+            &[
+                ("PATH", "/usr/bin:/bin"),
+                ("LD_LIBRARY_PATH", "/w/./target/debug/deps:/r/lib"),
+            ],
+        );
+        assert_eq!(directives(&unclean, &inv, &mut owners), []);
         let loud = exec(
             "rustc --crate-name app",
             &[
