@@ -20,8 +20,9 @@ use monitor_common::{CompatRecord, flag, kind, syscall};
 
 use crate::{
     file::report_open,
-    maps::{COMPAT_SEEN, Pending},
+    maps::COMPAT_SEEN,
     output::{current_tracked, header, in_compat_syscall, submit_record},
+    pending::Pending,
 };
 
 const AT_FDCWD: u64 = -100i64 as u64;

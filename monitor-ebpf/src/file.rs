@@ -15,51 +15,15 @@ use monitor_common::{OpenRecord, PATH_MAX, counter, flag, kind, syscall};
 
 use crate::{
     kernel::{self, copy_walked, current_task, cwd_path, fd_path},
-    maps::{OFFSETS, PENDING, Pending, count_loss},
+    maps::{OFFSETS, count_loss},
     output::{Task, current_tracked, header, scratch, submit},
+    pending::{PENDING, Pending, arg, stash},
 };
 
 const AT_FDCWD: i32 = -100;
 const O_CREAT: u64 = 0o100;
 const O_WRONLY: u64 = 0o1;
 const O_TRUNC: u64 = 0o1000;
-
-/// Offset of syscall argument `n` in a sys_enter tracepoint record.
-const fn arg(n: usize) -> usize {
-    16 + 8 * n
-}
-
-#[inline(always)]
-fn stash(ctx: &TracePointContext, syscall: u32, nargs: usize) -> Option<()> {
-    let task = current_tracked()?;
-    let mut args = [0u64; 4];
-    let mut i = 0;
-    while i < 4 {
-        if i < nargs {
-            // SAFETY: syscall tracepoint records hold their arguments at fixed offsets.
-            args[i] = unsafe { ctx.read_at::<u64>(arg(i)) }.unwrap_or(0);
-        }
-        i += 1;
-    }
-    let pending = Pending {
-        syscall,
-        _pad: 0,
-        args,
-    };
-    if PENDING.insert(task.pid_tgid, pending, 0).is_err() {
-        count_loss(counter::PENDING_FULL);
-    }
-    Some(())
-}
-
-/// Takes the stash of the current thread if it belongs to one of `syscalls`.
-#[inline(always)]
-pub fn take_pending(pid_tgid: u64) -> Option<Pending> {
-    // SAFETY: the value is copied out before the entry is removed.
-    let pending = unsafe { PENDING.get(pid_tgid) }.copied()?;
-    let _ = PENDING.remove(pid_tgid);
-    Some(pending)
-}
 
 #[tracepoint(category = "syscalls", name = "sys_enter_openat")]
 pub fn sys_enter_openat(ctx: TracePointContext) -> i32 {
@@ -256,7 +220,7 @@ fn exit_args(ctx: &TracePointContext, _task: &crate::output::Task) -> Option<Pen
 #[cfg(not(bpf_target_arch = "x86_64"))]
 #[inline(always)]
 fn exit_args(_ctx: &TracePointContext, task: &crate::output::Task) -> Option<Pending> {
-    take_pending(task.pid_tgid)
+    crate::pending::take_pending(task.pid_tgid)
 }
 
 fn open_exit(ctx: &TracePointContext) -> Option<()> {

@@ -30,10 +30,10 @@ use monitor_common::{
 };
 
 use crate::{
-    file::take_pending,
     kernel::{self, copy_walked, current_task, fd_path},
-    maps::{MACRO_LIBS, OFFSETS, PENDING, Pending, STACK_SCRATCH, ZERO_SLOTS, count_loss},
+    maps::{MACRO_LIBS, OFFSETS, STACK_SCRATCH, ZERO_SLOTS, count_loss},
     output::{current_tracked, header, scratch, submit},
+    pending::{PENDING, Pending, take_pending},
 };
 
 const PROT_EXEC: u64 = 4;

@@ -18,6 +18,7 @@ mod macros;
 mod maps;
 mod net;
 mod output;
+mod pending;
 mod privilege;
 mod process;
 mod protected;

@@ -17,11 +17,6 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 #[map]
 pub static TRACKED: HashMap<u32, u32> = HashMap::with_max_entries(65536, 0);
 
-/// Arguments of syscalls under way (key: pid_tgid), stashed at sys_enter and read at sys_exit,
-/// when user memory has been faulted in by the kernel (reading it at sys_enter can fail).
-#[map]
-pub static PENDING: HashMap<u64, Pending> = HashMap::with_max_entries(16384, 0);
-
 /// Per-CPU loss counters, indexed by `monitor_common::counter`.
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
@@ -134,18 +129,6 @@ pub static BUILD_UID: Global<u32> = Global::new(0);
 /// buildwatch's own process id: signals and pidfds aimed at it are reported.
 #[unsafe(no_mangle)]
 pub static MONITOR_TGID: Global<u32> = Global::new(0);
-
-/// A syscall's arguments between sys_enter and sys_exit.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct Pending {
-    /// One of `monitor_common::syscall`.
-    pub syscall: u32,
-    /// Flags set while the syscall is under way (`flag::REFUSED` by the cgroup hooks).
-    pub _pad: u32,
-    /// Raw arguments, meaning per syscall.
-    pub args: [u64; 4],
-}
 
 /// Adds one to a loss counter.
 #[inline(always)]

@@ -11,9 +11,9 @@ use monitor_common::{
 };
 
 use crate::{
-    file::take_pending,
-    maps::{ALLOW, CRATE_PROCS, ENFORCE, EVENTS, PENDING, Pending, count_loss},
+    maps::{ALLOW, CRATE_PROCS, ENFORCE, EVENTS, count_loss},
     output::{Task, current_tracked, header},
+    pending::{PENDING, Pending, take_pending},
 };
 
 const AF_UNIX: u16 = 1;

@@ -13,8 +13,9 @@ use monitor_common::{
 use crate::{
     kernel::{self, copy_walked, current_task, cwd_path, exe_path, read},
     macros,
-    maps::{COMPAT_SEEN, CRATE_PROCS, OFFSETS, PENDING, TRACKED, URING_OPS, count_loss},
+    maps::{COMPAT_SEEN, CRATE_PROCS, OFFSETS, TRACKED, URING_OPS, count_loss},
     output::{Task, current_tracked, header, scratch, submit, submit_record},
+    pending::PENDING,
 };
 
 /// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`, as a raw

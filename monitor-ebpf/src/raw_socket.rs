@@ -31,10 +31,10 @@ use monitor_common::{
 };
 
 use crate::{
-    file::take_pending,
     kernel::{current_task, fd_file, read},
-    maps::{CRATE_PROCS, ENFORCE, EVENTS, OFFSETS, PENDING, Pending, count_loss},
+    maps::{CRATE_PROCS, ENFORCE, EVENTS, OFFSETS, count_loss},
     output::{Task, current_tracked, header},
+    pending::{PENDING, Pending, take_pending},
 };
 
 const AF_UNIX: u32 = 1;

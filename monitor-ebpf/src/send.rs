@@ -15,11 +15,11 @@ use core::ffi::c_void;
 use monitor_common::{ConnectRecord, DNS_MAX, DnsRecord, counter, kind, syscall};
 
 use crate::{
-    file::take_pending,
     kernel::{current_task, fd_file, read},
-    maps::{EVENTS, OFFSETS, PENDING, Pending, count_loss},
+    maps::{EVENTS, OFFSETS, count_loss},
     net::fill_sockaddr,
     output::{Task, current_tracked, header},
+    pending::{PENDING, Pending, take_pending},
     raw_socket::{self, RawKind},
 };
 

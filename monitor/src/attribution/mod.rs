@@ -16,6 +16,8 @@
 mod context;
 pub mod directives;
 mod injected;
+mod places;
+mod proc_macro;
 mod process_table;
 mod rustc;
 mod writes;
@@ -26,11 +28,12 @@ use std::collections::{BTreeSet, HashMap};
 pub use crate::model::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
 pub use directives::{Directed, Directive};
+pub use places::CrateDirs;
 pub use process_table::{ProcKind, Process, ProcessTable};
 pub use rustc::{Extern, RustcInfo};
 pub use writes::{WriteTable, Writer, is_toolchain_program};
 
-use crate::model::{Event, EventKind, Exec, Places, paths};
+use crate::model::{Event, EventKind, Exec, paths};
 
 /// How many exited processes the table keeps (the most recent exits): enough for the leftovers
 /// of a build and for every late look-up of a process that just exited; a build runs far more
@@ -64,19 +67,6 @@ pub struct Attributor {
     search_owners: directives::SearchOwners,
     /// The user's RUSTFLAGS, as cargo gave them to build scripts.
     rustflags: Option<Vec<String>>,
-}
-
-/// The directories of one crate instance.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CrateDirs {
-    /// CARGO_MANIFEST_DIR.
-    pub manifest_dir: Option<String>,
-    /// OUT_DIR of its build script.
-    pub out_dir: Option<String>,
-    /// The build script's own binary.
-    pub build_script: Option<String>,
-    /// The target directory it was built in.
-    pub target_dir: Option<String>,
 }
 
 impl Attributor {
@@ -153,106 +143,6 @@ impl Attributor {
     /// Every build script that ran and proc-macro that rustc loaded, with its role.
     pub fn seen(&self) -> &BTreeSet<(CrateRef, Role)> {
         &self.seen
-    }
-
-    /// The locations profile variables and the baseline refer to, for `krate` (or for the build
-    /// as a whole).
-    pub fn places_for(&self, krate: Option<&CrateRef>) -> Places {
-        let dirs = krate
-            .and_then(|k| self.crate_dirs.get(k))
-            .cloned()
-            .unwrap_or_default();
-        Places {
-            manifest_dir: dirs.manifest_dir,
-            out_dir: dirs.out_dir,
-            build_script: dirs.build_script,
-            // What the events say first: `cargo metadata` names the target directory of the
-            // workspace it ran in, which is not always the one the build uses.
-            target_dir: dirs
-                .target_dir
-                .or_else(|| self.target_dir.clone())
-                .or_else(|| self.context.target_dir.clone()),
-            sysroot: self.sysroot.clone(),
-            cargo_home: self
-                .cargo_home()
-                .map(str::to_owned)
-                .or_else(|| self.home.as_ref().map(|h| format!("{h}/.cargo"))),
-            home: self.home.clone(),
-            tmpdir: self.tmpdir.clone().or_else(|| Some("/tmp".to_owned())),
-            workspace: self.workspace_root().map(str::to_owned),
-        }
-    }
-
-    /// The places of the crate instance `pid` acts for. A crate can be built twice in one run
-    /// (for the host and for the target, or with other features: `cargo install bat` builds
-    /// serde twice, at once), each instance with its own OUT_DIR; the process's own build script
-    /// or rustc (itself or its nearest such ancestor, when it is `krate`'s) says which, and the
-    /// crate-wide [`Self::places_for`] (the instance seen last) is only the fallback.
-    pub fn places_for_process(&self, pid: u32, krate: Option<&CrateRef>) -> Places {
-        let mut places = self.places_for(krate);
-        let Some(krate) = krate else { return places };
-        let mut next = Some(pid);
-        // Bounded: the table's parent links come from fork records and cannot loop, but a
-        // corrupt stream must not make this spin.
-        for _ in 0..256 {
-            let Some(p) = next.and_then(|pid| self.table.get(pid)) else {
-                break;
-            };
-            let own = match &p.kind {
-                ProcKind::BuildScript(k) => k == krate,
-                ProcKind::Rustc(info) => info.krate.as_ref() == Some(krate),
-                _ => false,
-            };
-            if own {
-                let dir = |name: &str| {
-                    p.env
-                        .get(name)
-                        .and_then(|v| paths::clean_dir(v, p.cwd.as_deref()))
-                };
-                if let Some(d) = dir("OUT_DIR") {
-                    places.out_dir = Some(d);
-                }
-                if let Some(d) = dir("CARGO_MANIFEST_DIR") {
-                    places.manifest_dir = Some(d);
-                }
-                break;
-            }
-            next = (p.ppid != 0 && p.ppid != p.pid).then_some(p.ppid);
-        }
-        places
-    }
-
-    /// The directories of `krate`'s instance, from the environment cargo gave its build script
-    /// or its rustc (and, for the target directory, rustc's `--out-dir`): what the run really
-    /// uses, whatever `cargo metadata` said (`cargo install` builds in a target directory of its
-    /// own, which metadata run from elsewhere cannot know). Of OUT_DIRs, only a build script's
-    /// tells where the target directory is (`from_build_script`): rustc may carry an OUT_DIR the
-    /// watched command inherited.
-    fn note_dirs(
-        &mut self,
-        krate: &CrateRef,
-        exec: &Exec,
-        from_build_script: bool,
-        out_dir: Option<&str>,
-    ) {
-        let dirs = self.crate_dirs.entry(krate.clone()).or_default();
-        if let Some(d) = exec.dir_var("CARGO_MANIFEST_DIR") {
-            dirs.manifest_dir = Some(d);
-        }
-        if let Some(d) = exec.dir_var("OUT_DIR") {
-            dirs.out_dir = Some(d);
-        }
-        let target = dirs
-            .out_dir
-            .as_deref()
-            .filter(|_| from_build_script)
-            .into_iter()
-            .chain(out_dir)
-            .find_map(paths::target_root);
-        if let Some(target) = target {
-            self.target_dir.get_or_insert_with(|| target.clone());
-            dirs.target_dir = Some(target);
-        }
     }
 
     /// Updates the process table with `event`, and fills in its `ppid` and `actor`.
@@ -443,49 +333,6 @@ impl Attributor {
         }
     }
 
-    /// The proc-macro(s) whose code the sensor found at the system call: the library the
-    /// instruction pointer was in names it exactly (the call was made by that library's own code);
-    /// otherwise the libraries with return addresses on the stack.
-    fn caller_actor(&self, r: &RustcInfo, callers: &[u8]) -> Option<Actor> {
-        let of_slots = |slots: &mut dyn Iterator<Item = u8>| -> Vec<&CrateRef> {
-            let wanted: Vec<u8> = slots.collect();
-            let mut crates: Vec<&CrateRef> = r
-                .slots
-                .iter()
-                .filter(|(slot, _)| wanted.contains(slot))
-                .map(|(_, k)| k)
-                .collect();
-            crates.dedup();
-            crates
-        };
-        let at_ip = of_slots(&mut callers.iter().filter_map(|&b| ip_slot(b)));
-        let crates = if at_ip.is_empty() {
-            of_slots(&mut callers.iter().copied().filter(|&b| ip_slot(b).is_none()))
-        } else {
-            at_ip
-        };
-        let first = *crates.first()?;
-        let mut actor = Actor::for_crate(Role::ProcMacro, first);
-        if crates.len() > 1 {
-            // Nested expansion (one proc-macro calling into another's code): both are on
-            // the stack.
-            actor.exact = false;
-            actor.candidates = crates.into_iter().cloned().collect();
-        }
-        actor.compiling = r.krate.clone();
-        Some(actor)
-    }
-
-    /// The crate of a proc-macro library.
-    pub fn macro_crate(&self, path: &str) -> CrateRef {
-        match self.proc_macro_libs.get(path) {
-            Some((krate, _)) => krate.clone(),
-            None => self
-                .context
-                .crate_for_lib(paths::proc_macro_crate_name(path).unwrap_or(path)),
-        }
-    }
-
     /// Who answers for an exec: whoever the process was before it.
     fn exec_actor(&self, before: &Process, exec: &Exec, event: &Event) -> Actor {
         match &before.kind {
@@ -634,89 +481,6 @@ impl Attributor {
         }
         ProcKind::Command
     }
-
-    /// Records the proc-macro libraries a rustc opens. True when `path` is one.
-    fn note_proc_macro_load(&mut self, pid: u32, path: &str, ok: bool) -> bool {
-        if !ok || !path.ends_with(".so") {
-            return false;
-        }
-        let Some(ProcKind::Rustc(r)) = self.table.get(pid).map(|p| &p.kind) else {
-            return false;
-        };
-        // A proc-macro is a library cargo named with --extern, or one this run built as a
-        // proc-macro; any other shared library rustc loads (one a build script's rustc-env
-        // preloaded) is no proc-macro, whatever its name.
-        let is_extern = r.externs.iter().any(|e| e.path == path);
-        let in_target = r
-            .target_dir
-            .as_deref()
-            .is_some_and(|t| paths::is_under(path, t));
-        if !(is_extern || (in_target && self.proc_macro_libs.contains_key(path))) {
-            return false;
-        }
-        if paths::proc_macro_crate_name(path).is_none() {
-            return false;
-        }
-        let krate = self.macro_crate(path);
-        if let Some(ProcKind::Rustc(r)) = self.table.get_mut(pid).map(|p| &mut p.kind)
-            && !r.loaded_macros.iter().any(|(p, _)| p == path)
-        {
-            r.loaded_macros.push((path.to_owned(), krate.clone()));
-            self.seen.insert((krate, Role::ProcMacro));
-        }
-        true
-    }
-
-    /// The proc-macro(s) behind something unexpected in a rustc process.
-    fn proc_macro_actor(&self, r: &RustcInfo, path: Option<&str>) -> Actor {
-        let mut candidates: Vec<(CrateRef, Option<String>)> = r
-            .loaded_macros
-            .iter()
-            .map(|(lib, krate)| {
-                (
-                    krate.clone(),
-                    self.proc_macro_libs
-                        .get(lib)
-                        .and_then(|(_, dir)| dir.clone()),
-                )
-            })
-            .collect();
-        if candidates.is_empty() {
-            // None seen loading (e.g. the opens were lost): every proc-macro it was given.
-            candidates = r
-                .proc_macro_externs()
-                .map(|e| match self.proc_macro_libs.get(&e.path) {
-                    Some((krate, dir)) => (krate.clone(), dir.clone()),
-                    None => (self.context.crate_for_lib(&e.name), None),
-                })
-                .collect();
-        }
-        candidates.dedup_by(|a, b| a.0 == b.0);
-        if candidates.is_empty() {
-            // No proc-macro at all: rustc itself behaving unusually.
-            return rustc_actor(r);
-        }
-        // A candidate whose own sources hold the path is the likeliest.
-        if let Some(path) = path {
-            candidates
-                .sort_by_key(|(_, dir)| !dir.as_deref().is_some_and(|d| paths::is_under(path, d)));
-        }
-        let mut actor = Actor::for_crate(Role::ProcMacro, &candidates[0].0);
-        actor.exact = candidates.len() == 1;
-        if !actor.exact {
-            actor.candidates = candidates.into_iter().map(|(k, _)| k).collect();
-        }
-        actor.compiling = r.krate.clone();
-        actor
-    }
-}
-
-/// The slot of a `callers` bit that says the instruction pointer at the system call was in that
-/// slot's library (bits `MACRO_SLOTS..2 * MACRO_SLOTS`; lower bits are return addresses found on
-/// the stack).
-fn ip_slot(bit: u8) -> Option<u8> {
-    let slots = monitor_common::MACRO_SLOTS as u8;
-    (slots..2 * slots).contains(&bit).then(|| bit - slots)
 }
 
 fn rustc_actor(r: &RustcInfo) -> Actor {
@@ -734,105 +498,4 @@ fn event_path(event: &Event) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Exit, Fork};
-
-    fn event(pid: u32, kind: EventKind) -> Event {
-        Event {
-            time_ns: 1,
-            pid,
-            tid: pid,
-            ppid: 0,
-            comm: "x".into(),
-            actor: None,
-            callers: Vec::new(),
-            kind,
-        }
-    }
-
-    fn fork(a: &mut Attributor, parent: u32, child: u32) {
-        a.process(&mut event(
-            parent,
-            EventKind::Fork(Fork { child_pid: child }),
-        ));
-    }
-
-    fn exit(a: &mut Attributor, pid: u32) {
-        a.process(&mut event(
-            pid,
-            EventKind::Exit(Exit {
-                code: Some(0),
-                signal: None,
-            }),
-        ));
-    }
-
-    /// A long build runs tens of thousands of processes: the table stays bounded, and still
-    /// knows every process alive, the parent of any of them, and the latest to exit.
-    #[test]
-    fn the_process_table_stays_bounded_on_a_long_run() {
-        let mut a = Attributor::new();
-        fork(&mut a, 1, 2);
-        fork(&mut a, 2, 3);
-        exit(&mut a, 2);
-        let runs = 5 * KEEP_EXITED as u32;
-        for pid in 100..100 + runs {
-            fork(&mut a, 1, pid);
-            exit(&mut a, pid);
-        }
-        assert!(
-            a.table().len() <= 2 * KEEP_EXITED + 3,
-            "{} processes kept",
-            a.table().len()
-        );
-        for pid in [1, 2, 3, 100 + runs - 1] {
-            assert!(a.table().get(pid).is_some(), "process {pid} forgotten");
-        }
-        assert!(a.table().get(100).is_none());
-    }
-    /// cargo builds a crate twice when the host and the target need it with other features
-    /// (`cargo install bat` does so with serde, both build scripts at once): each build script,
-    /// and what it runs, is judged against its own OUT_DIR, not the one seen last.
-    #[test]
-    fn a_crate_built_twice_has_one_out_dir_per_instance() {
-        let mut a = Attributor::new();
-        let krate = CrateRef::new("serde", Some("1.0.228"));
-        let out = |h: &str| format!("/w/target/release/build/serde-{h}/out");
-        for (pid, hash) in [(10, "aaaaaaaaaaaaaaaa"), (20, "bbbbbbbbbbbbbbbb")] {
-            fork(&mut a, 1, pid);
-            let dir = format!("/w/target/release/build/serde-{hash}");
-            let out = out(hash);
-            let exec = Exec {
-                path: format!("{dir}/build-script-build"),
-                argv: vec![format!("{dir}/build-script-build")],
-                env: [
-                    ("CARGO_PKG_NAME", "serde"),
-                    ("CARGO_PKG_VERSION", "1.0.228"),
-                    ("CARGO_MANIFEST_DIR", "/r/serde-1.0.228"),
-                    ("OUT_DIR", out.as_str()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-                cwd: Some("/r/serde-1.0.228".into()),
-                ..Default::default()
-            };
-            a.process(&mut event(pid, EventKind::Exec(exec)));
-        }
-        fork(&mut a, 10, 11);
-        let first = a.places_for_process(11, Some(&krate));
-        assert_eq!(first.out_dir, Some(out("aaaaaaaaaaaaaaaa")));
-        assert_eq!(
-            a.places_for_process(20, Some(&krate)).out_dir,
-            Some(out("bbbbbbbbbbbbbbbb"))
-        );
-        // Another crate's process, or none: the crate-wide places.
-        assert_eq!(
-            a.places_for_process(999, Some(&krate)).out_dir,
-            a.places_for(Some(&krate)).out_dir
-        );
-        let other = CrateRef::new("libc", Some("0.2.0"));
-        assert_eq!(a.places_for_process(10, Some(&other)).out_dir, None);
-    }
-}
+mod tests;

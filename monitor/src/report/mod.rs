@@ -138,6 +138,7 @@ pub mod attestation;
 mod json;
 mod markdown;
 mod sarif;
+mod sarif_rules;
 mod text;
 
 pub use json::{finding_json, json};
