@@ -5,6 +5,9 @@
 //!   Markdown summary, SARIF message text) and stays exact in the JSON report;
 //! - `sudo -n` and a setuid-root program run by a build script are `privilege-escalation`, and
 //!   under `--enforce` the escalated programs never run;
+//! - so is a program with file capabilities (a copy of setpriv with CAP_SETUID) that makes
+//!   itself root with setresuid(0, 0, 0) without exec: a finding of its own names the call, and
+//!   under `--enforce` the program is killed at its exec, before the call;
 //! - bpf() and a write to cgroup.procs by a build script are `monitor-tamper`.
 //!
 //! The build user cannot reach root's toolchain (/root is private), so the test gives it a
@@ -23,6 +26,7 @@ use support::{bin, copy_fixture, read_report, require_root};
 
 const USER: &str = "bwguard";
 const VERSION: &str = "0.1.0";
+const SETCAP: &str = "/usr/sbin/setcap";
 
 /// The test user and its sudo rule, removed on drop (also when the test fails).
 struct TestUser {
@@ -109,6 +113,17 @@ impl Setup {
         let suid = guard.join("suid-touch");
         std::fs::copy("/usr/bin/touch", &suid).expect("copy touch");
         std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).expect("setuid");
+        // A copy of setpriv with file capabilities, when setcap is there to give them.
+        let capped = guard.join("cap-setpriv");
+        if Path::new(SETCAP).exists() {
+            std::fs::copy("/usr/bin/setpriv", &capped).expect("copy setpriv");
+            let out = Command::new(SETCAP)
+                .arg("cap_setuid,cap_setgid+ep")
+                .arg(&capped)
+                .output()
+                .expect("run setcap");
+            assert!(out.status.success(), "setcap: {out:?}");
+        }
         let status = Command::new("chown")
             .args(["-R", &format!("{USER}:")])
             .args([&home, &ws])
@@ -181,6 +196,48 @@ fn assert_escalations(report: &Value, stderr: &str, killed: bool) {
     }
 }
 
+/// The setpriv copy's gain at setresuid(0, 0, 0), beside its exec-time finding; under
+/// `--enforce`, only the exec-time one (the program dies at its exec). None without setcap.
+fn assert_credential_gain(setup: &Setup, report: &Value, stderr: &str, enforce: bool) {
+    if !Path::new(SETCAP).exists() {
+        eprintln!("SKIPPED the credential-call check: {SETCAP} is missing (install libcap2-bin)");
+        return;
+    }
+    let escalations = findings(report, "privilege-escalation", "escalator");
+    let at_exec = escalations
+        .iter()
+        .find(|f| f["subject"] == "privileged cap-setpriv")
+        .unwrap_or_else(|| panic!("no exec-time finding for cap-setpriv:\n{stderr}"));
+    assert!(
+        at_exec["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("with effective capabilities")),
+        "{at_exec}"
+    );
+    let at_call = escalations
+        .iter()
+        .find(|f| f["subject"] == "privileged cap-setpriv at setresuid");
+    if enforce {
+        assert!(at_call.is_none(), "killed at exec, yet: {at_call:?}");
+        assert!(
+            !setup.path("guard/creds-ran").exists(),
+            "cap-setpriv ran touch under --enforce"
+        );
+        return;
+    }
+    let f = at_call.unwrap_or_else(|| panic!("no finding for setresuid:\n{stderr}"));
+    assert_eq!(f["severity"], "error", "{f}");
+    let detail = f["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("without exec, at setresuid() (effective uid 0 while"),
+        "{detail}"
+    );
+    assert!(
+        setup.path("guard/creds-ran").exists(),
+        "setpriv did not run"
+    );
+}
+
 #[test]
 #[ignore = "needs root: creates a user and loads the eBPF programs"]
 fn hostile_names_escalation_and_tampering_through_every_output() {
@@ -238,6 +295,7 @@ fn hostile_names_escalation_and_tampering_through_every_output() {
 
     // Privilege escalation, reported; the escalated programs really ran.
     assert_escalations(&report, &stderr, false);
+    assert_credential_gain(&setup, &report, &stderr, false);
     assert!(
         setup.path("guard/sudo-ran").exists(),
         "sudo did not run:\n{stderr}"
@@ -274,6 +332,7 @@ fn enforce_kills_escalated_programs_before_they_run() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     let report = read_report(&setup.path("report.json"));
     assert_escalations(&report, &stderr, true);
+    assert_credential_gain(&setup, &report, &stderr, true);
     assert!(
         !setup.path("guard/sudo-ran").exists(),
         "sudo ran under --enforce"

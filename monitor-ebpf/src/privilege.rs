@@ -1,26 +1,37 @@
-//! Privilege gains at exec: a tracked process whose new image runs with more privileges than the
-//! build's user (a setuid or setgid program, file capabilities, or root while the build's user is
-//! not). Decided at `sched_process_exec`, where exec has committed the new credentials
+//! Privilege gains: a tracked process whose credentials carry more privileges than the build's
+//! user (a setuid or setgid program, file capabilities, or root while the build's user is not).
+//!
+//! At exec, decided at `sched_process_exec`, where exec has committed the new credentials
 //! (`begin_new_exec` → `commit_creds`) and the new image has not run one instruction: a SIGKILL
 //! sent here is acted on when the task returns to user mode from execve, before anything else.
+//!
+//! Without exec, at the credential system calls (the set*id family and capset): their privilege
+//! bits are taken at sys_enter and again at sys_exit, after `commit_creds`, and a bit the call
+//! added (root from `setresuid(0, 0, 0)` by a process holding CAP_SETUID, say) is reported, and
+//! under `--enforce` killed before the call returns to user mode. Comparing before and after
+//! keeps a privileged program that only drops or shuffles privileges (sudo's own set*id calls)
+//! from being reported once per call.
 //! <https://github.com/torvalds/linux/blob/v6.18/fs/exec.c> (exec_binprm → trace_sched_process_exec)
 //! <https://github.com/torvalds/linux/blob/v6.18/include/linux/cred.h> (struct cred)
+//! <https://github.com/torvalds/linux/blob/v6.18/kernel/sys.c> (__sys_setresuid → commit_creds)
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use monitor_common::{KernelOffsets, privilege, syscall};
 
 use crate::{
     kernel::{current_task, read},
-    maps::{BUILD_UID, ENFORCE},
+    maps::{BUILD_UID, ENFORCE, OFFSETS, count_loss},
+    output::current_tracked,
+    pending::{PENDING, Pending, take_pending},
 };
 
 const SIGKILL: u32 = 9;
 
-/// Reports (and under `--enforce` kills) the current task if exec left it more privileged than
-/// the build's user.
+/// The current task's privilege bits beyond the build's user's, with its effective uid; None
+/// when the build runs as root (it has nothing to gain, and is reported as a coverage gap) or the
+/// credentials cannot be read.
 #[inline(always)]
-pub fn check_exec(o: &KernelOffsets) -> Option<()> {
-    let build_uid = BUILD_UID.load();
-    if build_uid == 0 {
-        // A build run as root has nothing to gain (and is reported as a coverage gap).
+fn current_privileges(o: &KernelOffsets) -> Option<(u32, u32)> {
+    if BUILD_UID.load() == 0 {
         return None;
     }
     let cred: u64 = read(current_task(), o.task_cred)?;
@@ -49,14 +60,83 @@ pub fn check_exec(o: &KernelOffsets) -> Option<()> {
             bits |= privilege::CAPS;
         }
     }
-    if bits == 0 {
-        return None;
-    }
+    Some((bits, euid))
+}
+
+/// Kills the current process under `--enforce` and sends the privilege record `code` with
+/// `request` (privilege bits, and for a credential call its number) and the effective uid.
+#[inline(always)]
+fn report(code: u32, mut request: u32, euid: u32) {
     // SAFETY: plain helper call; it signals the current process, with kernel privileges
     // (SEND_SIG_PRIV), so a setuid image cannot refuse it.
     if ENFORCE.load() != 0 && unsafe { aya_ebpf::helpers::bpf_send_signal(SIGKILL) } == 0 {
-        bits |= privilege::KILLED;
+        request |= privilege::KILLED;
     }
-    crate::tamper::emit(syscall::PRIVILEGED_EXEC, bits, euid);
+    crate::tamper::emit(code, request, euid);
+}
+
+/// Reports (and under `--enforce` kills) the current task if exec left it more privileged than
+/// the build's user.
+#[inline(always)]
+pub fn check_exec(o: &KernelOffsets) -> Option<()> {
+    let (bits, euid) = current_privileges(o)?;
+    if bits == 0 {
+        return None;
+    }
+    report(syscall::PRIVILEGED_EXEC, bits, euid);
+    Some(())
+}
+
+/// sys_enter of setuid, setreuid, setresuid, setfsuid, setgid, setregid, setresgid, setfsgid and
+/// capset: the caller's privilege bits before the call, stashed for sys_exit.
+#[tracepoint(category = "syscalls", name = "sys_enter_cred")]
+pub fn sys_enter_cred(_ctx: TracePointContext) -> i32 {
+    let _ = try_enter_cred();
+    0
+}
+
+#[inline(always)]
+fn try_enter_cred() -> Option<()> {
+    let task = current_tracked()?;
+    let (bits, _) = current_privileges(&OFFSETS.load())?;
+    let pending = Pending {
+        syscall: syscall::PRIVILEGED_CREDS,
+        _pad: 0,
+        args: [bits as u64, 0, 0, 0],
+    };
+    if PENDING.insert(task.pid_tgid, pending, 0).is_err() {
+        count_loss(monitor_common::counter::PENDING_FULL);
+    }
+    Some(())
+}
+
+/// sys_exit of the same calls: the bits the call added, if any, are a privilege gain without
+/// exec. The call is named by its number (`__syscall_nr`), which userspace names per
+/// architecture.
+#[tracepoint(category = "syscalls", name = "sys_exit_cred")]
+pub fn sys_exit_cred(ctx: TracePointContext) -> i32 {
+    let _ = try_exit_cred(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_exit_cred(ctx: &TracePointContext) -> Option<()> {
+    let task = current_tracked()?;
+    let pending = take_pending(task.pid_tgid)?;
+    if pending.syscall != syscall::PRIVILEGED_CREDS {
+        return None;
+    }
+    let (bits, euid) = current_privileges(&OFFSETS.load())?;
+    if bits & !(pending.args[0] as u32) == 0 {
+        return None;
+    }
+    // SAFETY: syscall tracepoint records hold the syscall number at offset 8.
+    let nr: i32 = unsafe { ctx.read_at(8) }.unwrap_or(-1);
+    let nr = (nr as u32) & privilege::NR_MASK;
+    report(
+        syscall::PRIVILEGED_CREDS,
+        bits | (nr << privilege::NR_SHIFT),
+        euid,
+    );
     Some(())
 }

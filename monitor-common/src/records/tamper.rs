@@ -38,9 +38,15 @@ pub mod syscall {
     /// A successful exec whose new credentials carry more privileges than the build's user:
     /// `request` holds [`super::privilege`] bits, `target` the effective uid.
     pub const PRIVILEGED_EXEC: u32 = 51;
+    /// A credential system call (the set*id family, capset) that left its caller with
+    /// privileges it did not hold before the call, beyond the build's user's, without exec:
+    /// `request` holds [`super::privilege`] bits and the call's number (`NR_SHIFT`), `target`
+    /// the effective uid.
+    pub const PRIVILEGED_CREDS: u32 = 52;
 }
 
-/// What [`syscall::PRIVILEGED_EXEC`] found in the new credentials (bits of `request`).
+/// What [`syscall::PRIVILEGED_EXEC`] and [`syscall::PRIVILEGED_CREDS`] found in the new
+/// credentials (bits of `request`).
 pub mod privilege {
     /// Effective uid differs from the real uid: a setuid program.
     pub const SETUID: u32 = 1;
@@ -52,6 +58,11 @@ pub mod privilege {
     pub const CAPS: u32 = 8;
     /// The sensor killed the process (`--enforce`) before it returned to user mode.
     pub const KILLED: u32 = 0x100;
+    /// [`super::syscall::PRIVILEGED_CREDS`]: the credential call's number (this
+    /// architecture's) is `(request >> NR_SHIFT) & NR_MASK`.
+    pub const NR_SHIFT: u32 = 16;
+    /// See [`NR_SHIFT`].
+    pub const NR_MASK: u32 = 0xffff;
 }
 
 /// A tamper syscall called by a tracked process.

@@ -20,8 +20,8 @@ pub use net::dns_question;
 use net::{decode_connect, ip_text};
 use process::decode_exec;
 use tamper::{
-    bpf_command, namespace_flags, perf_type, privilege_marks, ptrace_request, signal_name,
-    tamper_syscall,
+    bpf_command, credential_marks, namespace_flags, perf_type, privilege_marks, ptrace_request,
+    signal_name, tamper_syscall,
 };
 
 use crate::model::{
@@ -168,6 +168,7 @@ impl Decoder {
                     syscall::PERF_EVENT_OPEN => Some(perf_type(r.request)),
                     syscall::KILL_MONITOR => Some(signal_name(r.request)),
                     syscall::PRIVILEGED_EXEC => Some(privilege_marks(r.request)),
+                    syscall::PRIVILEGED_CREDS => Some(credential_marks(r.request)),
                     _ => None,
                 };
                 EventKind::Tamper(Tamper {

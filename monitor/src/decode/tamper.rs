@@ -55,6 +55,7 @@ pub(super) fn tamper_syscall(code: u32) -> TamperSyscall {
         syscall::KILL_MONITOR => TamperSyscall::Monitor(MonitorCall::Kill),
         syscall::PIDFD_OPEN_MONITOR => TamperSyscall::Monitor(MonitorCall::PidfdOpen),
         syscall::PRIVILEGED_EXEC => TamperSyscall::Privilege(PrivilegeCall::Exec),
+        syscall::PRIVILEGED_CREDS => TamperSyscall::Privilege(PrivilegeCall::Creds),
         _ => TamperSyscall::Process(ProcessCall::Unknown),
     }
 }
@@ -159,6 +160,31 @@ pub(super) fn signal_name(sig: u32) -> String {
     NAMES
         .get(sig as usize)
         .map_or_else(|| format!("signal {sig}"), |n| (*n).to_owned())
+}
+
+/// A credential call's privilege bits as [`privilege_marks`], followed by the call as
+/// `syscall=NAME` (`root,caps,syscall=setresuid`); the number is this architecture's.
+pub(super) fn credential_marks(request: u32) -> String {
+    use monitor_common::privilege as p;
+    let nr = i64::from((request >> p::NR_SHIFT) & p::NR_MASK);
+    let name = match nr {
+        libc::SYS_setuid => "setuid".to_owned(),
+        libc::SYS_setreuid => "setreuid".to_owned(),
+        libc::SYS_setresuid => "setresuid".to_owned(),
+        libc::SYS_setfsuid => "setfsuid".to_owned(),
+        libc::SYS_setgid => "setgid".to_owned(),
+        libc::SYS_setregid => "setregid".to_owned(),
+        libc::SYS_setresgid => "setresgid".to_owned(),
+        libc::SYS_setfsgid => "setfsgid".to_owned(),
+        libc::SYS_capset => "capset".to_owned(),
+        nr => format!("syscall {nr}"),
+    };
+    let marks = privilege_marks(request & !(p::NR_MASK << p::NR_SHIFT));
+    if marks.is_empty() {
+        format!("syscall={name}")
+    } else {
+        format!("{marks},syscall={name}")
+    }
 }
 
 /// The sensor's privilege bits as the marks `policy` reads (`setuid,root,killed`).

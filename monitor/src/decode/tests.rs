@@ -306,6 +306,13 @@ fn monitor_calls_and_privileged_execs_are_named() {
     let t = tamper(syscall::PRIVILEGED_EXEC, bits, 0);
     assert_eq!(t.syscall, TamperSyscall::Privilege(PrivilegeCall::Exec));
     assert_eq!(t.request.as_deref(), Some("setuid,root,killed"));
+    let nr = libc::SYS_setresuid as u32;
+    let bits = monitor_common::privilege::ROOT
+        | monitor_common::privilege::CAPS
+        | (nr << monitor_common::privilege::NR_SHIFT);
+    let t = tamper(syscall::PRIVILEGED_CREDS, bits, 0);
+    assert_eq!(t.syscall, TamperSyscall::Privilege(PrivilegeCall::Creds));
+    assert_eq!(t.request.as_deref(), Some("root,caps,syscall=setresuid"));
 }
 
 #[test]

@@ -212,6 +212,9 @@ vocabulary! {
     pub enum PrivilegeCall ("privilege change") {
         /// An exec whose new image runs with more privileges than the build's user.
         Exec => "privileged-exec",
+        /// A credential system call (set*id, capset) that added privileges beyond the build's
+        /// user's, without exec.
+        Creds => "privileged-creds",
     }
 }
 
@@ -226,7 +229,7 @@ pub enum TamperSyscall {
     Namespace(NamespaceCall),
     /// bpf, perf_event_open, signals and pidfds aimed at buildwatch.
     Monitor(MonitorCall),
-    /// An exec that raised privileges.
+    /// An exec or a credential call that raised privileges.
     Privilege(PrivilegeCall),
 }
 

@@ -284,6 +284,37 @@ pub(super) const PROGRAMS: &[Program] = &[
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_tgkill")],
         required: true,
     },
+    // Privilege gains without exec: the credential calls, at entry and exit (privilege.rs).
+    Program {
+        name: "sys_enter_cred",
+        hooks: &[
+            Hook::TracePoint("syscalls", "sys_enter_setuid"),
+            Hook::TracePoint("syscalls", "sys_enter_setreuid"),
+            Hook::TracePoint("syscalls", "sys_enter_setresuid"),
+            Hook::TracePoint("syscalls", "sys_enter_setfsuid"),
+            Hook::TracePoint("syscalls", "sys_enter_setgid"),
+            Hook::TracePoint("syscalls", "sys_enter_setregid"),
+            Hook::TracePoint("syscalls", "sys_enter_setresgid"),
+            Hook::TracePoint("syscalls", "sys_enter_setfsgid"),
+            Hook::TracePoint("syscalls", "sys_enter_capset"),
+        ],
+        required: true,
+    },
+    Program {
+        name: "sys_exit_cred",
+        hooks: &[
+            Hook::TracePoint("syscalls", "sys_exit_setuid"),
+            Hook::TracePoint("syscalls", "sys_exit_setreuid"),
+            Hook::TracePoint("syscalls", "sys_exit_setresuid"),
+            Hook::TracePoint("syscalls", "sys_exit_setfsuid"),
+            Hook::TracePoint("syscalls", "sys_exit_setgid"),
+            Hook::TracePoint("syscalls", "sys_exit_setregid"),
+            Hook::TracePoint("syscalls", "sys_exit_setresgid"),
+            Hook::TracePoint("syscalls", "sys_exit_setfsgid"),
+            Hook::TracePoint("syscalls", "sys_exit_capset"),
+        ],
+        required: true,
+    },
     Program {
         name: "sys_enter_pidfd_open",
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_pidfd_open")],
