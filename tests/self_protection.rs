@@ -193,6 +193,16 @@ fn assert_escalations(report: &Value, stderr: &str, killed: bool) {
         assert_eq!(f["severity"], "error", "{f}");
         let detail = f["detail"].as_str().expect("detail");
         assert_eq!(detail.contains("killed by --enforce"), killed, "{detail}");
+        // Dropping and taking back privileges it came out of exec with is no new gain.
+        let again: Vec<_> = escalations
+            .iter()
+            .filter(|f| {
+                f["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(&format!("privileged {program} at ")))
+            })
+            .collect();
+        assert!(again.is_empty(), "{again:#?}");
     }
 }
 

@@ -9,12 +9,20 @@
 //! bits are taken at sys_enter and again at sys_exit, after `commit_creds`, and a bit the call
 //! added (root from `setresuid(0, 0, 0)` by a process holding CAP_SETUID, say) is reported, and
 //! under `--enforce` killed before the call returns to user mode. Comparing before and after
-//! keeps a privileged program that only drops or shuffles privileges (sudo's own set*id calls)
-//! from being reported once per call.
+//! keeps a privileged program that only drops or shuffles privileges from being reported once
+//! per call; and what a process was already reported for (`KNOWN`: at its exec, or at an earlier
+//! call, inherited at fork) is no new gain either: sudo, reported at its exec, drops to the
+//! user's uid and takes root back several times. A setuid or setgid difference between real and
+//! effective ids counts as a gain only for a process that was neither root nor held
+//! capabilities: one that was uses privileges it already had.
 //! <https://github.com/torvalds/linux/blob/v6.18/fs/exec.c> (exec_binprm → trace_sched_process_exec)
 //! <https://github.com/torvalds/linux/blob/v6.18/include/linux/cred.h> (struct cred)
 //! <https://github.com/torvalds/linux/blob/v6.18/kernel/sys.c> (__sys_setresuid → commit_creds)
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    macros::{map, tracepoint},
+    maps::HashMap,
+    programs::TracePointContext,
+};
 use monitor_common::{KernelOffsets, privilege, syscall};
 
 use crate::{
@@ -25,6 +33,26 @@ use crate::{
 };
 
 const SIGKILL: u32 = 9;
+
+/// Privilege bits each tracked process (tgid) has been reported for since its last exec: set at
+/// exec and at a credential call that added some, copied to a forked child, removed at exit.
+#[map]
+pub static KNOWN: HashMap<u32, u32> = HashMap::with_max_entries(16384, 0);
+
+/// A forked child starts with its parent's credentials, and with what those were reported for.
+#[inline(always)]
+pub fn inherit(parent_tgid: u32, child_tgid: u32) {
+    // SAFETY: the value is copied out.
+    if let Some(bits) = unsafe { KNOWN.get(parent_tgid) }.copied() {
+        let _ = KNOWN.insert(child_tgid, bits, 0);
+    }
+}
+
+/// The process is gone.
+#[inline(always)]
+pub fn forget(tgid: u32) {
+    let _ = KNOWN.remove(tgid);
+}
 
 /// The current task's privilege bits beyond the build's user's, with its effective uid; None
 /// when the build runs as root (it has nothing to gain, and is reported as a coverage gap) or the
@@ -80,9 +108,12 @@ fn report(code: u32, mut request: u32, euid: u32) {
 #[inline(always)]
 pub fn check_exec(o: &KernelOffsets) -> Option<()> {
     let (bits, euid) = current_privileges(o)?;
+    let tgid = (aya_ebpf::helpers::bpf_get_current_pid_tgid() >> 32) as u32;
     if bits == 0 {
+        forget(tgid);
         return None;
     }
+    let _ = KNOWN.insert(tgid, bits, 0);
     report(syscall::PRIVILEGED_EXEC, bits, euid);
     Some(())
 }
@@ -127,9 +158,19 @@ fn try_exit_cred(ctx: &TracePointContext) -> Option<()> {
         return None;
     }
     let (bits, euid) = current_privileges(&OFFSETS.load())?;
-    if bits & !(pending.args[0] as u32) == 0 {
+    // SAFETY: the value is copied out.
+    let known = unsafe { KNOWN.get(task.tgid) }.copied().unwrap_or(0);
+    let had = pending.args[0] as u32 | known;
+    let mut gained = bits & !had;
+    if had & (privilege::ROOT | privilege::CAPS) != 0 {
+        // A real id other than the effective one, set by a process that is root or holds
+        // capabilities, uses privileges it already had (sudo's setresgid to the user's group).
+        gained &= privilege::ROOT | privilege::CAPS;
+    }
+    if gained == 0 {
         return None;
     }
+    let _ = KNOWN.insert(task.tgid, bits | known, 0);
     // SAFETY: syscall tracepoint records hold the syscall number at offset 8.
     let nr: i32 = unsafe { ctx.read_at(8) }.unwrap_or(-1);
     let nr = (nr as u32) & privilege::NR_MASK;

@@ -42,6 +42,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
         count_loss(counter::TRACK_FULL);
         return None;
     }
+    crate::privilege::inherit(task.tgid, child_tgid);
     let callers = macros::callers(task.tgid);
     // Crate code stays crate code in its children; a child a proc-macro started in rustc is
     // the proc-macro's (GROUP_PROC_MACRO), not rustc's own.
@@ -315,6 +316,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     let _ = CRATE_PROCS.remove(task.tgid);
     let _ = URING_OPS.remove(task.tgid);
     let _ = COMPAT_SEEN.remove(task.tgid);
+    crate::privilege::forget(task.tgid);
     let record = ExitRecord {
         header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),
         exit_code,
