@@ -56,15 +56,23 @@ impl Attributor {
         let Some(ProcKind::Rustc(r)) = self.table.get(pid).map(|p| &p.kind) else {
             return false;
         };
-        // A proc-macro is a library cargo named with --extern, or one this run built as a
-        // proc-macro; any other shared library rustc loads (one a build script's rustc-env
-        // preloaded) is no proc-macro, whatever its name.
+        // A proc-macro is a library cargo named with --extern, one this run built as a
+        // proc-macro, or one of the build's own crates in a `-L dependency=` directory (a
+        // proc-macro a direct dependency re-exports, such as git-version's git-version-macro,
+        // built by an earlier run); any other shared library rustc loads (one a build script's
+        // rustc-env preloaded, from its OUT_DIR or anywhere else) is no proc-macro, whatever its
+        // name. (Writing a library into the deps directory is itself artifact-tamper.)
         let is_extern = r.externs.iter().any(|e| e.path == path);
         let in_target = r
             .target_dir
             .as_deref()
             .is_some_and(|t| paths::is_under(path, t));
-        if !(is_extern || (in_target && self.proc_macro_libs.contains_key(path))) {
+        let in_dependency_dir = path
+            .rsplit_once('/')
+            .is_some_and(|(dir, _)| r.dependency_dirs.iter().any(|d| d == dir));
+        if !(is_extern
+            || (in_target && (self.proc_macro_libs.contains_key(path) || in_dependency_dir)))
+        {
             return false;
         }
         if paths::proc_macro_crate_name(path).is_none() {

@@ -46,6 +46,9 @@ pub struct RustcInfo {
     /// add with `cargo:rustc-link-search`: rustc lists them (even in `cargo check`) looking
     /// for the libraries the crate links.
     pub search_dirs: Vec<String>,
+    /// The directories of this build's crates (`-L dependency=DIR`: `<target>/<profile>/deps`),
+    /// where rustc also finds the proc-macros its direct dependencies re-export.
+    pub dependency_dirs: Vec<String>,
     /// Working directory.
     pub cwd: Option<String>,
     /// The process's own pid (to recognise /proc/<pid>/...).
@@ -154,6 +157,7 @@ impl RustcInfo {
             .iter()
             .chain(dependency_dirs.iter())
             .find_map(|d| paths::target_root(d));
+        info.dependency_dirs = dependency_dirs;
         if info.crate_name.is_some() {
             info.krate = exec.var("CARGO_PKG_NAME").map(|name| CrateRef {
                 name: name.to_owned(),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{Exit, Fork};
+use crate::model::{Exit, Fork, MacroLib};
 
 fn event(pid: u32, kind: EventKind) -> Event {
     Event {
@@ -97,4 +97,72 @@ fn a_crate_built_twice_has_one_out_dir_per_instance() {
     );
     let other = CrateRef::new("libc", Some("0.2.0"));
     assert_eq!(a.places_for_process(10, Some(&other)).out_dir, None);
+}
+
+/// A proc-macro a direct dependency re-exports (bat uses git-version, whose macro lives in
+/// git-version-macro) is found by rustc in the `-L dependency=` directory, not named with
+/// --extern; built by an earlier run, this run never saw it compiled. Its code on the stack
+/// still names it, and a library rustc loads from elsewhere is still no proc-macro.
+#[test]
+fn a_re_exported_proc_macro_from_an_earlier_build_is_named() {
+    let mut a = Attributor::new();
+    let deps = "/w/target/debug/deps";
+    fork(&mut a, 1, 10);
+    let exec = Exec {
+        path: "/r/toolchain/bin/rustc".into(),
+        argv: [
+            "rustc",
+            "--crate-name",
+            "app",
+            "--out-dir",
+            deps,
+            "-L",
+            &format!("dependency={deps}"),
+            "--extern",
+            &format!("git_version={deps}/libgit_version-1111111111111111.rlib"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        env: [("CARGO_PKG_NAME", "app"), ("CARGO_PKG_VERSION", "1.0.0")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        cwd: Some("/w".into()),
+        ..Default::default()
+    };
+    a.process(&mut event(10, EventKind::Exec(exec)));
+    for (slot, path) in [
+        (
+            0,
+            format!("{deps}/libgit_version_macro-2222222222222222.so"),
+        ),
+        (
+            1,
+            "/w/target/debug/build/evil-3333333333333333/out/libfake_macro-4444444444444444.so"
+                .to_owned(),
+        ),
+    ] {
+        a.process(&mut event(
+            10,
+            EventKind::MacroLib(MacroLib {
+                slot,
+                path,
+                digest: None,
+            }),
+        ));
+    }
+    let mut forked = event(10, EventKind::Fork(Fork { child_pid: 11 }));
+    forked.callers = vec![0];
+    a.process(&mut forked);
+    let actor = forked.actor.expect("actor");
+    assert_eq!(actor.role, Role::ProcMacro, "{actor:?}");
+    assert_eq!(
+        actor.crate_ref().map(|k| k.name),
+        Some("git_version_macro".to_owned())
+    );
+    let mut other = event(10, EventKind::Fork(Fork { child_pid: 12 }));
+    other.callers = vec![1];
+    a.process(&mut other);
+    assert_ne!(other.actor.expect("actor").role, Role::ProcMacro);
 }
