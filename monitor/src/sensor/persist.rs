@@ -15,7 +15,6 @@
 use std::{
     collections::HashSet,
     fs,
-    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
 
@@ -134,12 +133,7 @@ impl PersistSet {
         dir: bool,
         seen: &mut HashSet<InodeKey>,
     ) {
-        let dev = meta.dev();
-        let key = InodeKey {
-            dev: InodeKey::kernel_dev(libc::major(dev), libc::minor(dev)),
-            _pad: 0,
-            ino: meta.ino(),
-        };
+        let key = super::protected::inode_key(meta);
         if !seen.insert(key) {
             return;
         }
@@ -206,6 +200,8 @@ impl super::Sensor {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
     use super::*;
 
     #[test]

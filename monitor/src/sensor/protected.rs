@@ -143,12 +143,7 @@ impl ProtectedSet {
         meta: &fs::Metadata,
         seen: &mut HashSet<InodeKey>,
     ) {
-        let dev = meta.dev();
-        let key = InodeKey {
-            dev: InodeKey::kernel_dev(libc::major(dev), libc::minor(dev)),
-            _pad: 0,
-            ino: meta.ino(),
-        };
+        let key = inode_key(meta);
         if !seen.insert(key) {
             return;
         }
@@ -161,6 +156,17 @@ impl ProtectedSet {
             path: path.to_owned(),
             category: category.to_owned(),
         });
+    }
+}
+
+/// The identity the kernel programs compare (s_dev in the kernel's encoding, inode) of a file
+/// whose metadata was read: one conversion for secrets, persistence targets and guard roots.
+pub(super) fn inode_key(meta: &fs::Metadata) -> InodeKey {
+    let dev = meta.dev();
+    InodeKey {
+        dev: InodeKey::kernel_dev(libc::major(dev), libc::minor(dev)),
+        _pad: 0,
+        ino: meta.ino(),
     }
 }
 

@@ -141,12 +141,7 @@ pub fn identity_of(path: &Path) -> Option<InodeKey> {
     if !meta.is_file() {
         return None;
     }
-    let dev = meta.dev();
-    Some(InodeKey {
-        dev: InodeKey::kernel_dev(libc::major(dev), libc::minor(dev)),
-        _pad: 0,
-        ino: meta.ino(),
-    })
+    Some(super::protected::inode_key(&meta))
 }
 
 /// Whether `path` is one of rustup's proxies: a link to `rustup`, or the same file as the
