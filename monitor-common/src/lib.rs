@@ -16,6 +16,17 @@
 
 pub mod records;
 
+/// The raw `sys_enter` / `sys_exit` dispatchers' program arrays (x86_64): slot `n` below 512
+/// holds the program of system call `n`; these slots, above, are the sensor's own.
+pub mod dispatch {
+    /// Slots in each array.
+    pub const SLOTS: u32 = 520;
+    /// Exit array: the program for 32-bit (compat) calls.
+    pub const COMPAT_SLOT: u32 = 512;
+    /// Exit array: the new name of a rename or link, reported after its old name.
+    pub const LINK_NEW_SLOT: u32 = 513;
+}
+
 pub use records::{
     Record, c_bytes,
     compat::CompatRecord,

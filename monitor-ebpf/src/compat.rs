@@ -3,13 +3,14 @@
 //! compat calls), so a build script could open `~/.ssh/id_rsa` through `int 0x80` unseen.
 //!
 //! The raw `sys_exit` tracepoint fires for every system call, compat ones included, with the
-//! task's registers. For a tracked process in a compat call (`TS_COMPAT` set in its thread_info
+//! task's registers; its dispatcher (`dispatch.rs`) sends a tracked process's compat calls here.
+//! For a tracked process in a compat call (`TS_COMPAT` set in its thread_info
 //! for the length of the call) it reports the first use of each call number per process image
 //! (`CompatRecord`, a finding of its own), and opens in full (an `OpenRecord` flagged
 //! `COMPAT`, resolved like any other), so what was read is checked like any other read.
 //! Network through compat calls needs nothing here: the cgroup hooks see every connection.
 //!
-//! x86_64 only; the program's first test (one probe read) is all other system calls pay.
+//! x86_64 only.
 use core::mem::offset_of;
 
 use aya_ebpf::{
@@ -37,9 +38,10 @@ const DX: usize = (offset_of!(pt_regs, rdx) - REGS_FIRST) / 8;
 const SI: usize = (offset_of!(pt_regs, rsi) - REGS_FIRST) / 8;
 const ORIG_AX: usize = REGS_WORDS - 1;
 
-/// `sys_exit(struct pt_regs *regs, long ret)`.
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
+/// `sys_exit(struct pt_regs *regs, long ret)` of a 32-bit call of a tracked process: the
+/// dispatcher (`dispatch::raw_sys_exit`) tail-calls this program (`COMPAT_SLOT`).
+#[raw_tracepoint]
+pub fn sys_exit_compat(ctx: RawTracePointContext) -> i32 {
     let _ = try_exit(&ctx);
     0
 }
@@ -94,9 +96,9 @@ fn first_use(tgid: u32, nr: u32) -> bool {
     }
     let word = (nr / 64) as usize & 7;
     let bit = 1u64 << (nr % 64);
-    // SAFETY: the pointer comes from a successful lookup; only this process's threads write it,
-    // and a race between two of them at worst reports a number twice.
     if let Some(seen) = COMPAT_SEEN.get_ptr_mut(tgid) {
+        // SAFETY: the pointer comes from a successful lookup; only this process's threads write
+        // it, and a race between two of them at worst reports a number twice.
         unsafe {
             if (*seen)[word] & bit != 0 {
                 return false;

@@ -237,7 +237,7 @@ pub fn after_exec(o: &monitor_common::KernelOffsets) {
 /// `sys_enter(struct pt_regs *regs, long id)`, attached only under `--enforce`: a 32-bit system
 /// call by crate code kills at its entry (the call still runs, for a process that never runs
 /// again; a blocking one is cut short by the pending SIGKILL). A program of its own, not a part
-/// of `compat::raw_sys_exit`, whose stack and verifier budget are spent; its first test (one
+/// of `compat::sys_exit_compat`, whose stack and verifier budget are spent; its first test (one
 /// load from the task) is all other system calls of the machine pay, and only while enforcing.
 #[cfg(bpf_target_arch = "x86_64")]
 #[raw_tracepoint(tracepoint = "sys_enter")]

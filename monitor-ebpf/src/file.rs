@@ -6,11 +6,8 @@
 //! descriptor refers to (symlinks, `..`, dfd-relative and cwd-relative paths all resolved by the
 //! kernel); failed relative opens carry the directory they were relative to.
 //! Syscall tracepoint layout: `__syscall_nr` at 8, arguments from 16, `ret` at 16.
-use aya_ebpf::{
-    helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str},
-    macros::tracepoint,
-    programs::TracePointContext,
-};
+use crate::dispatch::Sys;
+use aya_ebpf::helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str};
 use monitor_common::{OpenRecord, PATH_MAX, counter, flag, kind, syscall};
 
 use crate::{
@@ -25,40 +22,40 @@ const O_CREAT: u64 = 0o100;
 const O_WRONLY: u64 = 0o1;
 const O_TRUNC: u64 = 0o1000;
 
-#[tracepoint(category = "syscalls", name = "sys_enter_openat")]
-pub fn sys_enter_openat(ctx: TracePointContext) -> i32 {
+crate::syscall_program!(sys_enter_openat, "sys_enter_openat", exit = false, |ctx| {
     // (int dfd, const char *filename, int flags, umode_t mode)
-    let _ = stash(&ctx, syscall::OPENAT, 4);
-    0
-}
+    let _ = stash(ctx, syscall::OPENAT, 4);
+});
 
-#[tracepoint(category = "syscalls", name = "sys_enter_openat2")]
-pub fn sys_enter_openat2(ctx: TracePointContext) -> i32 {
-    // (int dfd, const char *filename, struct open_how *how, size_t usize)
-    let _ = stash(&ctx, syscall::OPENAT2, 3);
-    0
-}
+crate::syscall_program!(
+    sys_enter_openat2,
+    "sys_enter_openat2",
+    exit = false,
+    |ctx| {
+        // (int dfd, const char *filename, struct open_how *how, size_t usize)
+        let _ = stash(ctx, syscall::OPENAT2, 3);
+    }
+);
 
-#[tracepoint(category = "syscalls", name = "sys_enter_open")]
-pub fn sys_enter_open(ctx: TracePointContext) -> i32 {
+crate::syscall_program!(sys_enter_open, "sys_enter_open", exit = false, |ctx| {
     // (const char *filename, int flags, umode_t mode)
-    let _ = stash(&ctx, syscall::OPEN, 3);
-    0
-}
+    let _ = stash(ctx, syscall::OPEN, 3);
+});
 
-#[tracepoint(category = "syscalls", name = "sys_enter_creat")]
-pub fn sys_enter_creat(ctx: TracePointContext) -> i32 {
+crate::syscall_program!(sys_enter_creat, "sys_enter_creat", exit = false, |ctx| {
     // (const char *pathname, umode_t mode)
-    let _ = stash(&ctx, syscall::CREAT, 2);
-    0
-}
+    let _ = stash(ctx, syscall::CREAT, 2);
+});
 
-#[tracepoint(category = "syscalls", name = "sys_enter_open_by_handle_at")]
-pub fn sys_enter_open_by_handle_at(ctx: TracePointContext) -> i32 {
-    // (int mountdirfd, struct file_handle *handle, int flags)
-    let _ = stash(&ctx, syscall::OPEN_BY_HANDLE_AT, 3);
-    0
-}
+crate::syscall_program!(
+    sys_enter_open_by_handle_at,
+    "sys_enter_open_by_handle_at",
+    exit = false,
+    |ctx| {
+        // (int mountdirfd, struct file_handle *handle, int flags)
+        let _ = stash(ctx, syscall::OPEN_BY_HANDLE_AT, 3);
+    }
+);
 
 /// Stashes the names of a rename/link/symlink as (new dfd, new name, old dfd, old name):
 /// `dfd_arg` is the argument index of the new name's directory descriptor (None: relative to
@@ -66,7 +63,7 @@ pub fn sys_enter_open_by_handle_at(ctx: TracePointContext) -> i32 {
 /// a rename or link (None for symlink, whose "old name" is only the link's text).
 #[inline(always)]
 fn stash_new_name(
-    ctx: &TracePointContext,
+    ctx: &Sys,
     syscall: u32,
     dfd_arg: Option<usize>,
     name_arg: usize,
@@ -96,62 +93,71 @@ fn stash_new_name(
     Some(())
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_rename")]
-pub fn sys_enter_rename(ctx: TracePointContext) -> i32 {
+crate::syscall_program!(sys_enter_rename, "sys_enter_rename", exit = false, |ctx| {
     // (const char *oldname, const char *newname)
-    let _ = stash_new_name(&ctx, syscall::RENAME, None, 1, Some((None, 0)));
-    0
-}
+    let _ = stash_new_name(ctx, syscall::RENAME, None, 1, Some((None, 0)));
+});
 
-#[tracepoint(category = "syscalls", name = "sys_enter_renameat")]
-pub fn sys_enter_renameat(ctx: TracePointContext) -> i32 {
-    // (int olddfd, const char *oldname, int newdfd, const char *newname)
-    let _ = stash_new_name(&ctx, syscall::RENAME, Some(2), 3, Some((Some(0), 1)));
-    0
-}
+crate::syscall_program!(
+    sys_enter_renameat,
+    "sys_enter_renameat",
+    exit = false,
+    |ctx| {
+        // (int olddfd, const char *oldname, int newdfd, const char *newname)
+        let _ = stash_new_name(ctx, syscall::RENAME, Some(2), 3, Some((Some(0), 1)));
+    }
+);
 
-#[tracepoint(category = "syscalls", name = "sys_enter_renameat2")]
-pub fn sys_enter_renameat2(ctx: TracePointContext) -> i32 {
-    // (int olddfd, const char *oldname, int newdfd, const char *newname, unsigned int flags)
-    let _ = stash_new_name(&ctx, syscall::RENAME, Some(2), 3, Some((Some(0), 1)));
-    0
-}
+crate::syscall_program!(
+    sys_enter_renameat2,
+    "sys_enter_renameat2",
+    exit = false,
+    |ctx| {
+        // (int olddfd, const char *oldname, int newdfd, const char *newname, unsigned int flags)
+        let _ = stash_new_name(ctx, syscall::RENAME, Some(2), 3, Some((Some(0), 1)));
+    }
+);
 
-#[tracepoint(category = "syscalls", name = "sys_enter_link")]
-pub fn sys_enter_link(ctx: TracePointContext) -> i32 {
+crate::syscall_program!(sys_enter_link, "sys_enter_link", exit = false, |ctx| {
     // (const char *oldname, const char *newname)
-    let _ = stash_new_name(&ctx, syscall::LINK, None, 1, Some((None, 0)));
-    0
-}
+    let _ = stash_new_name(ctx, syscall::LINK, None, 1, Some((None, 0)));
+});
 
-#[tracepoint(category = "syscalls", name = "sys_enter_linkat")]
-pub fn sys_enter_linkat(ctx: TracePointContext) -> i32 {
+crate::syscall_program!(sys_enter_linkat, "sys_enter_linkat", exit = false, |ctx| {
     // (int olddfd, const char *oldname, int newdfd, const char *newname, int flags)
-    let _ = stash_new_name(&ctx, syscall::LINK, Some(2), 3, Some((Some(0), 1)));
-    0
-}
+    let _ = stash_new_name(ctx, syscall::LINK, Some(2), 3, Some((Some(0), 1)));
+});
 
-#[tracepoint(category = "syscalls", name = "sys_enter_symlink")]
-pub fn sys_enter_symlink(ctx: TracePointContext) -> i32 {
-    // (const char *oldname, const char *newname)
-    let _ = stash_new_name(&ctx, syscall::SYMLINK, None, 1, None);
-    0
-}
+crate::syscall_program!(
+    sys_enter_symlink,
+    "sys_enter_symlink",
+    exit = false,
+    |ctx| {
+        // (const char *oldname, const char *newname)
+        let _ = stash_new_name(ctx, syscall::SYMLINK, None, 1, None);
+    }
+);
 
-#[tracepoint(category = "syscalls", name = "sys_enter_symlinkat")]
-pub fn sys_enter_symlinkat(ctx: TracePointContext) -> i32 {
-    // (const char *oldname, int newdfd, const char *newname)
-    let _ = stash_new_name(&ctx, syscall::SYMLINK, Some(1), 2, None);
-    0
-}
+crate::syscall_program!(
+    sys_enter_symlinkat,
+    "sys_enter_symlinkat",
+    exit = false,
+    |ctx| {
+        // (const char *oldname, int newdfd, const char *newname)
+        let _ = stash_new_name(ctx, syscall::SYMLINK, Some(1), 2, None);
+    }
+);
 
-/// The exit of openat, openat2, open and creat: one program attached to the four tracepoints
-/// (the stash says which syscall it was), so the verifier checks it once.
-#[tracepoint(category = "syscalls", name = "sys_exit_openat")]
-pub fn sys_exit_open_family(ctx: TracePointContext) -> i32 {
-    let _ = open_exit(&ctx);
-    0
-}
+crate::syscall_program!(
+    /// The exit of openat, openat2, open and creat: one program attached to the four tracepoints
+    /// (the stash says which syscall it was), so the verifier checks it once.
+    sys_exit_open_family,
+    "sys_exit_openat",
+    exit = true,
+    |ctx| {
+        let _ = open_exit(ctx);
+    }
+);
 
 const HDR: usize = size_of::<OpenRecord>();
 
@@ -162,7 +168,7 @@ const HDR: usize = size_of::<OpenRecord>();
 /// Compat (32-bit) syscalls never reach the syscall tracepoints, so the numbers are x86_64's.
 #[cfg(bpf_target_arch = "x86_64")]
 #[inline(always)]
-fn exit_args(ctx: &TracePointContext, _task: &crate::output::Task) -> Option<Pending> {
+fn exit_args(ctx: &Sys, _task: &crate::output::Task) -> Option<Pending> {
     use aya_ebpf::{
         bindings::pt_regs,
         helpers::generated::{bpf_get_current_task_btf, bpf_probe_read_kernel, bpf_task_pt_regs},
@@ -219,11 +225,11 @@ fn exit_args(ctx: &TracePointContext, _task: &crate::output::Task) -> Option<Pen
 /// Elsewhere the arguments come from the stash the sys_enter programs left.
 #[cfg(not(bpf_target_arch = "x86_64"))]
 #[inline(always)]
-fn exit_args(_ctx: &TracePointContext, task: &crate::output::Task) -> Option<Pending> {
+fn exit_args(_ctx: &Sys, task: &crate::output::Task) -> Option<Pending> {
     crate::pending::take_pending(task.pid_tgid)
 }
 
-fn open_exit(ctx: &TracePointContext) -> Option<()> {
+fn open_exit(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     let p = exit_args(ctx, &task)?;
     // SAFETY: syscall exit records hold `long ret` at offset 16.
@@ -231,20 +237,25 @@ fn open_exit(ctx: &TracePointContext) -> Option<()> {
     report_open(&task, &p, ret, 0)
 }
 
-/// The old name of a rename or link, reported as an access to that file: a hard link to (or a
-/// move of) `~/.ssh/id_rsa` makes its contents readable under a name nobody watches. A program
-/// of its own on the rename and link exits, beside `sys_exit_open_family` (which reports the new
-/// name): one program reporting both paths takes the verifier ten times as long.
-/// x86_64 only (it reads the arguments from the saved registers, as `exit_args` does).
-#[cfg(bpf_target_arch = "x86_64")]
-#[tracepoint(category = "syscalls", name = "sys_exit_rename")]
-pub fn sys_exit_link_source(ctx: TracePointContext) -> i32 {
-    let _ = link_source(&ctx);
-    0
-}
+crate::syscall_program!(
+    /// The old name of a rename or link, reported as an access to that file: a hard link to (or a
+    /// move of) `~/.ssh/id_rsa` makes its contents readable under a name nobody watches. A program
+    /// of its own on the rename and link exits, beside `sys_exit_open_family` (which reports the new
+    /// name): one program reporting both paths takes the verifier ten times as long.
+    /// x86_64 only (it reads the arguments from the saved registers, as `exit_args` does).
+    #[cfg(bpf_target_arch = "x86_64")]
+    sys_exit_link_source,
+    "sys_exit_rename",
+    exit = true,
+    |ctx| {
+        let _ = link_source(ctx);
+        // Then the new name, by the open family's program.
+        ctx.continue_exit(crate::dispatch::LINK_NEW_SLOT);
+    }
+);
 
 #[cfg(bpf_target_arch = "x86_64")]
-fn link_source(ctx: &TracePointContext) -> Option<()> {
+fn link_source(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     let p = exit_args(ctx, &task)?;
     let syscall = match p.syscall {
@@ -381,7 +392,7 @@ pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()>
     submit(buf, total, crate::output::lazy());
     // --enforce: after the record, so that the act is reported before the kill. Still before
     // the return to user mode, so a secret is never read and an append never written. Not for
-    // 32-bit opens (`compat::raw_sys_exit` has no stack left for the call): the first 32-bit
+    // 32-bit opens (`compat::sys_exit_compat` has no stack left for the call): the first 32-bit
     // call of crate code kills at its entry (`enforce_kill::raw_sys_enter_compat_kill`).
     if crate::enforce_kill::enforcing()
         && extra & flag::COMPAT == 0

@@ -15,13 +15,10 @@
 //!   as bit `MACRO_SLOTS + slot`: a proc-macro that makes its system calls itself (inline
 //!   assembly) on a stack of its own leaves no return address to find, but the `syscall`
 //!   instruction is in its library.
-use aya_ebpf::{
-    helpers::generated::{
-        bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_loop, bpf_probe_read_kernel,
-        bpf_probe_read_user, bpf_task_pt_regs,
-    },
-    macros::tracepoint,
-    programs::TracePointContext,
+use crate::dispatch::Sys;
+use aya_ebpf::helpers::generated::{
+    bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_loop, bpf_probe_read_kernel,
+    bpf_probe_read_user, bpf_task_pt_regs,
 };
 use core::ffi::c_void;
 
@@ -196,15 +193,18 @@ extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
     0
 }
 
-/// `mmap(addr, len, prot, flags, fd, off)`: stashed for rustc processes mapping a file
-/// executable.
-#[tracepoint(category = "syscalls", name = "sys_enter_mmap")]
-pub fn sys_enter_mmap(ctx: TracePointContext) -> i32 {
-    let _ = try_enter(&ctx);
-    0
-}
+crate::syscall_program!(
+    /// `mmap(addr, len, prot, flags, fd, off)`: stashed for rustc processes mapping a file
+    /// executable.
+    sys_enter_mmap,
+    "sys_enter_mmap",
+    exit = false,
+    |ctx| {
+        let _ = try_enter(ctx);
+    }
+);
 
-fn try_enter(ctx: &TracePointContext) -> Option<()> {
+fn try_enter(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     // SAFETY: syscall tracepoint records hold their arguments from offset 16.
     let prot: u64 = unsafe { ctx.read_at(32) }.ok()?;
@@ -233,16 +233,14 @@ fn try_enter(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
-#[tracepoint(category = "syscalls", name = "sys_exit_mmap")]
-pub fn sys_exit_mmap(ctx: TracePointContext) -> i32 {
-    let _ = try_exit(&ctx);
-    0
-}
+crate::syscall_program!(sys_exit_mmap, "sys_exit_mmap", exit = true, |ctx| {
+    let _ = try_exit(ctx);
+});
 
 const HDR: usize = size_of::<MacroLibRecord>();
 const PATH_MASK: usize = PATH_MAX - 1;
 
-fn try_exit(ctx: &TracePointContext) -> Option<()> {
+fn try_exit(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if p.syscall != syscall::MMAP {

@@ -10,6 +10,7 @@
 
 #[cfg(bpf_target_arch = "x86_64")]
 mod compat;
+mod dispatch;
 mod enforce_kill;
 mod file;
 mod guard;

@@ -1,10 +1,9 @@
 //! connect(2), and the cgroup socket-address hooks that see connections and datagrams whatever
 //! path they take (io_uring, TCP Fast Open) and, under `--enforce`, refuse what the crate's
 //! profile does not allow.
+use crate::dispatch::Sys;
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_user,
-    macros::{cgroup_sock_addr, tracepoint},
-    programs::{SockAddrContext, TracePointContext},
+    helpers::generated::bpf_probe_read_user, macros::cgroup_sock_addr, programs::SockAddrContext,
 };
 use monitor_common::{
     AllowKey, ConnectRecord, GROUP_UNKNOWN, UNIX_PATH_MAX, counter, flag, kind, syscall,
@@ -20,13 +19,16 @@ const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
-#[tracepoint(category = "syscalls", name = "sys_enter_connect")]
-pub fn sys_enter_connect(ctx: TracePointContext) -> i32 {
-    let _ = try_enter(&ctx);
-    0
-}
+crate::syscall_program!(
+    sys_enter_connect,
+    "sys_enter_connect",
+    exit = false,
+    |ctx| {
+        let _ = try_enter(ctx);
+    }
+);
 
-fn try_enter(ctx: &TracePointContext) -> Option<()> {
+fn try_enter(ctx: &Sys) -> Option<()> {
     // (int fd, struct sockaddr *uservaddr, int addrlen)
     let task = current_tracked()?;
     // SAFETY: syscall tracepoint records hold their arguments from offset 16.
@@ -46,13 +48,11 @@ fn try_enter(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
-#[tracepoint(category = "syscalls", name = "sys_exit_connect")]
-pub fn sys_exit_connect(ctx: TracePointContext) -> i32 {
-    let _ = try_exit(&ctx);
-    0
-}
+crate::syscall_program!(sys_exit_connect, "sys_exit_connect", exit = true, |ctx| {
+    let _ = try_exit(ctx);
+});
 
-fn try_exit(ctx: &TracePointContext) -> Option<()> {
+fn try_exit(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if p.syscall != syscall::CONNECT {

@@ -18,11 +18,8 @@
 //! <https://github.com/torvalds/linux/blob/v6.18/fs/exec.c> (exec_binprm → trace_sched_process_exec)
 //! <https://github.com/torvalds/linux/blob/v6.18/include/linux/cred.h> (struct cred)
 //! <https://github.com/torvalds/linux/blob/v6.18/kernel/sys.c> (__sys_setresuid → commit_creds)
-use aya_ebpf::{
-    macros::{map, tracepoint},
-    maps::HashMap,
-    programs::TracePointContext,
-};
+use crate::dispatch::Sys;
+use aya_ebpf::{macros::map, maps::HashMap};
 use monitor_common::{KernelOffsets, privilege, syscall};
 
 use crate::{
@@ -118,13 +115,16 @@ pub fn check_exec(o: &KernelOffsets) -> Option<()> {
     Some(())
 }
 
-/// sys_enter of setuid, setreuid, setresuid, setfsuid, setgid, setregid, setresgid, setfsgid and
-/// capset: the caller's privilege bits before the call, stashed for sys_exit.
-#[tracepoint(category = "syscalls", name = "sys_enter_cred")]
-pub fn sys_enter_cred(_ctx: TracePointContext) -> i32 {
-    let _ = try_enter_cred();
-    0
-}
+crate::syscall_program!(
+    /// sys_enter of setuid, setreuid, setresuid, setfsuid, setgid, setregid, setresgid, setfsgid and
+    /// capset: the caller's privilege bits before the call, stashed for sys_exit.
+    sys_enter_cred,
+    "sys_enter_cred",
+    exit = false,
+    |_ctx| {
+        let _ = try_enter_cred();
+    }
+);
 
 #[inline(always)]
 fn try_enter_cred() -> Option<()> {
@@ -141,17 +141,20 @@ fn try_enter_cred() -> Option<()> {
     Some(())
 }
 
-/// sys_exit of the same calls: the bits the call added, if any, are a privilege gain without
-/// exec. The call is named by its number (`__syscall_nr`), which userspace names per
-/// architecture.
-#[tracepoint(category = "syscalls", name = "sys_exit_cred")]
-pub fn sys_exit_cred(ctx: TracePointContext) -> i32 {
-    let _ = try_exit_cred(&ctx);
-    0
-}
+crate::syscall_program!(
+    /// sys_exit of the same calls: the bits the call added, if any, are a privilege gain without
+    /// exec. The call is named by its number (`__syscall_nr`), which userspace names per
+    /// architecture.
+    sys_exit_cred,
+    "sys_exit_cred",
+    exit = true,
+    |ctx| {
+        let _ = try_exit_cred(ctx);
+    }
+);
 
 #[inline(always)]
-fn try_exit_cred(ctx: &TracePointContext) -> Option<()> {
+fn try_exit_cred(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     let pending = take_pending(task.pid_tgid)?;
     if pending.syscall != syscall::PRIVILEGED_CREDS {

@@ -18,12 +18,13 @@
 //! <https://github.com/torvalds/linux/blob/v6.18/net/socket.c> (__sock_create: SOCK_PACKET on
 //! PF_INET becomes PF_PACKET), <https://github.com/torvalds/linux/blob/v6.18/net/ipv4/af_inet.c>
 //! (inet_create runs BPF_CGROUP_RUN_PROG_INET_SOCK; packet_create runs no cgroup hook).
+use crate::dispatch::Sys;
 use aya_ebpf::{
     Global,
     helpers::generated::bpf_probe_read_user,
-    macros::{cgroup_sock, map, tracepoint},
+    macros::{cgroup_sock, map},
     maps::Array,
-    programs::{SockContext, TracePointContext},
+    programs::SockContext,
 };
 use monitor_common::{
     PACKET_HEAD, PacketRecord, SocketOffsets, SocketRecord, counter, flag, kind,
@@ -84,13 +85,11 @@ fn crate_process(tgid: u32) -> bool {
     unsafe { CRATE_PROCS.get(tgid) }.is_some()
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_socket")]
-pub fn sys_enter_socket(ctx: TracePointContext) -> i32 {
-    let _ = socket_enter(&ctx);
-    0
-}
+crate::syscall_program!(sys_enter_socket, "sys_enter_socket", exit = false, |ctx| {
+    let _ = socket_enter(ctx);
+});
 
-fn socket_enter(ctx: &TracePointContext) -> Option<()> {
+fn socket_enter(ctx: &Sys) -> Option<()> {
     // (int family, int type, int protocol)
     // SAFETY: syscall tracepoint records hold their arguments from offset 16.
     let family: u64 = unsafe { ctx.read_at(16) }.ok()?;
@@ -130,13 +129,11 @@ fn socket_enter(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
-#[tracepoint(category = "syscalls", name = "sys_exit_socket")]
-pub fn sys_exit_socket(ctx: TracePointContext) -> i32 {
-    let _ = socket_exit(&ctx);
-    0
-}
+crate::syscall_program!(sys_exit_socket, "sys_exit_socket", exit = true, |ctx| {
+    let _ = socket_exit(ctx);
+});
 
-fn socket_exit(ctx: &TracePointContext) -> Option<()> {
+fn socket_exit(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if p.syscall != syscall::SOCKET {
@@ -354,18 +351,16 @@ pub fn packet(
     entry.submit(crate::output::lazy());
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_write")]
-pub fn sys_enter_write(ctx: TracePointContext) -> i32 {
-    let _ = write_enter(&ctx);
-    0
-}
+crate::syscall_program!(sys_enter_write, "sys_enter_write", exit = false, |ctx| {
+    let _ = write_enter(ctx);
+});
 
 #[inline(always)]
 fn raw_seen() -> bool {
     RAW_SEEN.get(0).is_some_and(|v| *v != 0)
 }
 
-fn write_enter(ctx: &TracePointContext) -> Option<()> {
+fn write_enter(ctx: &Sys) -> Option<()> {
     if !raw_seen() {
         return None;
     }
@@ -389,13 +384,11 @@ fn write_enter(ctx: &TracePointContext) -> Option<()> {
     Some(())
 }
 
-#[tracepoint(category = "syscalls", name = "sys_exit_write")]
-pub fn sys_exit_write(ctx: TracePointContext) -> i32 {
-    let _ = write_exit(&ctx);
-    0
-}
+crate::syscall_program!(sys_exit_write, "sys_exit_write", exit = true, |ctx| {
+    let _ = write_exit(ctx);
+});
 
-fn write_exit(ctx: &TracePointContext) -> Option<()> {
+fn write_exit(ctx: &Sys) -> Option<()> {
     if !raw_seen() {
         return None;
     }

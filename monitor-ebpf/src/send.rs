@@ -6,11 +6,8 @@
 //! User ABI (x86_64/arm64): `struct user_msghdr { void *name; int namelen; struct iovec *iov;
 //! size_t iovlen; ... }` (name at 0, iov at 16), `struct mmsghdr { user_msghdr hdr; unsigned
 //! len; }` (hdr at 0), `struct iovec { void *base; size_t len; }`.
-use aya_ebpf::{
-    helpers::generated::{bpf_loop, bpf_probe_read_user},
-    macros::tracepoint,
-    programs::TracePointContext,
-};
+use crate::dispatch::Sys;
+use aya_ebpf::helpers::generated::{bpf_loop, bpf_probe_read_user};
 use core::ffi::c_void;
 use monitor_common::{ConnectRecord, DNS_MAX, DnsRecord, counter, kind, syscall};
 
@@ -29,7 +26,7 @@ const AF_INET6: u16 = 10;
 const DNS_PORT: u16 = 53;
 
 #[inline(always)]
-fn stash(ctx: &TracePointContext, syscall: u32) -> Option<()> {
+fn stash(ctx: &Sys, syscall: u32) -> Option<()> {
     let task = current_tracked()?;
     let mut args = [0u64; 4];
     let mut i = 0;
@@ -78,30 +75,37 @@ fn insert(task: &Task, pending: Pending) -> Option<()> {
     Some(())
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_sendto")]
-pub fn sys_enter_sendto(ctx: TracePointContext) -> i32 {
-    let _ = stash(&ctx, syscall::SENDTO);
-    0
-}
+crate::syscall_program!(sys_enter_sendto, "sys_enter_sendto", exit = false, |ctx| {
+    let _ = stash(ctx, syscall::SENDTO);
+});
 
-#[tracepoint(category = "syscalls", name = "sys_enter_sendmsg")]
-pub fn sys_enter_sendmsg(ctx: TracePointContext) -> i32 {
-    let _ = stash(&ctx, syscall::SENDMSG);
-    0
-}
+crate::syscall_program!(
+    sys_enter_sendmsg,
+    "sys_enter_sendmsg",
+    exit = false,
+    |ctx| {
+        let _ = stash(ctx, syscall::SENDMSG);
+    }
+);
 
-#[tracepoint(category = "syscalls", name = "sys_enter_sendmmsg")]
-pub fn sys_enter_sendmmsg(ctx: TracePointContext) -> i32 {
-    let _ = stash(&ctx, syscall::SENDMMSG);
-    0
-}
+crate::syscall_program!(
+    sys_enter_sendmmsg,
+    "sys_enter_sendmmsg",
+    exit = false,
+    |ctx| {
+        let _ = stash(ctx, syscall::SENDMMSG);
+    }
+);
 
-/// The exit of sendto, sendmsg and sendmmsg (one program, three tracepoints).
-#[tracepoint(category = "syscalls", name = "sys_exit_sendto")]
-pub fn sys_exit_send_family(ctx: TracePointContext) -> i32 {
-    let _ = send_exit(&ctx);
-    0
-}
+crate::syscall_program!(
+    /// The exit of sendto, sendmsg and sendmmsg (one program, three tracepoints).
+    sys_exit_send_family,
+    "sys_exit_sendto",
+    exit = true,
+    |ctx| {
+        let _ = send_exit(ctx);
+    }
+);
 
 /// Reads a user pointer-sized value.
 #[inline(always)]
@@ -112,7 +116,7 @@ fn user_u64(addr: u64) -> u64 {
     v
 }
 
-fn send_exit(ctx: &TracePointContext) -> Option<()> {
+fn send_exit(ctx: &Sys) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if !matches!(

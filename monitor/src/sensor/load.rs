@@ -11,7 +11,7 @@ use aya::{
 };
 
 use super::{
-    OBJECT, OwnedLink, Sensor, SensorConfig, SensorError, SensorStream, cgroup,
+    OBJECT, OwnedLink, Sensor, SensorConfig, SensorError, SensorStream, cgroup, dispatch,
     error::{attach_error, load_error, object_error},
     error_chain, kill_probe, offsets, privileges,
     programs::{self, CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, ENFORCE_PROGRAMS, Hook, PROGRAMS},
@@ -31,8 +31,8 @@ impl Sensor {
         let mut gaps = Vec::new();
         for program in PROGRAMS {
             for hook in program.hooks {
-                if let Hook::TracePoint(category, name) = hook
-                    && !tracefs::has_tracepoint(&tracefs_dir, category, name)
+                if let Some((category, name)) = hook.tracepoint()
+                    && !tracefs::has_tracepoint(&tracefs_dir, category, &name)
                 {
                     if program.required {
                         return Err(SensorError::MissingHook {
@@ -77,6 +77,12 @@ impl Sensor {
         let enforce = u32::from(config.enforce);
         let monitor_tgid = std::process::id();
         let guard = u32::from(config.guard);
+        let programs: Vec<&programs::Program> = if config.enforce {
+            PROGRAMS.iter().chain(ENFORCE_PROGRAMS).collect()
+        } else {
+            PROGRAMS.iter().collect()
+        };
+        let (enter_calls, exit_calls) = dispatch::call_masks(&programs);
         let mut ebpf = EbpfLoader::new()
             // The programs use no CO-RE relocations (offsets come in OFFSETS), so aya need not
             // parse the kernel's BTF a second time.
@@ -89,6 +95,8 @@ impl Sensor {
             .override_global("IDENTITY_OFFSETS", &identity, true)
             .override_global("SOCKET_OFFSETS", &socket, true)
             .override_global("GUARD", &guard, true)
+            .override_global("ENTER_CALLS", &enter_calls, true)
+            .override_global("EXIT_CALLS", &exit_calls, true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
@@ -102,12 +110,9 @@ impl Sensor {
             wanted.extend(CGROUP_PROGRAMS);
             wanted.extend(CGROUP_SOCK_PROGRAMS);
         }
-        let programs: Vec<&programs::Program> = if config.enforce {
+        if config.enforce {
             wanted.extend(ENFORCE_PROGRAMS.iter().map(|p| p.name));
-            PROGRAMS.iter().chain(ENFORCE_PROGRAMS).collect()
-        } else {
-            PROGRAMS.iter().collect()
-        };
+        }
         load_all(&mut ebpf, &wanted)?;
         if std::env::var_os("BUILDWATCH_VERIFIER_STATS").is_some() {
             for (name, program) in ebpf.programs() {
@@ -119,14 +124,17 @@ impl Sensor {
                 }
             }
         }
+        // The dispatchers' arrays are full before the dispatchers are attached.
+        #[cfg(target_arch = "x86_64")]
+        dispatch::fill(&mut ebpf, &programs)?;
         let mut links = Vec::new();
         for program in programs {
             let hooks: Vec<&Hook> = program
                 .hooks
                 .iter()
-                .filter(|h| match h {
-                    Hook::TracePoint(c, n) => tracefs::has_tracepoint(&tracefs_dir, c, n),
-                    Hook::RawTracePoint(_) => true,
+                .filter(|h| match h.tracepoint() {
+                    Some((c, n)) => tracefs::has_tracepoint(&tracefs_dir, c, &n),
+                    None => matches!(h, Hook::RawTracePoint(_)),
                 })
                 .collect();
             if hooks.is_empty() {
@@ -191,7 +199,7 @@ fn load_all(ebpf: &mut Ebpf, wanted: &[&str]) -> Result<(), SensorError> {
     const HEAVY: [&str; 8] = [
         "sched_process_exec",
         "sys_exit_open_family",
-        "raw_sys_exit",
+        "sys_exit_compat",
         "sys_exit_link_source",
         "sys_exit_send_family",
         "sys_exit_mmap",
@@ -250,12 +258,12 @@ fn attach(
     })?;
     let failed = |hook: String| move |e: ProgramError| attach_error(name, hook.clone(), &e);
     match hooks.first() {
-        Some(Hook::TracePoint(..)) => {
+        Some(hook) if hook.tracepoint().is_some() => {
             let p: &mut TracePoint = program.try_into().map_err(|e| load_error(name, e))?;
             for hook in hooks {
-                if let Hook::TracePoint(category, tp) = hook {
+                if let Some((category, tp)) = hook.tracepoint() {
                     let err = failed(format!("tracepoint {category}/{tp}"));
-                    let id = p.attach(category, tp).map_err(&err)?;
+                    let id = p.attach(category, &tp).map_err(&err)?;
                     links.push(OwnedLink::TracePoint(p.take_link(id).map_err(err)?));
                 }
             }
@@ -270,7 +278,8 @@ fn attach(
                 }
             }
         }
-        None => {}
+        // Dispatched system calls (x86_64) are in the dispatchers' arrays, not attached.
+        Some(_) | None => {}
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! events out of the ring buffer. The only module that touches aya.
 mod btf;
 pub mod cgroup;
+mod dispatch;
 mod error;
 mod integrity;
 mod kill;

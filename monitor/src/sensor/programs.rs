@@ -6,7 +6,35 @@
 pub(super) enum Hook {
     TracePoint(&'static str, &'static str),
     RawTracePoint(&'static str),
+    /// A watched system call's entry or exit, by name and (x86_64) number. On x86_64 the
+    /// program goes into the raw `sys_enter`/`sys_exit` dispatcher's program array at that
+    /// number (monitor-ebpf/src/dispatch.rs: a `syscalls:` tracepoint costs every such call of
+    /// the machine ~600 ns, the dispatcher almost nothing); elsewhere it is attached to the
+    /// `syscalls:sys_{enter,exit}_NAME` tracepoint.
+    Syscall(Side, &'static str, i64),
+    /// A slot of the exit dispatcher's array above the call numbers
+    /// (`monitor_common::dispatch`): programs other programs continue with.
+    ExitSlot(u32),
 }
+
+/// A system call's entry or exit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Side {
+    Enter,
+    Exit,
+}
+
+impl Side {
+    /// The word in the `syscalls:` tracepoints' names.
+    pub(super) fn word(self) -> &'static str {
+        match self {
+            Side::Enter => "enter",
+            Side::Exit => "exit",
+        }
+    }
+}
+
+use Side::{Enter, Exit};
 
 /// A program and its hooks. Required programs must attach or the sensor does not start;
 /// optional ones (hooks some kernels lack) are reported as coverage gaps when missing.
@@ -116,6 +144,44 @@ pub(super) const PROGRAMS: &[Program] = &[
         hooks: &[Hook::TracePoint("syscalls", "sys_enter_symlinkat")],
         required: true,
     },
+    // The dispatchers of the watched system calls (monitor-ebpf/src/dispatch.rs), and the
+    // program for 32-bit calls, which the syscalls: tracepoints skip (x86_64: int 0x80).
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "raw_sys_enter",
+        hooks: &[Hook::RawTracePoint("sys_enter")],
+        required: true,
+    },
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "raw_sys_exit",
+        hooks: &[Hook::RawTracePoint("sys_exit")],
+        required: true,
+    },
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "sys_exit_compat",
+        hooks: &[Hook::ExitSlot(monitor_common::dispatch::COMPAT_SLOT)],
+        required: true,
+    },
+    // Renames and links go to `sys_exit_link_source` first (their old names), which continues
+    // with this program (their new names) through its slot.
+    #[cfg(target_arch = "x86_64")]
+    Program {
+        name: "sys_exit_open_family",
+        hooks: &[
+            Hook::Syscall(Exit, "openat", libc::SYS_openat),
+            Hook::Syscall(Exit, "openat2", libc::SYS_openat2),
+            Hook::Syscall(Exit, "open", libc::SYS_open),
+            Hook::Syscall(Exit, "creat", libc::SYS_creat),
+            Hook::Syscall(Exit, "open_by_handle_at", libc::SYS_open_by_handle_at),
+            Hook::Syscall(Exit, "symlink", libc::SYS_symlink),
+            Hook::Syscall(Exit, "symlinkat", libc::SYS_symlinkat),
+            Hook::ExitSlot(monitor_common::dispatch::LINK_NEW_SLOT),
+        ],
+        required: true,
+    },
+    #[cfg(not(target_arch = "x86_64"))]
     Program {
         name: "sys_exit_open_family",
         hooks: &[
@@ -134,190 +200,195 @@ pub(super) const PROGRAMS: &[Program] = &[
         ],
         required: true,
     },
-    // 32-bit system calls, which the syscalls: tracepoints skip (x86_64: int 0x80).
-    #[cfg(target_arch = "x86_64")]
-    Program {
-        name: "raw_sys_exit",
-        hooks: &[Hook::RawTracePoint("sys_exit")],
-        required: true,
-    },
     // The old names of renames and links (x86_64: read from the saved registers).
     #[cfg(target_arch = "x86_64")]
     Program {
         name: "sys_exit_link_source",
         hooks: &[
-            Hook::TracePoint("syscalls", "sys_exit_rename"),
-            Hook::TracePoint("syscalls", "sys_exit_renameat"),
-            Hook::TracePoint("syscalls", "sys_exit_renameat2"),
-            Hook::TracePoint("syscalls", "sys_exit_link"),
-            Hook::TracePoint("syscalls", "sys_exit_linkat"),
+            Hook::Syscall(Exit, "rename", libc::SYS_rename),
+            Hook::Syscall(Exit, "renameat", libc::SYS_renameat),
+            Hook::Syscall(Exit, "renameat2", libc::SYS_renameat2),
+            Hook::Syscall(Exit, "link", libc::SYS_link),
+            Hook::Syscall(Exit, "linkat", libc::SYS_linkat),
         ],
         required: true,
     },
     Program {
         name: "sys_enter_connect",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_connect")],
+        hooks: &[Hook::Syscall(Enter, "connect", libc::SYS_connect)],
         required: true,
     },
     Program {
         name: "sys_exit_connect",
-        hooks: &[Hook::TracePoint("syscalls", "sys_exit_connect")],
+        hooks: &[Hook::Syscall(Exit, "connect", libc::SYS_connect)],
         required: true,
     },
     Program {
         name: "sys_enter_sendto",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendto")],
+        hooks: &[Hook::Syscall(Enter, "sendto", libc::SYS_sendto)],
         required: true,
     },
     Program {
         name: "sys_enter_sendmsg",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendmsg")],
+        hooks: &[Hook::Syscall(Enter, "sendmsg", libc::SYS_sendmsg)],
         required: true,
     },
     Program {
         name: "sys_enter_sendmmsg",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_sendmmsg")],
+        hooks: &[Hook::Syscall(Enter, "sendmmsg", libc::SYS_sendmmsg)],
         required: true,
     },
     Program {
         name: "sys_exit_send_family",
         hooks: &[
-            Hook::TracePoint("syscalls", "sys_exit_sendto"),
-            Hook::TracePoint("syscalls", "sys_exit_sendmsg"),
-            Hook::TracePoint("syscalls", "sys_exit_sendmmsg"),
+            Hook::Syscall(Exit, "sendto", libc::SYS_sendto),
+            Hook::Syscall(Exit, "sendmsg", libc::SYS_sendmsg),
+            Hook::Syscall(Exit, "sendmmsg", libc::SYS_sendmmsg),
         ],
         required: true,
     },
     // Raw and packet sockets (raw_socket.rs): their creation, and packets written to them.
     Program {
         name: "sys_enter_socket",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_socket")],
+        hooks: &[Hook::Syscall(Enter, "socket", libc::SYS_socket)],
         required: true,
     },
     Program {
         name: "sys_exit_socket",
-        hooks: &[Hook::TracePoint("syscalls", "sys_exit_socket")],
+        hooks: &[Hook::Syscall(Exit, "socket", libc::SYS_socket)],
         required: true,
     },
     Program {
         name: "sys_enter_write",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_write")],
+        hooks: &[Hook::Syscall(Enter, "write", libc::SYS_write)],
         required: true,
     },
     Program {
         name: "sys_exit_write",
-        hooks: &[Hook::TracePoint("syscalls", "sys_exit_write")],
+        hooks: &[Hook::Syscall(Exit, "write", libc::SYS_write)],
         required: true,
     },
     Program {
         name: "sys_enter_mmap",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_mmap")],
+        hooks: &[Hook::Syscall(Enter, "mmap", libc::SYS_mmap)],
         required: true,
     },
     Program {
         name: "sys_exit_mmap",
-        hooks: &[Hook::TracePoint("syscalls", "sys_exit_mmap")],
+        hooks: &[Hook::Syscall(Exit, "mmap", libc::SYS_mmap)],
         required: true,
     },
     Program {
         name: "sys_enter_ptrace",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_ptrace")],
+        hooks: &[Hook::Syscall(Enter, "ptrace", libc::SYS_ptrace)],
         required: true,
     },
     Program {
         name: "sys_enter_process_vm_writev",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_process_vm_writev")],
+        hooks: &[Hook::Syscall(
+            Enter,
+            "process_vm_writev",
+            libc::SYS_process_vm_writev,
+        )],
         required: true,
     },
     Program {
         name: "sys_enter_process_vm_readv",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_process_vm_readv")],
+        hooks: &[Hook::Syscall(
+            Enter,
+            "process_vm_readv",
+            libc::SYS_process_vm_readv,
+        )],
         required: true,
     },
     Program {
         name: "sys_enter_pidfd_getfd",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_pidfd_getfd")],
+        hooks: &[Hook::Syscall(Enter, "pidfd_getfd", libc::SYS_pidfd_getfd)],
         required: true,
     },
     Program {
         name: "sys_enter_unshare",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_unshare")],
+        hooks: &[Hook::Syscall(Enter, "unshare", libc::SYS_unshare)],
         required: true,
     },
     Program {
         name: "sys_enter_setns",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_setns")],
+        hooks: &[Hook::Syscall(Enter, "setns", libc::SYS_setns)],
         required: true,
     },
     Program {
         name: "sys_enter_clone",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_clone")],
+        hooks: &[Hook::Syscall(Enter, "clone", libc::SYS_clone)],
         required: true,
     },
     Program {
         name: "sys_enter_clone3",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_clone3")],
+        hooks: &[Hook::Syscall(Enter, "clone3", libc::SYS_clone3)],
         required: true,
     },
     Program {
         name: "sys_enter_bpf",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_bpf")],
+        hooks: &[Hook::Syscall(Enter, "bpf", libc::SYS_bpf)],
         required: true,
     },
     Program {
         name: "sys_enter_perf_event_open",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_perf_event_open")],
+        hooks: &[Hook::Syscall(
+            Enter,
+            "perf_event_open",
+            libc::SYS_perf_event_open,
+        )],
         required: true,
     },
     Program {
         name: "sys_enter_kill",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_kill")],
+        hooks: &[Hook::Syscall(Enter, "kill", libc::SYS_kill)],
         required: true,
     },
     Program {
         name: "sys_enter_tkill",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_tkill")],
+        hooks: &[Hook::Syscall(Enter, "tkill", libc::SYS_tkill)],
         required: true,
     },
     Program {
         name: "sys_enter_tgkill",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_tgkill")],
+        hooks: &[Hook::Syscall(Enter, "tgkill", libc::SYS_tgkill)],
         required: true,
     },
     // Privilege gains without exec: the credential calls, at entry and exit (privilege.rs).
     Program {
         name: "sys_enter_cred",
         hooks: &[
-            Hook::TracePoint("syscalls", "sys_enter_setuid"),
-            Hook::TracePoint("syscalls", "sys_enter_setreuid"),
-            Hook::TracePoint("syscalls", "sys_enter_setresuid"),
-            Hook::TracePoint("syscalls", "sys_enter_setfsuid"),
-            Hook::TracePoint("syscalls", "sys_enter_setgid"),
-            Hook::TracePoint("syscalls", "sys_enter_setregid"),
-            Hook::TracePoint("syscalls", "sys_enter_setresgid"),
-            Hook::TracePoint("syscalls", "sys_enter_setfsgid"),
-            Hook::TracePoint("syscalls", "sys_enter_capset"),
+            Hook::Syscall(Enter, "setuid", libc::SYS_setuid),
+            Hook::Syscall(Enter, "setreuid", libc::SYS_setreuid),
+            Hook::Syscall(Enter, "setresuid", libc::SYS_setresuid),
+            Hook::Syscall(Enter, "setfsuid", libc::SYS_setfsuid),
+            Hook::Syscall(Enter, "setgid", libc::SYS_setgid),
+            Hook::Syscall(Enter, "setregid", libc::SYS_setregid),
+            Hook::Syscall(Enter, "setresgid", libc::SYS_setresgid),
+            Hook::Syscall(Enter, "setfsgid", libc::SYS_setfsgid),
+            Hook::Syscall(Enter, "capset", libc::SYS_capset),
         ],
         required: true,
     },
     Program {
         name: "sys_exit_cred",
         hooks: &[
-            Hook::TracePoint("syscalls", "sys_exit_setuid"),
-            Hook::TracePoint("syscalls", "sys_exit_setreuid"),
-            Hook::TracePoint("syscalls", "sys_exit_setresuid"),
-            Hook::TracePoint("syscalls", "sys_exit_setfsuid"),
-            Hook::TracePoint("syscalls", "sys_exit_setgid"),
-            Hook::TracePoint("syscalls", "sys_exit_setregid"),
-            Hook::TracePoint("syscalls", "sys_exit_setresgid"),
-            Hook::TracePoint("syscalls", "sys_exit_setfsgid"),
-            Hook::TracePoint("syscalls", "sys_exit_capset"),
+            Hook::Syscall(Exit, "setuid", libc::SYS_setuid),
+            Hook::Syscall(Exit, "setreuid", libc::SYS_setreuid),
+            Hook::Syscall(Exit, "setresuid", libc::SYS_setresuid),
+            Hook::Syscall(Exit, "setfsuid", libc::SYS_setfsuid),
+            Hook::Syscall(Exit, "setgid", libc::SYS_setgid),
+            Hook::Syscall(Exit, "setregid", libc::SYS_setregid),
+            Hook::Syscall(Exit, "setresgid", libc::SYS_setresgid),
+            Hook::Syscall(Exit, "setfsgid", libc::SYS_setfsgid),
+            Hook::Syscall(Exit, "capset", libc::SYS_capset),
         ],
         required: true,
     },
     Program {
         name: "sys_enter_pidfd_open",
-        hooks: &[Hook::TracePoint("syscalls", "sys_enter_pidfd_open")],
+        hooks: &[Hook::Syscall(Enter, "pidfd_open", libc::SYS_pidfd_open)],
         required: false,
     },
     Program {

@@ -1,0 +1,94 @@
+//! The raw `sys_enter`/`sys_exit` dispatchers' side in userspace (x86_64): which call numbers
+//! have a program (the kernel side's `ENTER_CALLS`/`EXIT_CALLS` bits, set at load) and the
+//! program arrays, filled with the loaded programs before anything is tracked. Elsewhere a
+//! system call hook is a `syscalls:` tracepoint. See monitor-ebpf/src/dispatch.rs for why.
+use std::borrow::Cow;
+
+use super::programs::{Hook, Program, Side};
+#[cfg(target_arch = "x86_64")]
+use super::{SensorError, error::load_error};
+
+impl Hook {
+    /// The tracepoint (category, name) this hook attaches to on this architecture, if any.
+    pub(super) fn tracepoint(&self) -> Option<(&'static str, Cow<'static, str>)> {
+        match self {
+            Hook::TracePoint(category, name) => Some((category, Cow::Borrowed(name))),
+            #[cfg(not(target_arch = "x86_64"))]
+            Hook::Syscall(side, name, _) => Some((
+                "syscalls",
+                Cow::Owned(format!("sys_{}_{name}", side.word())),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Bit masks of the call numbers with a program at entry and at exit (x86_64's numbers).
+pub(super) fn call_masks(programs: &[&Program]) -> ([u64; 8], [u64; 8]) {
+    let mut enter = [0u64; 8];
+    let mut exit = [0u64; 8];
+    for hook in programs.iter().flat_map(|p| p.hooks) {
+        if let Hook::Syscall(side, _, nr) = hook
+            && (0..512).contains(nr)
+        {
+            let mask = if *side == Side::Enter {
+                &mut enter
+            } else {
+                &mut exit
+            };
+            mask[*nr as usize / 64] |= 1 << (*nr % 64);
+        }
+    }
+    (enter, exit)
+}
+
+/// Puts every loaded program with a system call or slot hook into its dispatcher's array.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn fill(ebpf: &mut aya::Ebpf, programs: &[&Program]) -> Result<(), SensorError> {
+    use aya::maps::ProgramArray;
+    let mut entries = Vec::new();
+    for program in programs {
+        for hook in program.hooks {
+            let (array, slot, what) = match hook {
+                Hook::Syscall(side, call, nr) => (
+                    if *side == Side::Enter {
+                        "SYS_ENTER_PROGS"
+                    } else {
+                        "SYS_EXIT_PROGS"
+                    },
+                    *nr as u32,
+                    format!("sys_{}_{call}", side.word()),
+                ),
+                Hook::ExitSlot(slot) => ("SYS_EXIT_PROGS", *slot, "its own slot".to_owned()),
+                _ => continue,
+            };
+            let loaded = ebpf.program(program.name).ok_or_else(|| {
+                SensorError::Object(format!(
+                    "program `{}` is missing from the eBPF object",
+                    program.name
+                ))
+            })?;
+            let fd = loaded
+                .fd()
+                .map_err(|e| load_error(program.name, e))?
+                .try_clone()
+                .map_err(|e| {
+                    SensorError::Object(format!("duplicating `{}`'s fd: {e}", program.name))
+                })?;
+            entries.push((array, slot, what, fd, program.name));
+        }
+    }
+    for (array, slot, what, fd, name) in entries {
+        let map = ebpf.map_mut(array).ok_or_else(|| {
+            SensorError::Object(format!("map `{array}` is missing from the eBPF object"))
+        })?;
+        let mut map = ProgramArray::try_from(map)
+            .map_err(|e| SensorError::Object(format!("map `{array}`: {e}")))?;
+        map.set(slot, &fd, 0).map_err(|e| {
+            SensorError::Object(format!(
+                "putting `{name}` ({what}) in slot {slot} of `{array}`: {e}"
+            ))
+        })?;
+    }
+    Ok(())
+}
