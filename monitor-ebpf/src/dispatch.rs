@@ -30,7 +30,7 @@ use aya_ebpf::{
 };
 
 #[cfg(bpf_target_arch = "x86_64")]
-use crate::output::{current_tracked, in_compat_syscall};
+use crate::output::{current_tracked, in_compat_syscall, in_compat_syscall_of};
 
 /// Slots of the program arrays: the call numbers (below 512 on x86_64), then ours.
 #[cfg(bpf_target_arch = "x86_64")]
@@ -92,7 +92,10 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
 #[cfg(bpf_target_arch = "x86_64")]
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
-    if in_compat_syscall() {
+    // SAFETY: plain helper call; the result is the current task, BTF-typed.
+    let task = unsafe { bpf_get_current_task_btf() };
+    // First: a 32-bit call's number is another table's.
+    if in_compat_syscall_of(task) {
         if current_tracked().is_some() {
             // SAFETY: as above.
             unsafe { SYS_EXIT_PROGS.tail_call(&ctx, COMPAT_SLOT) };
@@ -102,7 +105,7 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     // SAFETY: a BTF-typed pointer to the current task's saved registers, read at a constant
     // offset the verifier checks against the type: a plain load, not a helper call.
     let nr = unsafe {
-        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const pt_regs;
+        let regs = bpf_task_pt_regs(task) as *const pt_regs;
         core::ptr::read_volatile(&raw const (*regs).orig_rax)
     };
     if watched(&EXIT_CALLS, nr) && current_tracked().is_some() {

@@ -38,24 +38,31 @@ pub fn current_tracked() -> Option<Task> {
 pub fn in_compat_syscall() -> bool {
     #[cfg(bpf_target_arch = "x86_64")]
     {
-        const TS_COMPAT: u32 = 0x0002;
-        let off = crate::maps::TI_STATUS.load();
-        if off == 0 {
-            return false;
-        }
-        // SAFETY: a BTF-typed pointer to the current task, read at a constant offset (TI_STATUS
-        // is a frozen read-only global, whose value the verifier knows): the verifier checks the
-        // access against task_struct's type, and the load is a plain read, not a helper call.
-        let status = unsafe {
-            let task = aya_ebpf::helpers::generated::bpf_get_current_task_btf() as *const u8;
-            core::ptr::read_volatile(task.add(off as usize).cast::<u32>())
-        };
-        status & TS_COMPAT != 0
+        // SAFETY: plain helper call; the result is the current task, BTF-typed.
+        in_compat_syscall_of(unsafe { aya_ebpf::helpers::generated::bpf_get_current_task_btf() })
     }
     #[cfg(not(bpf_target_arch = "x86_64"))]
     {
         false
     }
+}
+
+/// [`in_compat_syscall`] of `task`, the current task as `bpf_get_current_task_btf` gave it (for
+/// a caller that needs the pointer for more).
+#[cfg(bpf_target_arch = "x86_64")]
+#[inline(always)]
+pub fn in_compat_syscall_of(task: *mut aya_ebpf::bindings::task_struct) -> bool {
+    const TS_COMPAT: u32 = 0x0002;
+    let off = crate::maps::TI_STATUS.load();
+    if off == 0 {
+        return false;
+    }
+    // SAFETY: a BTF-typed pointer to the current task, read at a constant offset (TI_STATUS is
+    // a frozen read-only global, whose value the verifier knows): the verifier checks the access
+    // against task_struct's type, and the load is a plain read, not a helper call.
+    let status =
+        unsafe { core::ptr::read_volatile((task as *const u8).add(off as usize).cast::<u32>()) };
+    status & TS_COMPAT != 0
 }
 
 /// A header for a record of `kind` about the current task.

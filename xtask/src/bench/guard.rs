@@ -33,6 +33,12 @@ pub(super) struct GuardRound {
     pub(super) mode: Mode,
     /// Opens (+ close) per second, one process.
     pub(super) open_rate: f64,
+    /// The open storm's CPU time (user + system, the eBPF programs that ran in its system calls
+    /// included) per open + close, in ns: the figure a loaded machine disturbs least.
+    pub(super) open_cpu_ns: f64,
+    /// `dd bs=1` (one read and one write per byte)'s CPU time per byte, in ns: system calls
+    /// the sensor watches (write) and does not (read), as any program makes them.
+    pub(super) dd_cpu_ns: f64,
     /// `/bin/true` execs (fork + exec + wait) per second from a shell loop.
     pub(super) exec_rate: f64,
 }
@@ -56,12 +62,21 @@ impl GuardCost {
         stats(&values).map(|(_, median, _)| median)
     }
 
-    /// The slowdown (%) in `mode` against nothing running, of a figure that is a rate: how much
-    /// longer each operation takes.
-    fn overhead(&self, mode: Mode, figure: impl Fn(&GuardRound) -> f64 + Copy) -> Option<f64> {
+    /// The slowdown (%) in `mode` against nothing running: how much longer each operation
+    /// takes (`rate`: the figure is operations per second, else a cost per operation).
+    fn overhead(
+        &self,
+        mode: Mode,
+        figure: impl Fn(&GuardRound) -> f64 + Copy,
+        rate: bool,
+    ) -> Option<f64> {
         let off = self.median(Mode::Off, figure)?;
         let on = self.median(mode, figure)?;
-        (on > 0.0).then(|| (off / on - 1.0) * 100.0)
+        if rate {
+            (on > 0.0).then(|| (off / on - 1.0) * 100.0)
+        } else {
+            (off > 0.0).then(|| (on / off - 1.0) * 100.0)
+        }
     }
 }
 
@@ -73,7 +88,23 @@ impl Drop for Running {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
         let _ = self.0.wait();
+        // buildwatch hands its programs to a reaper process that detaches them after it has
+        // exited (sensor/load.rs): until that is gone the programs still run, and a round
+        // measured meanwhile would count as "off" what is the sensor's cost.
+        let start = Instant::now();
+        while buildwatch_running() && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
+}
+
+/// Whether any process named `buildwatch` exists (the reaper has buildwatch's name).
+fn buildwatch_running() -> bool {
+    std::fs::read_dir("/proc").is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "buildwatch")
+        })
+    })
 }
 
 impl Bench {
@@ -93,11 +124,13 @@ impl Bench {
                     Mode::Sensor => Some(self.start_buildwatch(round, false)?),
                     Mode::Guard => Some(self.start_buildwatch(round, true)?),
                 };
-                let open_rate = self.open_rate(opens)?;
+                let (open_rate, open_cpu_ns) = self.open_rate(opens)?;
+                let dd_cpu_ns = self.dd_cpu(opens)?;
                 let exec_rate = self.exec_rate(execs)?;
                 drop(running);
                 eprintln!(
-                    "xtask: bench: guard round {}: {}: {open_rate:.0} opens/s, \
+                    "xtask: bench: guard round {}: {}: {open_rate:.0} opens/s \
+                     ({open_cpu_ns:.0} ns CPU each), dd {dd_cpu_ns:.0} ns CPU per byte, \
                      {exec_rate:.0} execs/s",
                     round + 1,
                     mode.name()
@@ -105,6 +138,8 @@ impl Bench {
                 cost.rounds.push(GuardRound {
                     mode,
                     open_rate,
+                    open_cpu_ns,
+                    dd_cpu_ns,
                     exec_rate,
                 });
             }
@@ -159,20 +194,45 @@ impl Bench {
         }
     }
 
-    fn open_rate(&self, total: u64) -> Result<f64> {
+    /// The open storm's rate (opens/s) and CPU time per open + close (ns).
+    fn open_rate(&self, total: u64) -> Result<(f64, f64)> {
         let log = self.work.join("guard/open.log");
-        let status = Command::new(&self.storm)
-            .arg("open")
-            .arg(&self.storm_files)
-            .arg(STORM_FILES.to_string())
-            .arg(total.to_string())
-            .arg("0")
-            .stdout(File::create(&log)?)
-            .status()?;
+        let (measured, status) = measure(
+            Command::new(&self.storm)
+                .arg("open")
+                .arg(&self.storm_files)
+                .arg(STORM_FILES.to_string())
+                .arg(total.to_string())
+                .arg("0"),
+            &log,
+            false,
+        )?;
         if !status.success() {
             bail!("the open storm failed ({status})");
         }
-        Ok(storm_line(&log)?.1)
+        Ok((
+            storm_line(&log)?.1,
+            measured.tree_cpu_secs * 1e9 / total as f64,
+        ))
+    }
+
+    /// `dd bs=1 count=BYTES`'s CPU time per byte (one read and one write each), in ns.
+    fn dd_cpu(&self, bytes: u64) -> Result<f64> {
+        let log = self.work.join("guard/dd.log");
+        let (measured, status) = measure(
+            Command::new("dd").args([
+                "if=/dev/zero",
+                "of=/dev/null",
+                "bs=1",
+                &format!("count={bytes}"),
+            ]),
+            &log,
+            false,
+        )?;
+        if !status.success() {
+            bail!("dd failed ({status}): {}", tail(&log));
+        }
+        Ok(measured.tree_cpu_secs * 1e9 / bytes as f64)
     }
 
     fn exec_rate(&self, total: u64) -> Result<f64> {
@@ -196,12 +256,16 @@ pub(super) fn render_guard(md: &mut String, cost: &GuardCost) {
         "The cost to the rest of the machine, while no build runs, of `buildwatch guard` \
          (docs/guard.md), and for comparison of a plain `buildwatch ci -- sleep` (the sensor \
          attached and tracking one idle process: what the machine pays today during any watched \
-         build): {} opens (+ close) of the storm program as fast as it can, and {} `/bin/true` \
-         execs from a shell loop; the three modes alternated in each of {} rounds (buildwatch \
-         started and stopped around each). Medians; the overhead is how much longer one \
-         operation takes than with nothing running. Target: at most 1 %. Other processes of the \
-         machine (builds of other users, which the guard does watch) run meanwhile, as they \
-         would.\n",
+         build): {} opens (+ close) of the storm program as fast as it can (its wall-time rate \
+         and its CPU time per open: user + system, which includes the eBPF programs run in its \
+         system calls and is what a loaded machine disturbs least), `dd bs=1` of as many bytes \
+         (one read, which the sensor does not watch, and one write, which it does, per byte) \
+         and {} `/bin/true` execs from a shell loop; the three modes alternated in each of {} \
+         rounds (buildwatch started and stopped around each, and the next round waits until \
+         its reaper has detached the programs). Medians; the overhead is how much longer one \
+         operation takes than with nothing running. Target: at most 1 %. Other processes of \
+         the machine (builds of other users, which the guard does watch) run meanwhile, as \
+         they would.\n",
         thousands(cost.opens),
         thousands(cost.execs),
         cost.rounds.len() / 3
@@ -211,11 +275,15 @@ pub(super) fn render_guard(md: &mut String, cost: &GuardCost) {
         "| figure | off | sensor | guard | sensor overhead | guard overhead | guard ≤ 1 % |\n\
          |---|---:|---:|---:|---:|---:|---|"
     );
-    let figures: [(&str, RoundFigure); 2] =
-        [("opens/s", |r| r.open_rate), ("execs/s", |r| r.exec_rate)];
-    for (name, figure) in figures {
+    let figures: [(&str, RoundFigure, bool); 4] = [
+        ("opens/s", |r| r.open_rate, true),
+        ("CPU ns per open + close", |r| r.open_cpu_ns, false),
+        ("`dd bs=1`: CPU ns per byte", |r| r.dd_cpu_ns, false),
+        ("execs/s", |r| r.exec_rate, true),
+    ];
+    for (name, figure, rate) in figures {
         let m = |mode| cost.median(mode, figure).unwrap_or(0.0);
-        let o = |mode| cost.overhead(mode, figure).unwrap_or(f64::NAN);
+        let o = |mode| cost.overhead(mode, figure, rate).unwrap_or(f64::NAN);
         let _ = writeln!(
             md,
             "| {name} | {:.0} | {:.0} | {:.0} | {:+.2} % | {:+.2} % | {} |",
@@ -228,13 +296,19 @@ pub(super) fn render_guard(md: &mut String, cost: &GuardCost) {
         );
     }
     let _ = writeln!(md, "\nEvery round:\n");
-    let _ = writeln!(md, "| mode | opens/s | execs/s |\n|---|---:|---:|");
+    let _ = writeln!(
+        md,
+        "| mode | opens/s | CPU ns per open | dd CPU ns per byte | execs/s |\n\
+         |---|---:|---:|---:|---:|"
+    );
     for r in &cost.rounds {
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.0} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} |",
             r.mode.name(),
             r.open_rate,
+            r.open_cpu_ns,
+            r.dd_cpu_ns,
             r.exec_rate
         );
     }
