@@ -118,13 +118,18 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
 /// A system call at entry or exit, read as a `syscalls:` tracepoint record would hold it: the
 /// call number (`int`) at offset 8; at entry the arguments (8 bytes each) from offset 16; at exit
 /// the result (`long`) at 16. So a handler reads a call the same way on every architecture.
-pub struct Sys<'a> {
+/// `EXIT` is a constant, so that the compiler folds the record layout away in each handler.
+pub struct Sys<'a, const EXIT: bool> {
     #[cfg(bpf_target_arch = "x86_64")]
     ctx: &'a RawTracePointContext,
     #[cfg(not(bpf_target_arch = "x86_64"))]
     ctx: &'a TracePointContext,
-    exit: bool,
 }
+
+/// A call at entry.
+pub type Enter<'a> = Sys<'a, false>;
+/// A call at exit.
+pub type Exit<'a> = Sys<'a, true>;
 
 /// The saved registers holding system call arguments 0..5 (x86_64 ABI), by offset in `pt_regs`.
 #[cfg(bpf_target_arch = "x86_64")]
@@ -137,17 +142,17 @@ const ARG_REGS: [usize; 6] = [
     core::mem::offset_of!(pt_regs, r9),
 ];
 
-impl<'a> Sys<'a> {
+impl<'a, const EXIT: bool> Sys<'a, EXIT> {
     #[cfg(bpf_target_arch = "x86_64")]
     #[inline(always)]
-    pub fn new(ctx: &'a RawTracePointContext, exit: bool) -> Self {
-        Self { ctx, exit }
+    pub fn new(ctx: &'a RawTracePointContext) -> Self {
+        Self { ctx }
     }
 
     #[cfg(not(bpf_target_arch = "x86_64"))]
     #[inline(always)]
-    pub fn new(ctx: &'a TracePointContext, exit: bool) -> Self {
-        Self { ctx, exit }
+    pub fn new(ctx: &'a TracePointContext) -> Self {
+        Self { ctx }
     }
 
     /// Continues with the program in `slot` of `SYS_EXIT_PROGS` (returns if there is none).
@@ -175,7 +180,7 @@ impl<'a> Sys<'a> {
     pub unsafe fn read_at<T: Copy>(&self, offset: usize) -> Result<T, i64> {
         let word: u64 = if offset == 8 {
             self.read_reg(core::mem::offset_of!(pt_regs, orig_rax))?
-        } else if self.exit {
+        } else if EXIT {
             if offset != 16 {
                 return Err(-1);
             }
@@ -214,7 +219,6 @@ impl<'a> Sys<'a> {
     #[cfg(not(bpf_target_arch = "x86_64"))]
     #[inline(always)]
     pub unsafe fn read_at<T: Copy>(&self, offset: usize) -> Result<T, i64> {
-        let _ = self.exit;
         // SAFETY: the caller's promise; the record's fields are at the offsets named above.
         unsafe { self.ctx.read_at(offset) }.map_err(i64::from)
     }
@@ -230,7 +234,7 @@ macro_rules! syscall_program {
         #[cfg(bpf_target_arch = "x86_64")]
         #[aya_ebpf::macros::raw_tracepoint]
         pub fn $name(ctx: aya_ebpf::programs::RawTracePointContext) -> i32 {
-            let $sys = &$crate::dispatch::Sys::new(&ctx, $exit);
+            let $sys = &$crate::dispatch::Sys::<$exit>::new(&ctx);
             let _ = $body;
             0
         }
@@ -238,7 +242,7 @@ macro_rules! syscall_program {
         #[cfg(not(bpf_target_arch = "x86_64"))]
         #[aya_ebpf::macros::tracepoint(category = "syscalls", name = $tp)]
         pub fn $name(ctx: aya_ebpf::programs::TracePointContext) -> i32 {
-            let $sys = &$crate::dispatch::Sys::new(&ctx, $exit);
+            let $sys = &$crate::dispatch::Sys::<$exit>::new(&ctx);
             let _ = $body;
             0
         }

@@ -6,7 +6,7 @@
 //! descriptor refers to (symlinks, `..`, dfd-relative and cwd-relative paths all resolved by the
 //! kernel); failed relative opens carry the directory they were relative to.
 //! Syscall tracepoint layout: `__syscall_nr` at 8, arguments from 16, `ret` at 16.
-use crate::dispatch::Sys;
+use crate::dispatch::{Enter, Exit};
 use aya_ebpf::helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str};
 use monitor_common::{OpenRecord, PATH_MAX, counter, flag, kind, syscall};
 
@@ -63,7 +63,7 @@ crate::syscall_program!(
 /// a rename or link (None for symlink, whose "old name" is only the link's text).
 #[inline(always)]
 fn stash_new_name(
-    ctx: &Sys,
+    ctx: &Enter,
     syscall: u32,
     dfd_arg: Option<usize>,
     name_arg: usize,
@@ -168,7 +168,7 @@ const HDR: usize = size_of::<OpenRecord>();
 /// Compat (32-bit) syscalls never reach the syscall tracepoints, so the numbers are x86_64's.
 #[cfg(bpf_target_arch = "x86_64")]
 #[inline(always)]
-fn exit_args(ctx: &Sys, _task: &crate::output::Task) -> Option<Pending> {
+fn exit_args(ctx: &Exit, _task: &crate::output::Task) -> Option<Pending> {
     use aya_ebpf::{
         bindings::pt_regs,
         helpers::generated::{bpf_get_current_task_btf, bpf_probe_read_kernel, bpf_task_pt_regs},
@@ -225,11 +225,11 @@ fn exit_args(ctx: &Sys, _task: &crate::output::Task) -> Option<Pending> {
 /// Elsewhere the arguments come from the stash the sys_enter programs left.
 #[cfg(not(bpf_target_arch = "x86_64"))]
 #[inline(always)]
-fn exit_args(_ctx: &Sys, task: &crate::output::Task) -> Option<Pending> {
+fn exit_args(_ctx: &Exit, task: &crate::output::Task) -> Option<Pending> {
     crate::pending::take_pending(task.pid_tgid)
 }
 
-fn open_exit(ctx: &Sys) -> Option<()> {
+fn open_exit(ctx: &Exit) -> Option<()> {
     let task = current_tracked()?;
     let p = exit_args(ctx, &task)?;
     // SAFETY: syscall exit records hold `long ret` at offset 16.
@@ -255,7 +255,7 @@ crate::syscall_program!(
 );
 
 #[cfg(bpf_target_arch = "x86_64")]
-fn link_source(ctx: &Sys) -> Option<()> {
+fn link_source(ctx: &Exit) -> Option<()> {
     let task = current_tracked()?;
     let p = exit_args(ctx, &task)?;
     let syscall = match p.syscall {

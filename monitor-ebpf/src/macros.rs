@@ -15,7 +15,7 @@
 //!   as bit `MACRO_SLOTS + slot`: a proc-macro that makes its system calls itself (inline
 //!   assembly) on a stack of its own leaves no return address to find, but the `syscall`
 //!   instruction is in its library.
-use crate::dispatch::Sys;
+use crate::dispatch::{Enter, Exit};
 use aya_ebpf::helpers::generated::{
     bpf_get_current_task_btf, bpf_get_smp_processor_id, bpf_loop, bpf_probe_read_kernel,
     bpf_probe_read_user, bpf_task_pt_regs,
@@ -204,7 +204,7 @@ crate::syscall_program!(
     }
 );
 
-fn try_enter(ctx: &Sys) -> Option<()> {
+fn try_enter(ctx: &Enter) -> Option<()> {
     let task = current_tracked()?;
     // SAFETY: syscall tracepoint records hold their arguments from offset 16.
     let prot: u64 = unsafe { ctx.read_at(32) }.ok()?;
@@ -240,7 +240,7 @@ crate::syscall_program!(sys_exit_mmap, "sys_exit_mmap", exit = true, |ctx| {
 const HDR: usize = size_of::<MacroLibRecord>();
 const PATH_MASK: usize = PATH_MAX - 1;
 
-fn try_exit(ctx: &Sys) -> Option<()> {
+fn try_exit(ctx: &Exit) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if p.syscall != syscall::MMAP {

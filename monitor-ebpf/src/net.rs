@@ -1,7 +1,7 @@
 //! connect(2), and the cgroup socket-address hooks that see connections and datagrams whatever
 //! path they take (io_uring, TCP Fast Open) and, under `--enforce`, refuse what the crate's
 //! profile does not allow.
-use crate::dispatch::Sys;
+use crate::dispatch::{Enter, Exit};
 use aya_ebpf::{
     helpers::generated::bpf_probe_read_user, macros::cgroup_sock_addr, programs::SockAddrContext,
 };
@@ -28,7 +28,7 @@ crate::syscall_program!(
     }
 );
 
-fn try_enter(ctx: &Sys) -> Option<()> {
+fn try_enter(ctx: &Enter) -> Option<()> {
     // (int fd, struct sockaddr *uservaddr, int addrlen)
     let task = current_tracked()?;
     // SAFETY: syscall tracepoint records hold their arguments from offset 16.
@@ -52,7 +52,7 @@ crate::syscall_program!(sys_exit_connect, "sys_exit_connect", exit = true, |ctx|
     let _ = try_exit(ctx);
 });
 
-fn try_exit(ctx: &Sys) -> Option<()> {
+fn try_exit(ctx: &Exit) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if p.syscall != syscall::CONNECT {

@@ -1,7 +1,7 @@
 //! The stash of syscalls under way: arguments saved at sys_enter (for the file, network and
 //! proc-macro families), taken back at sys_exit. Every family depends on this module and none on
 //! another's for it.
-use crate::dispatch::Sys;
+use crate::dispatch::Enter;
 use aya_ebpf::{macros::map, maps::HashMap};
 use monitor_common::counter;
 
@@ -31,7 +31,7 @@ pub const fn arg(n: usize) -> usize {
 
 /// Stashes the first `nargs` arguments of the current tracked thread's syscall.
 #[inline(always)]
-pub fn stash(ctx: &Sys, syscall: u32, nargs: usize) -> Option<()> {
+pub fn stash(ctx: &Enter, syscall: u32, nargs: usize) -> Option<()> {
     let task = current_tracked()?;
     let mut args = [0u64; 4];
     let mut i = 0;

@@ -18,7 +18,7 @@
 //! <https://github.com/torvalds/linux/blob/v6.18/fs/exec.c> (exec_binprm → trace_sched_process_exec)
 //! <https://github.com/torvalds/linux/blob/v6.18/include/linux/cred.h> (struct cred)
 //! <https://github.com/torvalds/linux/blob/v6.18/kernel/sys.c> (__sys_setresuid → commit_creds)
-use crate::dispatch::Sys;
+use crate::dispatch::Exit;
 use aya_ebpf::{macros::map, maps::HashMap};
 use monitor_common::{KernelOffsets, privilege, syscall};
 
@@ -154,7 +154,7 @@ crate::syscall_program!(
 );
 
 #[inline(always)]
-fn try_exit_cred(ctx: &Sys) -> Option<()> {
+fn try_exit_cred(ctx: &Exit) -> Option<()> {
     let task = current_tracked()?;
     let pending = take_pending(task.pid_tgid)?;
     if pending.syscall != syscall::PRIVILEGED_CREDS {

@@ -18,7 +18,7 @@
 //! <https://github.com/torvalds/linux/blob/v6.18/net/socket.c> (__sock_create: SOCK_PACKET on
 //! PF_INET becomes PF_PACKET), <https://github.com/torvalds/linux/blob/v6.18/net/ipv4/af_inet.c>
 //! (inet_create runs BPF_CGROUP_RUN_PROG_INET_SOCK; packet_create runs no cgroup hook).
-use crate::dispatch::Sys;
+use crate::dispatch::{Enter, Exit};
 use aya_ebpf::{
     Global,
     helpers::generated::bpf_probe_read_user,
@@ -89,7 +89,7 @@ crate::syscall_program!(sys_enter_socket, "sys_enter_socket", exit = false, |ctx
     let _ = socket_enter(ctx);
 });
 
-fn socket_enter(ctx: &Sys) -> Option<()> {
+fn socket_enter(ctx: &Enter) -> Option<()> {
     // (int family, int type, int protocol)
     // SAFETY: syscall tracepoint records hold their arguments from offset 16.
     let family: u64 = unsafe { ctx.read_at(16) }.ok()?;
@@ -133,7 +133,7 @@ crate::syscall_program!(sys_exit_socket, "sys_exit_socket", exit = true, |ctx| {
     let _ = socket_exit(ctx);
 });
 
-fn socket_exit(ctx: &Sys) -> Option<()> {
+fn socket_exit(ctx: &Exit) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if p.syscall != syscall::SOCKET {
@@ -360,7 +360,7 @@ fn raw_seen() -> bool {
     RAW_SEEN.get(0).is_some_and(|v| *v != 0)
 }
 
-fn write_enter(ctx: &Sys) -> Option<()> {
+fn write_enter(ctx: &Enter) -> Option<()> {
     if !raw_seen() {
         return None;
     }
@@ -388,7 +388,7 @@ crate::syscall_program!(sys_exit_write, "sys_exit_write", exit = true, |ctx| {
     let _ = write_exit(ctx);
 });
 
-fn write_exit(ctx: &Sys) -> Option<()> {
+fn write_exit(ctx: &Exit) -> Option<()> {
     if !raw_seen() {
         return None;
     }

@@ -6,7 +6,7 @@
 //! User ABI (x86_64/arm64): `struct user_msghdr { void *name; int namelen; struct iovec *iov;
 //! size_t iovlen; ... }` (name at 0, iov at 16), `struct mmsghdr { user_msghdr hdr; unsigned
 //! len; }` (hdr at 0), `struct iovec { void *base; size_t len; }`.
-use crate::dispatch::Sys;
+use crate::dispatch::{Enter, Exit};
 use aya_ebpf::helpers::generated::{bpf_loop, bpf_probe_read_user};
 use core::ffi::c_void;
 use monitor_common::{ConnectRecord, DNS_MAX, DnsRecord, counter, kind, syscall};
@@ -26,7 +26,7 @@ const AF_INET6: u16 = 10;
 const DNS_PORT: u16 = 53;
 
 #[inline(always)]
-fn stash(ctx: &Sys, syscall: u32) -> Option<()> {
+fn stash(ctx: &Enter, syscall: u32) -> Option<()> {
     let task = current_tracked()?;
     let mut args = [0u64; 4];
     let mut i = 0;
@@ -116,7 +116,7 @@ fn user_u64(addr: u64) -> u64 {
     v
 }
 
-fn send_exit(ctx: &Sys) -> Option<()> {
+fn send_exit(ctx: &Exit) -> Option<()> {
     let task = current_tracked()?;
     let p = take_pending(task.pid_tgid)?;
     if !matches!(

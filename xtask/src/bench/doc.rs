@@ -9,6 +9,7 @@ pub(super) struct Doc {
     pub(super) memory: Option<Vec<MemoryRun>>,
     pub(super) builds: Option<Builds>,
     pub(super) guard: Option<GuardCost>,
+    pub(super) open_cost: Option<Vec<OpenCostRun>>,
     pub(super) verifier: Vec<(String, u64)>,
 }
 
@@ -94,6 +95,9 @@ impl Doc {
         }
         if let Some(guard) = &self.guard {
             render_guard(&mut md, guard);
+        }
+        if let Some(runs) = &self.open_cost {
+            render_open_cost(&mut md, runs);
         }
         if !self.verifier.is_empty() {
             let _ = writeln!(md, "## eBPF programs\n");

@@ -35,6 +35,7 @@ mod guard;
 mod machine;
 mod measure;
 mod memory;
+mod open_cost;
 mod startup;
 mod storm;
 
@@ -45,6 +46,7 @@ use guard::*;
 use machine::*;
 use measure::*;
 use memory::*;
+use open_cost::*;
 use startup::*;
 use storm::*;
 
@@ -52,7 +54,7 @@ pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--rounds N] 
 
   --quick          one round of builds, short storms; writes target/bench/BENCHMARKS.md
   --rounds N       rounds of real builds (default 8)
-  --only LIST      comma-separated sections: startup, storm, memory, builds, guard (a partial run writes
+  --only LIST      comma-separated sections: startup, storm, memory, builds, guard, opencost (a partial run writes
                    target/bench/BENCHMARKS.md)";
 
 /// ripgrep, pinned.
@@ -74,14 +76,16 @@ pub(super) enum Section {
     Memory,
     Builds,
     Guard,
+    OpenCost,
 }
 
-pub(super) const SECTIONS: [(&str, Section); 5] = [
+pub(super) const SECTIONS: [(&str, Section); 6] = [
     ("startup", Section::Startup),
     ("storm", Section::Storm),
     ("memory", Section::Memory),
     ("builds", Section::Builds),
     ("guard", Section::Guard),
+    ("opencost", Section::OpenCost),
 ];
 
 pub(super) struct Options {
@@ -216,6 +220,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
     if options.runs(Section::Guard) {
         doc.guard = Some(bench.guard(options.rounds)?);
+    }
+    if options.runs(Section::OpenCost) {
+        doc.open_cost = Some(bench.open_cost(options.rounds.min(5))?);
     }
     doc.verifier = verifier_stats(&bench);
     let out = if options.full() {
