@@ -126,7 +126,7 @@ pub(super) fn render_open_cost(md: &mut String, runs: &[OpenCostRun]) {
         let _ = writeln!(md, "\nBy program, last run without `--enforce`:\n");
         let _ = writeln!(md, "| program | runs | ns per run |\n|---|---:|---:|");
         let mut programs: Vec<&ProgramCost> = last.programs.iter().collect();
-        programs.sort_by(|a, b| b.ns.cmp(&a.ns));
+        programs.sort_by_key(|p| std::cmp::Reverse(p.ns));
         for p in programs.iter().take(6) {
             let _ = writeln!(
                 md,
