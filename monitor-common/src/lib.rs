@@ -21,7 +21,8 @@ pub mod records;
 pub mod dispatch {
     /// Slots in each array.
     pub const SLOTS: u32 = 520;
-    /// Exit array: the program for 32-bit (compat) calls.
+    /// Exit array: the program for 32-bit (compat) calls; entry array: under `--enforce`, the
+    /// one that kills them at entry.
     pub const COMPAT_SLOT: u32 = 512;
     /// Exit array: the new name of a rename or link, reported after its old name.
     pub const LINK_NEW_SLOT: u32 = 513;

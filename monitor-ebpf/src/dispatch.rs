@@ -35,7 +35,8 @@ use crate::output::{current_tracked, in_compat_syscall, in_compat_syscall_of};
 /// Slots of the program arrays: the call numbers (below 512 on x86_64), then ours.
 #[cfg(bpf_target_arch = "x86_64")]
 const SLOTS: u32 = monitor_common::dispatch::SLOTS;
-/// In `SYS_EXIT_PROGS`: the program for 32-bit calls.
+/// In `SYS_EXIT_PROGS`: the program for 32-bit calls; in `SYS_ENTER_PROGS`, under `--enforce`,
+/// the one that kills at their entry.
 #[cfg(bpf_target_arch = "x86_64")]
 pub const COMPAT_SLOT: u32 = monitor_common::dispatch::COMPAT_SLOT;
 /// In `SYS_EXIT_PROGS`: the new name of a rename or link, reported after its old name.
@@ -80,6 +81,15 @@ fn watched(calls: &'static [u64; 8], nr: u64) -> bool {
 #[cfg(bpf_target_arch = "x86_64")]
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
+    // Under --enforce a tracked process's 32-bit call is killed at entry (enforce_kill.rs).
+    // `ENFORCE` is a frozen global: without --enforce the verifier drops this test altogether.
+    if crate::maps::ENFORCE.load() != 0 && in_compat_syscall() {
+        if current_tracked().is_some() {
+            // SAFETY: the context is this program's own; on failure control returns.
+            unsafe { SYS_ENTER_PROGS.tail_call(&ctx, COMPAT_SLOT) };
+        }
+        return 0;
+    }
     let nr: u64 = ctx.arg(1);
     if watched(&ENTER_CALLS, nr) && !in_compat_syscall() && current_tracked().is_some() {
         // SAFETY: the context is this program's own; on failure (an empty slot) control returns.

@@ -234,17 +234,14 @@ pub fn after_exec(o: &monitor_common::KernelOffsets) {
     }
 }
 
-/// `sys_enter(struct pt_regs *regs, long id)`, attached only under `--enforce`: a 32-bit system
+/// `sys_enter(struct pt_regs *regs, long id)` of a tracked process's 32-bit call, under
+/// `--enforce` only (the dispatcher, `dispatch::raw_sys_enter`, tail-calls it): a 32-bit system
 /// call by crate code kills at its entry (the call still runs, for a process that never runs
 /// again; a blocking one is cut short by the pending SIGKILL). A program of its own, not a part
-/// of `compat::sys_exit_compat`, whose stack and verifier budget are spent; its first test (one
-/// load from the task) is all other system calls of the machine pay, and only while enforcing.
+/// of `compat::sys_exit_compat`, whose stack and verifier budget are spent.
 #[cfg(bpf_target_arch = "x86_64")]
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn raw_sys_enter_compat_kill(ctx: RawTracePointContext) -> i32 {
-    if !crate::output::in_compat_syscall() {
-        return 0;
-    }
+#[raw_tracepoint]
+pub fn sys_enter_compat_kill(ctx: RawTracePointContext) -> i32 {
     let Some(task) = crate::output::current_tracked() else {
         return 0;
     };

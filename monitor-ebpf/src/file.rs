@@ -393,7 +393,7 @@ pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()>
     // --enforce: after the record, so that the act is reported before the kill. Still before
     // the return to user mode, so a secret is never read and an append never written. Not for
     // 32-bit opens (`compat::sys_exit_compat` has no stack left for the call): the first 32-bit
-    // call of crate code kills at its entry (`enforce_kill::raw_sys_enter_compat_kill`).
+    // call of crate code kills at its entry (`enforce_kill::sys_enter_compat_kill`).
     if crate::enforce_kill::enforcing()
         && extra & flag::COMPAT == 0
         && let Some(path) = resolve

@@ -59,7 +59,15 @@ pub(super) fn fill(ebpf: &mut aya::Ebpf, programs: &[&Program]) -> Result<(), Se
                     *nr as u32,
                     format!("sys_{}_{call}", side.word()),
                 ),
-                Hook::ExitSlot(slot) => ("SYS_EXIT_PROGS", *slot, "its own slot".to_owned()),
+                Hook::Slot(side, slot) => (
+                    if *side == Side::Enter {
+                        "SYS_ENTER_PROGS"
+                    } else {
+                        "SYS_EXIT_PROGS"
+                    },
+                    *slot,
+                    "its own slot".to_owned(),
+                ),
                 _ => continue,
             };
             let loaded = ebpf.program(program.name).ok_or_else(|| {

@@ -12,9 +12,9 @@ pub(super) enum Hook {
     /// the machine ~600 ns, the dispatcher almost nothing); elsewhere it is attached to the
     /// `syscalls:sys_{enter,exit}_NAME` tracepoint.
     Syscall(Side, &'static str, i64),
-    /// A slot of the exit dispatcher's array above the call numbers
-    /// (`monitor_common::dispatch`): programs other programs continue with.
-    ExitSlot(u32),
+    /// A slot of a dispatcher's array above the call numbers (`monitor_common::dispatch`):
+    /// 32-bit calls' programs, and programs other programs continue with.
+    Slot(Side, u32),
 }
 
 /// A system call's entry or exit.
@@ -48,8 +48,8 @@ pub(super) struct Program {
 pub(super) const ENFORCE_PROGRAMS: &[Program] = &[
     #[cfg(target_arch = "x86_64")]
     Program {
-        name: "raw_sys_enter_compat_kill",
-        hooks: &[Hook::RawTracePoint("sys_enter")],
+        name: "sys_enter_compat_kill",
+        hooks: &[Hook::Slot(Enter, monitor_common::dispatch::COMPAT_SLOT)],
         required: true,
     },
 ];
@@ -161,7 +161,7 @@ pub(super) const PROGRAMS: &[Program] = &[
     #[cfg(target_arch = "x86_64")]
     Program {
         name: "sys_exit_compat",
-        hooks: &[Hook::ExitSlot(monitor_common::dispatch::COMPAT_SLOT)],
+        hooks: &[Hook::Slot(Exit, monitor_common::dispatch::COMPAT_SLOT)],
         required: true,
     },
     // Renames and links go to `sys_exit_link_source` first (their old names), which continues
@@ -177,7 +177,7 @@ pub(super) const PROGRAMS: &[Program] = &[
             Hook::Syscall(Exit, "open_by_handle_at", libc::SYS_open_by_handle_at),
             Hook::Syscall(Exit, "symlink", libc::SYS_symlink),
             Hook::Syscall(Exit, "symlinkat", libc::SYS_symlinkat),
-            Hook::ExitSlot(monitor_common::dispatch::LINK_NEW_SLOT),
+            Hook::Slot(Exit, monitor_common::dispatch::LINK_NEW_SLOT),
         ],
         required: true,
     },
