@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Replay(args)) => return replay(&args),
         Some(Command::Profiles(args)) => return profiles(&args),
         Some(Command::Guard(args)) => return guard(&args),
+        Some(Command::Attach(args)) => return crate::tui::attach::run(&args.socket, args.pid),
         Some(Command::Learn(args)) => match args.accept.as_deref().map(Accept::parse).transpose() {
             Ok(accept) => watch_command(
                 args.watch,

@@ -5,6 +5,7 @@
 //! pipeline (see [`builds`]), checked with its workspace's profiles and policy exactly as
 //! `buildwatch ci` would (see [`workspace`]); when it ends, its findings go to the journal, the
 //! JSON Lines log and the user's desktop (see [`sinks`]). docs/guard.md is the user's guide.
+pub mod attach;
 pub mod builds;
 pub mod sinks;
 pub mod status;
@@ -15,7 +16,7 @@ use std::{
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
-        mpsc::{RecvTimeoutError, sync_channel},
+        mpsc::{RecvTimeoutError, channel, sync_channel},
     },
     thread,
     time::{Duration, Instant},
@@ -90,7 +91,8 @@ pub fn run(options: &GuardOptions) -> i32 {
         );
     }
     let status = Arc::new(Mutex::new(status::Status::default()));
-    let _server = match status::Server::start(&options.socket, status.clone()) {
+    let (attach_tx, attach_rx) = channel::<attach::Pending>();
+    let _server = match status::Server::start(&options.socket, status.clone(), attach_tx) {
         Ok(server) => server,
         Err(e) => return fail(e, EXIT_SETUP),
     };
@@ -154,8 +156,10 @@ pub fn run(options: &GuardOptions) -> i32 {
     }
 
     let mut builds = Builds::new(std::process::id());
-    let emit = |ended: Vec<Ended>, log: &mut Option<JsonLog>| {
+    let mut followers = attach::Followers::default();
+    let emit = |ended: Vec<Ended>, log: &mut Option<JsonLog>, followers: &mut attach::Followers| {
         for build in ended {
+            followers.ended(&build);
             report(&journal, log, &build, options.notify);
             if let Ok(mut s) = status.lock() {
                 s.ended(&build);
@@ -175,8 +179,10 @@ pub fn run(options: &GuardOptions) -> i32 {
                 for message in batch {
                     match message {
                         StreamMessage::Event(event) => {
-                            let ended = builds.process(event);
-                            emit(ended, &mut log);
+                            let ended = builds.process_observed(event, &mut |root, e, p| {
+                                followers.event(root, e, p);
+                            });
+                            emit(ended, &mut log, &mut followers);
                         }
                         StreamMessage::DecodeError(e) => {
                             journal.send(
@@ -201,7 +207,11 @@ pub fn run(options: &GuardOptions) -> i32 {
         for pid in leftovers {
             sensor.untrack(pid);
         }
-        emit(ended, &mut log);
+        emit(ended, &mut log, &mut followers);
+        while let Ok(pending) = attach_rx.try_recv() {
+            followers.accept(pending, &builds);
+        }
+        followers.tick(&builds);
         if let Ok(mut s) = status.lock() {
             s.refresh(builds.active());
         }
@@ -231,7 +241,7 @@ pub fn run(options: &GuardOptions) -> i32 {
     let _ = reader.join();
     let unfinished = builds.finish_all();
     let count = unfinished.len();
-    emit(unfinished, &mut log);
+    emit(unfinished, &mut log, &mut followers);
     // Detaches every program and frees the maps (the sensor's drop).
     drop(sensor);
     let message = if exit == 0 {
