@@ -296,3 +296,92 @@ fn buildwatch_cgroups() -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[test]
+#[ignore = "privileged: creates a user and loads the eBPF programs"]
+fn guard_enforce_kills_and_refuses_in_builds_it_did_not_start() {
+    let world = World::new();
+    let guard = Guard::start_with(world.dir.path(), &["--enforce"]);
+    let started = guard.stderr();
+    assert!(
+        !started.contains("io_uring are not seen"),
+        "the socket hooks are on the cgroup2 root: {started}"
+    );
+
+    // Kill mode: keyscan's build script opens the user's key and dies before reading it; the
+    // build fails.
+    let ws_kill = world.workspace("ws-kill");
+    let out = world
+        .as_user(&ws_kill, "cargo build --offline -p keyscan")
+        .output()
+        .expect("run the build");
+    assert!(!out.status.success(), "the build failed: {out:?}");
+    let found = guard.wait_finding(&ws_kill, "sensitive-read");
+    let f = found
+        .iter()
+        .find(|f| f["code"] == "sensitive-read" && f["crate"]["name"] == "keyscan")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert_eq!(f["killed"], true, "{f:#}");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("killed by --enforce"),
+        "{f:#}"
+    );
+
+    // Network refusal: netprobe's build script connects to the listener and is refused (it
+    // ignores the error, so the build succeeds); the listener gets nothing.
+    let ws_net = world.workspace("ws-net");
+    world.run(&ws_net, "cargo build --offline -p netprobe");
+    let found = guard.wait_finding(&ws_net, "unexpected-network");
+    let f = found
+        .iter()
+        .find(|f| f["code"] == "unexpected-network" && f["crate"]["name"] == "netprobe")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused by --enforce"),
+        "{f:#}"
+    );
+    assert!(
+        matches!(world.listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "netprobe's connection was refused"
+    );
+
+    // A benign build is held and let go at each build script's exec, and has no findings.
+    let ws_benign = world.workspace("ws-benign");
+    world.run(
+        &ws_benign,
+        "cargo build --offline -p benign-bs -p benign-derive",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(guard.findings_in(&ws_benign), Vec::<Value>::new());
+
+    // The rest of the machine is not refused: the test itself reaches the listener.
+    let addr = world.listener.local_addr().expect("addr");
+    std::net::TcpStream::connect(addr).expect("an unwatched process connects");
+    let start = Instant::now();
+    loop {
+        match world.listener.accept() {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("accept: {e}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no connection");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut guard = guard;
+    // SAFETY: kill(2) on the guard, our child.
+    unsafe { libc::kill(guard.child.id() as i32, libc::SIGTERM) };
+    let status = guard.child.wait().expect("wait for the guard");
+    assert_eq!(status.code(), Some(0), "{}", guard.stderr());
+    assert!(
+        !guard.stderr().contains("enforcing:"),
+        "no enforcement errors: {}",
+        guard.stderr()
+    );
+}

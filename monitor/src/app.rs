@@ -204,6 +204,7 @@ fn guard(args: &crate::cli::GuardArgs) -> i32 {
         ring_buffer_bytes: args.ring_buffer_size,
         notify: !args.no_notify,
         journal: args.journal_socket.clone(),
+        enforce: args.enforce,
     })
 }
 

@@ -102,6 +102,11 @@ pub struct GuardArgs {
     #[arg(long)]
     pub no_notify: bool,
 
+    /// Enforce in every build, as `ci --enforce`: crate code's network refused unless its
+    /// profile allows it, and kill mode (docs/guard.md). Needs cgroup v2.
+    #[arg(long)]
+    pub enforce: bool,
+
     /// journald's native socket.
     #[arg(
         long,

@@ -120,15 +120,15 @@ impl Builds {
     /// Routes `event` to its build (opening one for a new root); returns ended builds (a pid
     /// reused by a new root ends the old build first).
     pub fn process(&mut self, event: Event) -> Vec<Ended> {
-        self.process_observed(event, &mut |_, _, _| {})
+        self.process_observed(event, &mut |_, _| {})
     }
 
-    /// [`Self::process`], telling `observe` each build's root and the event as attributed
-    /// (with the build's pipeline after it): how attached views follow a build.
+    /// [`Self::process`], telling `observe` each event as attributed, with its build after it:
+    /// how enforcement and attached views follow a build.
     pub fn process_observed(
         &mut self,
         event: Event,
-        observe: &mut dyn FnMut(u32, &Event, &Pipeline),
+        observe: &mut dyn FnMut(&Event, &Build),
     ) -> Vec<Ended> {
         let mut ended = Vec::new();
         if let EventKind::Exec(exec) = &event.kind {
@@ -163,7 +163,7 @@ impl Builds {
                             build.root_exit = Some(e.clone());
                         }
                     }
-                    observe(key, &event, &build.pipeline);
+                    observe(&event, build);
                 }
                 if exit {
                     self.owner.remove(&pid);
@@ -171,9 +171,9 @@ impl Builds {
             }
             // Losses are the machine's, not one build's: every build is told.
             None if matches!(event.kind, EventKind::Lost(_)) => {
-                for (key, build) in &mut self.builds {
+                for build in self.builds.values_mut() {
                     let (event, _) = build.pipeline.process_through(event.clone());
-                    observe(*key, &event, &build.pipeline);
+                    observe(&event, build);
                 }
             }
             None => self.unrouted += 1,
