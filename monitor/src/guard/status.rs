@@ -291,3 +291,44 @@ pub fn connect(path: &Path, request: &Request) -> Result<UnixStream, String> {
         .map_err(|e| format!("cannot ask the guard on {} ({e})", path.display()))?;
     Ok(stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, EventKind, Exec};
+
+    #[test]
+    fn each_user_sees_their_own_builds_root_sees_all() {
+        // A real process (this one), so that its uid can be read.
+        let me = std::process::id();
+        let uid = nix::unistd::getuid().as_raw();
+        let mut builds = super::super::builds::Builds::new(1);
+        builds.process(Event {
+            time_ns: 1,
+            pid: me,
+            tid: me,
+            ppid: 0,
+            comm: String::new(),
+            actor: None,
+            callers: Vec::new(),
+            kind: EventKind::Exec(Exec {
+                path: "/t/bin/cargo".to_owned(),
+                argv: vec!["cargo".to_owned(), "build".to_owned()],
+                cwd: Some("/".to_owned()),
+                guard_root: true,
+                ..Exec::default()
+            }),
+        });
+        let mut status = Status::default();
+        status.refresh(builds.active());
+        let line = format!("pid {me} uid {uid} ");
+        for viewer in [0, uid] {
+            let text = status.render(viewer);
+            assert!(text.contains(&line), "{text}");
+            assert!(text.contains("buildwatch attach PID"), "{text}");
+        }
+        let text = status.render(uid + 1);
+        assert!(!text.contains(&line), "{text}");
+        assert!(text.contains("builds being watched (yours): 0"), "{text}");
+    }
+}
