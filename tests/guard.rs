@@ -11,251 +11,16 @@ mod support;
 
 use std::{
     io::{BufRead as _, BufReader, Read as _},
-    net::TcpListener,
-    os::unix::{fs::PermissionsExt as _, process::CommandExt as _},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use support::{bin, copy_fixture, require_root};
-
-const USER: &str = "bwguarded";
-
-/// The build user, removed on drop.
-struct TestUser {
-    uid: u32,
-    gid: u32,
-}
-
-impl TestUser {
-    fn create(home: &Path) -> Self {
-        let _ = Command::new("userdel").arg(USER).output();
-        let out = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", "--home-dir"])
-            .arg(home)
-            .arg(USER)
-            .output()
-            .expect("run useradd");
-        assert!(out.status.success(), "useradd: {out:?}");
-        let user = nix::unistd::User::from_name(USER)
-            .expect("lookup")
-            .expect("the user just created");
-        Self {
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(USER).output();
-    }
-}
-
-/// The guard, a child of the test; killed on drop if the test did not stop it.
-struct Guard {
-    child: Child,
-    stderr: PathBuf,
-    log: PathBuf,
-    socket: PathBuf,
-}
-
-impl Guard {
-    fn start(dir: &Path) -> Self {
-        let stderr = dir.join("guard.stderr");
-        let log = dir.join("guard.jsonl");
-        let socket = dir.join("guard.sock");
-        let child = Command::new(bin())
-            .args(["guard", "--no-notify", "--grace", "5", "--log"])
-            .arg(&log)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--journal-socket")
-            .arg(dir.join("no-journal"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("start the guard");
-        let guard = Self {
-            child,
-            stderr,
-            log,
-            socket,
-        };
-        guard.wait_stderr("watching every build", Duration::from_secs(120));
-        guard
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn wait_stderr(&self, text: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.stderr();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "the guard did not say `{text}`:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// The log's findings of builds in `ws`.
-    fn findings_in(&self, ws: &Path) -> Vec<Value> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let ws = ws.display().to_string();
-        text.lines()
-            .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
-            .filter(|f| f["workspace"].as_str() == Some(ws.as_str()))
-            .collect()
-    }
-
-    /// Waits until the log has a finding of `ws` with `code` (builds are reported when they end).
-    fn wait_finding(&self, ws: &Path, code: &str) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
-            let found = self.findings_in(ws);
-            if found.iter().any(|f| f["code"] == code) {
-                return found;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "no {code} finding for {} in the log; its findings: {found:#?}\nguard:\n{}",
-                ws.display(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    fn status(&self) -> String {
-        let out = Command::new(bin())
-            .args(["guard", "--status", "--socket"])
-            .arg(&self.socket)
-            .output()
-            .expect("guard --status");
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The test's world: a user, its home with a fake key, a hard-linked toolchain, a listener.
-struct World {
-    dir: tempfile::TempDir,
-    user: TestUser,
-    listener: TcpListener,
-}
-
-impl World {
-    fn new() -> Self {
-        require_root();
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(home.join(".ssh")).expect("mkdir");
-        std::fs::write(home.join(".ssh/id_rsa"), "FAKE KEY\n").expect("key");
-        let user = TestUser::create(&home);
-        let sysroot = String::from_utf8(
-            Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .expect("rustc --print sysroot")
-                .stdout,
-        )
-        .expect("utf-8");
-        // Hard links: the same files (identities) as the toolchain the guard knows, under
-        // another path.
-        let status = Command::new("cp")
-            .arg("-al")
-            .arg(sysroot.trim())
-            .arg(dir.path().join("toolchain"))
-            .status()
-            .expect("cp -al");
-        assert!(status.success(), "hard-link the toolchain");
-        let status = Command::new("chown")
-            .args(["-R", &format!("{USER}:")])
-            .arg(&home)
-            .status()
-            .expect("chown");
-        assert!(status.success());
-        let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-        listener.set_nonblocking(true).expect("nonblocking");
-        Self {
-            dir,
-            user,
-            listener,
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// A fresh copy of the hostile fixture, owned by the user; its canonical path.
-    fn workspace(&self, name: &str) -> PathBuf {
-        let ws = self.path(name);
-        std::fs::create_dir_all(&ws).expect("mkdir");
-        copy_fixture("hostile", &ws);
-        let status = Command::new("chown")
-            .args(["-R", &format!("{USER}:")])
-            .arg(&ws)
-            .status()
-            .expect("chown");
-        assert!(status.success());
-        ws.canonicalize().expect("canonical")
-    }
-
-    /// `sh -c script` in `ws` as the user, with the hard-linked toolchain first on PATH; not
-    /// started by buildwatch in any way.
-    fn as_user(&self, ws: &Path, script: &str) -> Command {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(script)
-            .current_dir(ws)
-            .env_clear()
-            .env(
-                "PATH",
-                format!("{}:/usr/bin:/bin", self.path("toolchain/bin").display()),
-            )
-            .env("HOME", self.path("home"))
-            .env("CARGO_HOME", self.path("home/.cargo"))
-            .env("BW_PORT", self.port().to_string())
-            .env("CARGO_TERM_COLOR", "never")
-            .uid(self.user.uid)
-            .gid(self.user.gid);
-        cmd
-    }
-
-    fn run(&self, ws: &Path, script: &str) {
-        let out = self.as_user(ws, script).output().expect("run the build");
-        assert!(
-            out.status.success(),
-            "`{script}` failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn port(&self) -> u16 {
-        self.listener.local_addr().expect("addr").port()
-    }
-}
+use support::{
+    bin,
+    guarded::{Guard, World},
+};
 
 /// The fixture's crates and their versions.
 fn version_of(krate: &str) -> &'static str {
@@ -530,4 +295,93 @@ fn buildwatch_cgroups() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[test]
+#[ignore = "privileged: creates a user and loads the eBPF programs"]
+fn guard_enforce_kills_and_refuses_in_builds_it_did_not_start() {
+    let world = World::new();
+    let guard = Guard::start_with(world.dir.path(), &["--enforce"]);
+    let started = guard.stderr();
+    assert!(
+        !started.contains("io_uring are not seen"),
+        "the socket hooks are on the cgroup2 root: {started}"
+    );
+
+    // Kill mode: keyscan's build script opens the user's key and dies before reading it; the
+    // build fails.
+    let ws_kill = world.workspace("ws-kill");
+    let out = world
+        .as_user(&ws_kill, "cargo build --offline -p keyscan")
+        .output()
+        .expect("run the build");
+    assert!(!out.status.success(), "the build failed: {out:?}");
+    let found = guard.wait_finding(&ws_kill, "sensitive-read");
+    let f = found
+        .iter()
+        .find(|f| f["code"] == "sensitive-read" && f["crate"]["name"] == "keyscan")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert_eq!(f["killed"], true, "{f:#}");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("killed by --enforce"),
+        "{f:#}"
+    );
+
+    // Network refusal: netprobe's build script connects to the listener and is refused (it
+    // ignores the error, so the build succeeds); the listener gets nothing.
+    let ws_net = world.workspace("ws-net");
+    world.run(&ws_net, "cargo build --offline -p netprobe");
+    let found = guard.wait_finding(&ws_net, "unexpected-network");
+    let f = found
+        .iter()
+        .find(|f| f["code"] == "unexpected-network" && f["crate"]["name"] == "netprobe")
+        .unwrap_or_else(|| panic!("{found:#?}"));
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused by --enforce"),
+        "{f:#}"
+    );
+    assert!(
+        matches!(world.listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "netprobe's connection was refused"
+    );
+
+    // A benign build is held and let go at each build script's exec, and has no findings.
+    let ws_benign = world.workspace("ws-benign");
+    world.run(
+        &ws_benign,
+        "cargo build --offline -p benign-bs -p benign-derive",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(guard.findings_in(&ws_benign), Vec::<Value>::new());
+
+    // The rest of the machine is not refused: the test itself reaches the listener.
+    let addr = world.listener.local_addr().expect("addr");
+    std::net::TcpStream::connect(addr).expect("an unwatched process connects");
+    let start = Instant::now();
+    loop {
+        match world.listener.accept() {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("accept: {e}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no connection");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut guard = guard;
+    // SAFETY: kill(2) on the guard, our child.
+    unsafe { libc::kill(guard.child.id() as i32, libc::SIGTERM) };
+    let status = guard.child.wait().expect("wait for the guard");
+    assert_eq!(status.code(), Some(0), "{}", guard.stderr());
+    assert!(
+        !guard.stderr().contains("enforcing:"),
+        "no enforcement errors: {}",
+        guard.stderr()
+    );
 }

@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Replay(args)) => return replay(&args),
         Some(Command::Profiles(args)) => return profiles(&args),
         Some(Command::Guard(args)) => return guard(&args),
+        Some(Command::Attach(args)) => return crate::tui::attach::run(&args.socket, args.pid),
         Some(Command::Learn(args)) => match args.accept.as_deref().map(Accept::parse).transpose() {
             Ok(accept) => watch_command(
                 args.watch,
@@ -203,6 +204,7 @@ fn guard(args: &crate::cli::GuardArgs) -> i32 {
         ring_buffer_bytes: args.ring_buffer_size,
         notify: !args.no_notify,
         journal: args.journal_socket.clone(),
+        enforce: args.enforce,
     })
 }
 

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
     about,
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
-    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch learn [OPTIONS] -- <COMMAND>...\n       buildwatch ci [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>\n       buildwatch profiles [OPTIONS]\n       buildwatch guard [OPTIONS]",
+    override_usage = "buildwatch [OPTIONS] -- <COMMAND>...\n       buildwatch learn [OPTIONS] -- <COMMAND>...\n       buildwatch ci [OPTIONS] -- <COMMAND>...\n       buildwatch replay [OPTIONS] <EVENTS>\n       buildwatch profiles [OPTIONS]\n       buildwatch guard [OPTIONS]\n       buildwatch attach [PID]",
     after_help = "Exit status: the watched command's own (128+N if signal N killed it); 2 when \
                   buildwatch could not start (the command was not run); ci: 3 when a finding \
                   fails the policy, 4 when monitoring was incomplete."
@@ -43,6 +43,26 @@ pub enum Command {
     /// terminal, an editor's rust-analyzer), and report each build's findings to the journal,
     /// a log and the user's desktop (docs/guard.md).
     Guard(GuardArgs),
+    /// The live view of a build `buildwatch guard` is watching: the one with process PID, or
+    /// your only one. Quitting leaves the build and the guard alone.
+    Attach(AttachArgs),
+}
+
+/// Options of `attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// A process of the build (its root or any other; `buildwatch guard --status` lists the
+    /// builds). Without it: your only build being watched.
+    #[arg(value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// The running guard's socket.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/buildwatch/guard.sock"
+    )]
+    pub socket: PathBuf,
 }
 
 /// Options of `guard`.
@@ -81,6 +101,11 @@ pub struct GuardArgs {
     /// No desktop notifications.
     #[arg(long)]
     pub no_notify: bool,
+
+    /// Enforce in every build, as `ci --enforce`: crate code's network refused unless its
+    /// profile allows it, and kill mode (docs/guard.md). Needs cgroup v2.
+    #[arg(long)]
+    pub enforce: bool,
 
     /// journald's native socket.
     #[arg(

@@ -34,17 +34,11 @@ use crate::{
 /// Keeps the kernel's crate groups and allow lists in step with attribution.
 pub struct Enforcer<'a> {
     sensor: &'a mut Sensor,
-    profiles: ProfileSet,
-    groups: HashMap<CrateRef, u32>,
+    groups: CrateGroups,
     next: u32,
+    held: Held,
     /// Problems updating the kernel maps (each makes enforcement stricter, never looser).
     pub errors: Vec<String>,
-    /// Held build scripts not yet attributed, and since when they have been seen so.
-    held: HashMap<u32, Instant>,
-    last_scan: Instant,
-    /// The secrets and persistence targets the kernel knows by identity, in its order: what a
-    /// crate group may be allowed to touch without being killed.
-    known: KnownFiles,
 }
 
 /// The kernel's numbered files, for kill allowances.
@@ -60,6 +54,9 @@ pub struct KnownFiles {
 /// allowances.
 const HOLD_LIMIT: Duration = Duration::from_secs(1);
 
+/// The first group number for build scripts' crates.
+pub const FIRST_CRATE_GROUP: u32 = GROUP_RUSTC + 1;
+
 impl<'a> Enforcer<'a> {
     /// Prepares enforcement: rustc processes, and the programs proc-macros start, may reach
     /// what any proc-macro profile allows.
@@ -68,30 +65,84 @@ impl<'a> Enforcer<'a> {
         profiles: ProfileSet,
         known: KnownFiles,
     ) -> Result<Self, SensorError> {
-        let mut e = Self {
+        let mut groups = CrateGroups::new(profiles, known);
+        groups.install_proc_macros(sensor)?;
+        Ok(Self {
             sensor,
+            groups,
+            next: FIRST_CRATE_GROUP,
+            held: Held::default(),
+            errors: Vec::new(),
+        })
+    }
+
+    /// After attributing `event`: a new build script gets its crate's group.
+    pub fn after(&mut self, event: &Event, pipeline: &Pipeline) {
+        self.groups
+            .after(self.sensor, &mut self.next, &mut self.held, event, pipeline);
+        self.errors.append(&mut self.groups.errors);
+    }
+
+    /// See [`Held::release`].
+    pub fn release_held(&mut self) {
+        self.held.release(self.sensor, &mut self.errors);
+    }
+}
+
+/// One build's crate groups: which group each build script's crate has, and what its profile
+/// lets it do. Everything it writes to the kernel is recorded, so that a service watching
+/// many builds (the guard) can take it back when the build ends.
+pub struct CrateGroups {
+    profiles: ProfileSet,
+    groups: HashMap<CrateRef, u32>,
+    known: KnownFiles,
+    /// Network allowances written: (group, address, prefix, port).
+    nets: Vec<(u32, std::net::IpAddr, u8, Option<u16>)>,
+    /// Kill allowances written: (group, class, object).
+    kills: Vec<(u32, u32, u32)>,
+    /// Problems updating the kernel maps (each makes enforcement stricter, never looser).
+    pub errors: Vec<String>,
+}
+
+impl CrateGroups {
+    /// The groups of a build checked with `profiles`.
+    pub fn new(profiles: ProfileSet, known: KnownFiles) -> Self {
+        Self {
             profiles,
             groups: HashMap::new(),
-            next: GROUP_RUSTC + 1,
-            errors: Vec::new(),
-            held: HashMap::new(),
-            last_scan: Instant::now(),
             known,
-        };
-        let rules: Vec<RoleRules> = e
+            nets: Vec::new(),
+            kills: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// rustc processes, and the programs proc-macros start, may reach what any proc-macro
+    /// profile allows.
+    pub fn install_proc_macros(&mut self, sensor: &mut Sensor) -> Result<(), SensorError> {
+        let rules: Vec<RoleRules> = self
             .profiles
             .iter()
             .filter_map(|p| p.proc_macro.clone())
             .collect();
         for r in &rules {
-            e.install(GROUP_RUSTC, r)?;
-            e.install(GROUP_PROC_MACRO, r)?;
+            self.install(sensor, GROUP_RUSTC, r)?;
+            self.install(sensor, GROUP_PROC_MACRO, r)?;
         }
-        Ok(e)
+        Ok(())
     }
 
-    /// After attributing `event`: a new build script gets its crate's group.
-    pub fn after(&mut self, event: &Event, pipeline: &Pipeline) {
+    /// After attributing `event`: a new build script gets its crate's group (a new one taken
+    /// from `next`) and is continued; a tracer killed at ptrace's entry has its target
+    /// continued.
+    pub fn after(
+        &mut self,
+        sensor: &mut Sensor,
+        next: &mut u32,
+        held: &mut Held,
+        event: &Event,
+        pipeline: &Pipeline,
+    ) {
         // A tracer killed at ptrace's entry: the attach itself completed and stopped its target
         // (PTRACE_ATTACH sends SIGSTOP), which the tracer's death leaves stopped. Continued, so
         // that a process of the build is not left hanging (and holding cargo's pipes).
@@ -107,15 +158,15 @@ impl<'a> Enforcer<'a> {
         };
         // The kernel held it (see the module notes): whatever attribution makes of it, it is
         // continued once its group is set.
-        let held = exec.path.ends_with("/build-script-build");
-        self.assign(event.pid, pipeline);
-        if held {
-            self.held.remove(&event.pid);
+        let is_held = exec.path.ends_with("/build-script-build");
+        self.assign(sensor, next, event.pid, pipeline);
+        if is_held {
+            held.held.remove(&event.pid);
             continue_process(event.pid);
         }
     }
 
-    fn assign(&mut self, pid: u32, pipeline: &Pipeline) {
+    fn assign(&mut self, sensor: &mut Sensor, next: &mut u32, pid: u32, pipeline: &Pipeline) {
         let Some(process) = pipeline.attributor().table().get(pid) else {
             return;
         };
@@ -125,52 +176,36 @@ impl<'a> Enforcer<'a> {
         let group = match self.groups.get(krate) {
             Some(g) => *g,
             None => {
-                let g = self.next;
-                self.next += 1;
+                let g = *next;
+                *next += 1;
                 self.groups.insert(krate.clone(), g);
                 if let Some(rules) = self.rules_for(krate)
-                    && let Err(e) = self.install(g, &rules)
+                    && let Err(e) = self.install(sensor, g, &rules)
                 {
                     self.errors.push(format!("allow list of {krate}: {e}"));
                 }
-                if let Err(e) = self.allow_kills(g, krate, pipeline.attributor()) {
+                if let Err(e) = self.allow_kills(sensor, g, krate, pipeline.attributor()) {
                     self.errors.push(format!("kill allowances of {krate}: {e}"));
                 }
                 g
             }
         };
-        if let Err(e) = self.sensor.set_crate_group(pid, group) {
+        if let Err(e) = sensor.set_crate_group(pid, group) {
             self.errors
                 .push(format!("crate group of process {pid}: {e}"));
         }
     }
 
-    /// Continues build scripts the kernel has held for longer than [`HOLD_LIMIT`] without their
-    /// exec record arriving (it was lost): they run with no allowance (refused network). Cheap
-    /// enough to call often; it looks at the kernel's map at most twice a second.
-    pub fn release_held(&mut self) {
-        if self.last_scan.elapsed() < Duration::from_millis(500) {
-            return;
-        }
-        self.last_scan = Instant::now();
-        let unknown: Vec<u32> = self
-            .sensor
-            .crate_groups()
-            .into_iter()
-            .filter(|(pid, group)| *group == GROUP_UNKNOWN && is_stopped(*pid))
-            .map(|(pid, _)| pid)
-            .collect();
-        self.held.retain(|pid, _| unknown.contains(pid));
-        for pid in unknown {
-            let since = *self.held.entry(pid).or_insert_with(Instant::now);
-            if since.elapsed() >= HOLD_LIMIT {
-                self.held.remove(&pid);
-                self.errors.push(format!(
-                    "build script process {pid} was held without its exec record (lost?): \
-                     continued with no network allowed"
-                ));
-                continue_process(pid);
+    /// Takes back what this build's crate groups were allowed (the build ended); the shared
+    /// rustc and proc-macro groups keep theirs.
+    pub fn withdraw(&mut self, sensor: &mut Sensor) {
+        for (group, addr, prefix, port) in self.nets.drain(..) {
+            if group != GROUP_RUSTC && group != GROUP_PROC_MACRO {
+                sensor.disallow(group, addr, prefix, port);
             }
+        }
+        for (group, class, object) in self.kills.drain(..) {
+            sensor.disallow_kill(group, class, object);
         }
     }
 
@@ -189,6 +224,7 @@ impl<'a> Enforcer<'a> {
     /// them. A persistence directory is judged for a file named `x` created in it.
     fn allow_kills(
         &mut self,
+        sensor: &mut Sensor,
         group: u32,
         krate: &CrateRef,
         attributor: &Attributor,
@@ -228,18 +264,24 @@ impl<'a> Enforcer<'a> {
                 })
                 .collect(),
         );
-        for object in secrets {
-            self.sensor.allow_kill(group, kill_class::SECRET, object)?;
-        }
-        for object in persist {
-            self.sensor
-                .allow_kill(group, kill_class::PERSISTENCE, object)?;
+        let kills = secrets
+            .into_iter()
+            .map(|o| (kill_class::SECRET, o))
+            .chain(persist.into_iter().map(|o| (kill_class::PERSISTENCE, o)));
+        for (class, object) in kills {
+            sensor.allow_kill(group, class, object)?;
+            self.kills.push((group, class, object));
         }
         Ok(())
     }
 
     /// Writes a role's network allowances (addresses and CIDR blocks) for `group`.
-    fn install(&mut self, group: u32, rules: &RoleRules) -> Result<(), SensorError> {
+    fn install(
+        &mut self,
+        sensor: &mut Sensor,
+        group: u32,
+        rules: &RoleRules,
+    ) -> Result<(), SensorError> {
         for rule in &rules.network {
             let NetPattern::Inet { host, port } = &rule.pattern else {
                 continue;
@@ -248,26 +290,73 @@ impl<'a> Enforcer<'a> {
                 PortPattern::Any => None,
                 PortPattern::Port(p) => Some(*p),
             };
-            match host {
-                HostPattern::Any => {
-                    self.sensor
-                        .allow(group, std::net::Ipv4Addr::UNSPECIFIED.into(), 0, port)?;
-                    self.sensor
-                        .allow(group, std::net::Ipv6Addr::UNSPECIFIED.into(), 0, port)?;
-                }
-                HostPattern::Addr(addr) => {
-                    let bits = if addr.is_ipv4() { 32 } else { 128 };
-                    self.sensor.allow(group, *addr, bits, port)?;
-                }
-                HostPattern::Net(net) => {
-                    self.sensor
-                        .allow(group, net.network(), net.prefix_len(), port)?
-                }
+            let blocks: Vec<(std::net::IpAddr, u8)> = match host {
+                HostPattern::Any => vec![
+                    (std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
+                    (std::net::Ipv6Addr::UNSPECIFIED.into(), 0),
+                ],
+                HostPattern::Addr(addr) => vec![(*addr, if addr.is_ipv4() { 32 } else { 128 })],
+                HostPattern::Net(net) => vec![(net.network(), net.prefix_len())],
                 // Names cannot be enforced in the kernel: refused there, checked afterwards.
-                HostPattern::Name(_) => {}
+                HostPattern::Name(_) => Vec::new(),
+            };
+            for (addr, prefix) in blocks {
+                sensor.allow(group, addr, prefix, port)?;
+                self.nets.push((group, addr, prefix, port));
             }
         }
         Ok(())
+    }
+}
+
+/// Build scripts the kernel held at exec (see the module notes), waiting for their group.
+#[derive(Default)]
+pub struct Held {
+    /// Held build scripts not yet attributed, and since when they have been seen so.
+    held: HashMap<u32, Instant>,
+    last_scan: Option<Instant>,
+}
+
+impl Held {
+    /// Continues every build script the kernel holds now (a guard stopping: nobody will give
+    /// them their group any more; they run on unwatched, as the rest of their build).
+    pub fn release_all(sensor: &Sensor) {
+        for (pid, group) in sensor.crate_groups() {
+            if group == GROUP_UNKNOWN && is_stopped(pid) {
+                continue_process(pid);
+            }
+        }
+    }
+
+    /// Continues build scripts the kernel has held for longer than [`HOLD_LIMIT`] without
+    /// their exec record arriving (it was lost): they run with no allowance (refused network).
+    /// Cheap enough to call often; it looks at the kernel's map at most twice a second.
+    pub fn release(&mut self, sensor: &Sensor, errors: &mut Vec<String>) {
+        if self
+            .last_scan
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
+        {
+            return;
+        }
+        self.last_scan = Some(Instant::now());
+        let unknown: Vec<u32> = sensor
+            .crate_groups()
+            .into_iter()
+            .filter(|(pid, group)| *group == GROUP_UNKNOWN && is_stopped(*pid))
+            .map(|(pid, _)| pid)
+            .collect();
+        self.held.retain(|pid, _| unknown.contains(pid));
+        for pid in unknown {
+            let since = *self.held.entry(pid).or_insert_with(Instant::now);
+            if since.elapsed() >= HOLD_LIMIT {
+                self.held.remove(&pid);
+                errors.push(format!(
+                    "build script process {pid} was held without its exec record (lost?): \
+                     continued with no network allowed"
+                ));
+                continue_process(pid);
+            }
+        }
     }
 }
 

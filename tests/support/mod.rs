@@ -9,6 +9,9 @@ use std::{
 
 use buildwatch::model::{Event, EventKind};
 
+pub mod guarded;
+pub mod tmux;
+
 /// The buildwatch binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_buildwatch")

@@ -13,7 +13,7 @@ use std::{
 
 use super::workspace::{self, Workspace};
 use crate::{
-    model::{Event, EventKind, Exec},
+    model::{Event, EventKind, Exec, Exit},
     pipeline::{Pipeline, PipelineOptions, RunReport},
 };
 
@@ -40,6 +40,8 @@ pub struct Build {
     pub started: SystemTime,
     /// When its root exited.
     root_exited: Option<Instant>,
+    /// How its root exited.
+    root_exit: Option<Exit>,
     /// Whether the root is a long-lived session (rust-analyzer).
     session: bool,
     pipeline: Pipeline,
@@ -49,6 +51,11 @@ impl Build {
     /// Findings so far.
     pub fn finding_count(&self) -> usize {
         self.pipeline.findings().len()
+    }
+
+    /// Its pipeline (attribution, findings so far).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
     }
 }
 
@@ -70,6 +77,8 @@ pub struct Ended {
     pub started: SystemTime,
     /// The guard stopped before the build ended.
     pub unfinished: bool,
+    /// How its root exited (None: unfinished, or its exit was not seen).
+    pub exit: Option<Exit>,
     /// What it amounted to.
     pub report: RunReport,
 }
@@ -98,9 +107,29 @@ impl Builds {
         self.builds.values()
     }
 
+    /// The build process `pid` belongs to (its root or any other of its processes).
+    pub fn build_of(&self, pid: u32) -> Option<&Build> {
+        self.owner.get(&pid).and_then(|key| self.builds.get(key))
+    }
+
+    /// The build whose root is `root`.
+    pub fn get(&self, root: u32) -> Option<&Build> {
+        self.builds.get(&root)
+    }
+
     /// Routes `event` to its build (opening one for a new root); returns ended builds (a pid
     /// reused by a new root ends the old build first).
     pub fn process(&mut self, event: Event) -> Vec<Ended> {
+        self.process_observed(event, &mut |_, _| {})
+    }
+
+    /// [`Self::process`], telling `observe` each event as attributed, with its build after it:
+    /// how enforcement and attached views follow a build.
+    pub fn process_observed(
+        &mut self,
+        event: Event,
+        observe: &mut dyn FnMut(&Event, &Build),
+    ) -> Vec<Ended> {
         let mut ended = Vec::new();
         if let EventKind::Exec(exec) = &event.kind {
             let in_session = self
@@ -127,10 +156,14 @@ impl Builds {
         match self.owner.get(&pid).copied() {
             Some(key) => {
                 if let Some(build) = self.builds.get_mut(&key) {
-                    let _ = build.pipeline.process_through(event);
+                    let (event, _) = build.pipeline.process_through(event);
                     if exit && key == pid {
                         build.root_exited = Some(Instant::now());
+                        if let EventKind::Exit(e) = &event.kind {
+                            build.root_exit = Some(e.clone());
+                        }
                     }
+                    observe(&event, build);
                 }
                 if exit {
                     self.owner.remove(&pid);
@@ -139,7 +172,8 @@ impl Builds {
             // Losses are the machine's, not one build's: every build is told.
             None if matches!(event.kind, EventKind::Lost(_)) => {
                 for build in self.builds.values_mut() {
-                    let _ = build.pipeline.process_through(event.clone());
+                    let (event, _) = build.pipeline.process_through(event.clone());
+                    observe(&event, build);
                 }
             }
             None => self.unrouted += 1,
@@ -175,6 +209,7 @@ impl Builds {
             workspace,
             started: SystemTime::now(),
             root_exited: None,
+            root_exit: None,
             session: SESSIONS.contains(&image_name(exec)),
             pipeline,
         }
@@ -250,6 +285,7 @@ fn finish(build: Build, unfinished: bool) -> Ended {
         problems: build.workspace.problems,
         started: build.started,
         unfinished,
+        exit: build.root_exit,
         report,
     }
 }

@@ -5,7 +5,9 @@
 //! pipeline (see [`builds`]), checked with its workspace's profiles and policy exactly as
 //! `buildwatch ci` would (see [`workspace`]); when it ends, its findings go to the journal, the
 //! JSON Lines log and the user's desktop (see [`sinks`]). docs/guard.md is the user's guide.
+pub mod attach;
 pub mod builds;
+pub mod enforce;
 pub mod sinks;
 pub mod status;
 pub mod workspace;
@@ -15,7 +17,7 @@ use std::{
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
-        mpsc::{RecvTimeoutError, sync_channel},
+        mpsc::{RecvTimeoutError, channel, sync_channel},
     },
     thread,
     time::{Duration, Instant},
@@ -57,6 +59,8 @@ pub struct GuardOptions {
     pub notify: bool,
     /// The journal's socket.
     pub journal: PathBuf,
+    /// `--enforce`: kill mode and network refusal for every build (see [`enforce`]).
+    pub enforce: bool,
 }
 
 /// Runs the guard until SIGTERM/SIGINT/SIGHUP; returns the exit status.
@@ -90,13 +94,14 @@ pub fn run(options: &GuardOptions) -> i32 {
         );
     }
     let status = Arc::new(Mutex::new(status::Status::default()));
-    let _server = match status::Server::start(&options.socket, status.clone()) {
+    let (attach_tx, attach_rx) = channel::<attach::Pending>();
+    let _server = match status::Server::start(&options.socket, status.clone(), attach_tx) {
         Ok(server) => server,
         Err(e) => return fail(e, EXIT_SETUP),
     };
     let mut sensor = match Sensor::load(&SensorConfig {
         ring_buffer_bytes: options.ring_buffer_bytes,
-        enforce: false,
+        enforce: options.enforce,
         // Builds of every user: no one uid to compare privileges with.
         build_uid: 0,
         guard: true,
@@ -114,6 +119,34 @@ pub fn run(options: &GuardOptions) -> i32 {
     if let Err(e) = sensor.protect(&protected) {
         return fail(e.to_string(), EXIT_SETUP);
     }
+    // Persistence targets by identity, for kill mode (what a write there is, is decided by
+    // path in any case): every user's, and the system's.
+    let persist = if options.enforce {
+        let set = crate::sensor::PersistSet::resolve(
+            &home_refs,
+            None,
+            &crate::policy::CiChannels::from_process(),
+        );
+        if let Err(e) = sensor.persist(&set) {
+            return fail(e.to_string(), EXIT_SETUP);
+        }
+        set
+    } else {
+        crate::sensor::PersistSet::default()
+    };
+    let protected_files: Arc<[crate::model::ProtectedFile]> = Arc::from(protected.files);
+    let mut enforcement = options.enforce.then(|| {
+        enforce::Enforcement::new(crate::enforce::KnownFiles {
+            secrets: protected_files.clone(),
+            persist: persist
+                .targets
+                .iter()
+                .cloned()
+                .zip(persist.keys.iter().map(|(_, dir)| *dir))
+                .collect(),
+        })
+    });
+    let persist_files: Arc<[crate::model::ProtectedFile]> = Arc::from(persist.targets);
     let Some(stream) = sensor.take_stream() else {
         return fail("the event stream is missing".to_owned(), EXIT_SETUP);
     };
@@ -138,7 +171,9 @@ pub fn run(options: &GuardOptions) -> i32 {
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let stop = stop.clone();
-        let decoder = Decoder::for_this_boot().with_protected(Arc::from(protected.files));
+        let decoder = Decoder::for_this_boot()
+            .with_protected(protected_files)
+            .with_persist(persist_files);
         thread::Builder::new()
             .name("sensor".into())
             .spawn(move || stream.run(decoder, |m| tx.send(m).is_ok(), stop))
@@ -154,8 +189,10 @@ pub fn run(options: &GuardOptions) -> i32 {
     }
 
     let mut builds = Builds::new(std::process::id());
-    let emit = |ended: Vec<Ended>, log: &mut Option<JsonLog>| {
+    let mut followers = attach::Followers::default();
+    let emit = |ended: Vec<Ended>, log: &mut Option<JsonLog>, followers: &mut attach::Followers| {
         for build in ended {
+            followers.ended(&build);
             report(&journal, log, &build, options.notify);
             if let Ok(mut s) = status.lock() {
                 s.ended(&build);
@@ -175,8 +212,19 @@ pub fn run(options: &GuardOptions) -> i32 {
                 for message in batch {
                     match message {
                         StreamMessage::Event(event) => {
-                            let ended = builds.process(event);
-                            emit(ended, &mut log);
+                            let ended = builds.process_observed(event, &mut |e, build| {
+                                // Enforcement first: a held build script goes on at once.
+                                if let Some(enforcement) = enforcement.as_mut() {
+                                    enforcement.event(&mut sensor, e, build);
+                                }
+                                followers.event(build.root, e, build.pipeline());
+                            });
+                            if let Some(enforcement) = enforcement.as_mut() {
+                                for build in &ended {
+                                    enforcement.ended(&mut sensor, build.root);
+                                }
+                            }
+                            emit(ended, &mut log, &mut followers);
                         }
                         StreamMessage::DecodeError(e) => {
                             journal.send(
@@ -201,7 +249,20 @@ pub fn run(options: &GuardOptions) -> i32 {
         for pid in leftovers {
             sensor.untrack(pid);
         }
-        emit(ended, &mut log);
+        if let Some(enforcement) = enforcement.as_mut() {
+            for build in &ended {
+                enforcement.ended(&mut sensor, build.root);
+            }
+            enforcement.tick(&sensor);
+            for e in enforcement.errors.drain(..) {
+                journal.send(ERR, &format!("buildwatch guard: enforcing: {e}"), &[]);
+            }
+        }
+        emit(ended, &mut log, &mut followers);
+        while let Ok(pending) = attach_rx.try_recv() {
+            followers.accept(pending, &builds);
+        }
+        followers.tick(&builds);
         if let Ok(mut s) = status.lock() {
             s.refresh(builds.active());
         }
@@ -231,7 +292,10 @@ pub fn run(options: &GuardOptions) -> i32 {
     let _ = reader.join();
     let unfinished = builds.finish_all();
     let count = unfinished.len();
-    emit(unfinished, &mut log);
+    emit(unfinished, &mut log, &mut followers);
+    if let Some(enforcement) = &enforcement {
+        enforcement.stop(&sensor);
+    }
     // Detaches every program and frees the maps (the sensor's drop).
     drop(sensor);
     let message = if exit == 0 {

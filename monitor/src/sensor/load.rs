@@ -53,12 +53,26 @@ impl Sensor {
         if config.enforce {
             kill_probe::send_signal_supported().map_err(SensorError::NoKillSupport)?;
         }
-        // The build's cgroup, for the socket hooks; required by --enforce.
+        // The build's cgroup, for the socket hooks; required by --enforce. The guard makes
+        // none: its builds stay in their users' cgroups, so its hooks go on the cgroup2 root
+        // (see `guard_hooks`).
+        let mut root_hooks = None;
         let cgroup = match cgroup::cgroup2_mount() {
-            Some(_) if config.guard => {
-                gaps.push(
-                    "guard mode: builds stay in their own cgroups, so connections made through io_uring are not seen and --enforce is not available".to_owned(),
-                );
+            Some(root) if config.guard => {
+                match std::fs::File::open(&root) {
+                    Ok(dir) => root_hooks = Some((dir, root)),
+                    Err(e) if config.enforce => {
+                        return Err(SensorError::Cgroup(format!(
+                            "cannot open the cgroup2 root {}: {e}",
+                            root.display()
+                        )));
+                    }
+                    Err(e) => gaps.push(format!(
+                        "cannot open the cgroup2 root {} ({e}): connections made through \
+                         io_uring are not seen",
+                        root.display()
+                    )),
+                }
                 None
             }
             Some(root) => Some(cgroup::BuildCgroup::create(&root)?),
@@ -106,7 +120,7 @@ impl Sensor {
         // Verification is most of the startup time: load (verify) every program first, in
         // parallel, then attach.
         let mut wanted: Vec<&str> = PROGRAMS.iter().map(|p| p.name).collect();
-        if cgroup.is_some() {
+        if cgroup.is_some() || root_hooks.is_some() {
             wanted.extend(CGROUP_PROGRAMS);
             wanted.extend(CGROUP_SOCK_PROGRAMS);
         }
@@ -142,36 +156,24 @@ impl Sensor {
             }
             attach(&mut ebpf, program.name, &hooks, &mut links)?;
         }
-        if let Some(cg) = &cgroup {
-            for name in CGROUP_PROGRAMS {
-                let program = ebpf.program_mut(name).ok_or_else(|| {
-                    SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
-                })?;
-                let p: &mut CgroupSockAddr = program
-                    .try_into()
-                    .map_err(|e: ProgramError| load_error(name, e))?;
-                let failed = |e: ProgramError| {
-                    attach_error(name, format!("cgroup {}", cg.path().display()), &e)
-                };
-                let id = p
-                    .attach(cg.dir(), CgroupAttachMode::Single)
-                    .map_err(failed)?;
-                links.push(OwnedLink::Cgroup(p.take_link(id).map_err(failed)?));
-            }
-            for name in CGROUP_SOCK_PROGRAMS {
-                let program = ebpf.program_mut(name).ok_or_else(|| {
-                    SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
-                })?;
-                let p: &mut CgroupSock = program
-                    .try_into()
-                    .map_err(|e: ProgramError| load_error(name, e))?;
-                let failed = |e: ProgramError| {
-                    attach_error(name, format!("cgroup {}", cg.path().display()), &e)
-                };
-                let id = p
-                    .attach(cg.dir(), CgroupAttachMode::Single)
-                    .map_err(failed)?;
-                links.push(OwnedLink::CgroupSock(p.take_link(id).map_err(failed)?));
+        // A build's own cgroup, or the cgroup2 root (the guard): there the programs run for
+        // every cgroup of the machine, beside whatever else is attached (aya attaches through
+        // bpf_link, which the kernel always attaches as BPF_F_ALLOW_MULTI, and which rejects the
+        // flag itself); for an untracked process each hook is one map lookup that allows.
+        let hooks_at = match (&cgroup, &root_hooks) {
+            (Some(cg), _) => Some((cg.dir(), cg.path())),
+            (None, Some((dir, path))) => Some((dir, path.as_path())),
+            (None, None) => None,
+        };
+        if let Some((dir, path)) = hooks_at {
+            let attached = attach_cgroup(&mut ebpf, dir, path, &mut links);
+            match attached {
+                Ok(()) => {}
+                Err(e) if cgroup.is_some() || config.enforce => return Err(e),
+                Err(e) => gaps.push(format!(
+                    "the socket hooks could not be attached at the cgroup2 root ({e}): \
+                     connections made through io_uring are not seen"
+                )),
             }
         }
         let tracked = take_map(&mut ebpf, "TRACKED", BpfHashMap::try_from)?;
@@ -367,4 +369,36 @@ fn raise_memlock_limit() {
     };
     // SAFETY: setrlimit with a valid, initialised struct.
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+}
+
+/// Attaches the cgroup socket programs to the cgroup `dir` (at `path`).
+fn attach_cgroup(
+    ebpf: &mut Ebpf,
+    dir: &std::fs::File,
+    path: &std::path::Path,
+    links: &mut Vec<OwnedLink>,
+) -> Result<(), SensorError> {
+    for name in CGROUP_PROGRAMS {
+        let program = ebpf.program_mut(name).ok_or_else(|| {
+            SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+        })?;
+        let p: &mut CgroupSockAddr = program
+            .try_into()
+            .map_err(|e: ProgramError| load_error(name, e))?;
+        let failed = |e: ProgramError| attach_error(name, format!("cgroup {}", path.display()), &e);
+        let id = p.attach(dir, CgroupAttachMode::Single).map_err(failed)?;
+        links.push(OwnedLink::Cgroup(p.take_link(id).map_err(failed)?));
+    }
+    for name in CGROUP_SOCK_PROGRAMS {
+        let program = ebpf.program_mut(name).ok_or_else(|| {
+            SensorError::Object(format!("program `{name}` is missing from the eBPF object"))
+        })?;
+        let p: &mut CgroupSock = program
+            .try_into()
+            .map_err(|e: ProgramError| load_error(name, e))?;
+        let failed = |e: ProgramError| attach_error(name, format!("cgroup {}", path.display()), &e);
+        let id = p.attach(dir, CgroupAttachMode::Single).map_err(failed)?;
+        links.push(OwnedLink::CgroupSock(p.take_link(id).map_err(failed)?));
+    }
+    Ok(())
 }

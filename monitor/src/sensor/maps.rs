@@ -145,27 +145,18 @@ impl Sensor {
         prefix: u8,
         port: Option<u16>,
     ) -> Result<(), SensorError> {
-        let (family, bytes, max) = match addr {
-            std::net::IpAddr::V4(a) => {
-                let mut b = [0u8; 16];
-                b[..4].copy_from_slice(&a.octets());
-                (libc::AF_INET as u16, b, 32)
-            }
-            std::net::IpAddr::V6(a) => (libc::AF_INET6 as u16, a.octets(), 128),
-        };
-        let key = AllowKey {
-            group,
-            port: port.unwrap_or(0).to_be(),
-            family,
-            addr: bytes,
-        };
-        let bits = AllowKey::FIXED_BITS + u32::from(prefix.min(max));
         self.allow
-            .insert(&Key::new(bits, key), 1, 0)
+            .insert(&allow_key(group, addr, prefix, port), 1, 0)
             .map_err(|e| SensorError::Map {
                 map: "ALLOW",
                 reason: error_chain(&e),
             })
+    }
+
+    /// Takes back an allowance [`Self::allow`] made (the guard, when a build ended); an
+    /// allowance already gone is no error.
+    pub fn disallow(&mut self, group: u32, addr: std::net::IpAddr, prefix: u8, port: Option<u16>) {
+        let _ = self.allow.remove(&allow_key(group, addr, prefix, port));
     }
 
     /// The event stream, to be moved to the reader thread. Only available once.
@@ -198,4 +189,23 @@ impl Sensor {
     pub fn program_count(&self) -> usize {
         self.ebpf.programs().count()
     }
+}
+
+/// The `ALLOW` key of an allowance.
+fn allow_key(group: u32, addr: std::net::IpAddr, prefix: u8, port: Option<u16>) -> Key<AllowKey> {
+    let (family, bytes, max) = match addr {
+        std::net::IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.octets());
+            (libc::AF_INET as u16, b, 32)
+        }
+        std::net::IpAddr::V6(a) => (libc::AF_INET6 as u16, a.octets(), 128),
+    };
+    let key = AllowKey {
+        group,
+        port: port.unwrap_or(0).to_be(),
+        family,
+        addr: bytes,
+    };
+    Key::new(AllowKey::FIXED_BITS + u32::from(prefix.min(max)), key)
 }

@@ -196,6 +196,23 @@ impl super::Sensor {
         };
         map.insert(key, 1, 0).map_err(failed)
     }
+
+    /// Takes back an allowance [`Self::allow_kill`] made (the guard, when a build ended).
+    pub fn disallow_kill(&mut self, group: u32, class: u32, object: u32) {
+        let Some(map) = self.ebpf.map_mut("KILL_ALLOW") else {
+            return;
+        };
+        let Ok(mut map) = aya::maps::HashMap::<_, monitor_common::KillAllowKey, u8>::try_from(map)
+        else {
+            return;
+        };
+        let _ = map.remove(&monitor_common::KillAllowKey {
+            group,
+            class,
+            object,
+            _pad: 0,
+        });
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub fn run_with_view(options: &WatchOptions, profiles_dir: &Path) -> Result<Outc
             let stop = stop.clone();
             move || stop.request()
         }),
+        attached: false,
     };
     let (result, written) = thread::scope(|scope| {
         let run = thread::Builder::new()

@@ -32,6 +32,7 @@ use crate::{
 };
 
 mod app;
+pub mod attach;
 pub mod feed;
 pub mod live;
 mod log;
@@ -107,6 +108,10 @@ pub struct TuiContext {
     pub profiled: BTreeSet<String>,
     /// Asks the run to stop the build (SIGTERM to its process group, then SIGKILL if it lingers).
     pub stop_build: Box<dyn Fn() + Send>,
+    /// The view is attached to a build `buildwatch guard` watches (`buildwatch attach`): it
+    /// only watches; quitting, signals and a closed terminal leave the build and the guard
+    /// alone, and findings cannot be accepted from it.
+    pub attached: bool,
 }
 
 /// Why the view ended.

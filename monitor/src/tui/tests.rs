@@ -584,6 +584,28 @@ fn quitting_while_the_build_runs_asks_first() {
 }
 
 #[test]
+fn an_attached_view_detaches_without_touching_the_build_and_accepts_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = app_with(Upto::Percent(100), dir.path(), Vec::new());
+    app.attached = true;
+    assert!(app.running());
+    keys(&mut app, "3a");
+    assert!(app.popup.is_none(), "{:?}", app.popup);
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.starts_with("attached")),
+        "{:?}",
+        app.status
+    );
+    keys(&mut app, "q");
+    assert_eq!(app.popup, None, "no question: the build is not stopped");
+    assert_eq!(app.quit_reason(), Some(QuitReason::User));
+    assert!(!app.take_stop_request());
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+}
+
+#[test]
 fn quitting_after_the_build_ended_needs_no_confirmation() {
     let (mut app, _dir) = finished();
     keys(&mut app, "?");

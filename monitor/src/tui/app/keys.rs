@@ -49,7 +49,8 @@ impl App {
     }
 
     fn ask_quit(&mut self) {
-        if self.running() {
+        // An attached view only watches: the build goes on under the guard.
+        if self.running() && !self.attached {
             self.popup = Some(Popup::ConfirmQuit);
         } else {
             self.quit = Some(QuitReason::User);
@@ -251,6 +252,14 @@ impl App {
 
     /// `a`: computes the change accepting the current finding makes, and shows it.
     fn start_accept(&mut self) {
+        if self.attached {
+            self.status = Some(
+                "attached: accept findings into the workspace's .buildwatch/profiles with \
+                 `buildwatch learn` or by editing them"
+                    .to_owned(),
+            );
+            return;
+        }
         let Some(f) = self.current_finding() else {
             self.status = Some("no finding selected".to_owned());
             return;

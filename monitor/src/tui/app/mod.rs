@@ -204,6 +204,9 @@ pub struct App {
     quit: Option<QuitReason>,
     stop_pending: bool,
     written: Vec<PathBuf>,
+    /// Attached to a build the guard watches (`buildwatch attach`): quitting leaves it alone,
+    /// and findings are not accepted from here.
+    pub(super) attached: bool,
 }
 
 impl App {
@@ -241,16 +244,24 @@ impl App {
             quit: None,
             stop_pending: false,
             written: Vec::new(),
+            attached: false,
         }
     }
 
     /// A view for the run described by `ctx` (its `stop_build` stays with the runner).
     pub fn from_context(ctx: &TuiContext) -> Self {
-        Self::new(
+        let mut app = Self::new(
             ctx.command.clone(),
             ctx.profiles_dir.clone(),
             ctx.profiled.clone(),
-        )
+        );
+        app.attached = ctx.attached;
+        app
+    }
+
+    /// Whether this view is attached to a guarded build (see [`TuiContext::attached`]).
+    pub fn attached(&self) -> bool {
+        self.attached
     }
 
     /// Applies one event.

@@ -36,13 +36,12 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
                 Pane::Findings => keys.push(("Enter", "finding")),
                 _ => {}
             }
-            keys.extend([
-                ("a", "accept"),
-                ("f", "filter"),
-                ("/", "search"),
-                ("?", "help"),
-                ("q", "quit"),
-            ]);
+            if !app.attached() {
+                keys.push(("a", "accept"));
+            }
+            keys.extend([("f", "filter"), ("/", "search"), ("?", "help")]);
+            // Attached: quitting leaves the build to the guard.
+            keys.push(("q", if app.attached() { "detach" } else { "quit" }));
             keys
         }
     }

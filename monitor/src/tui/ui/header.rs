@@ -42,6 +42,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
                     .add_modifier(Modifier::BOLD),
             )
         }
+        (None, Some(pid)) if app.attached() => Span::styled(
+            format!("● running {} · attached to {pid}", clock(app.elapsed())),
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ),
         (None, Some(_)) => Span::styled(
             format!("● running {}", clock(app.elapsed())),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
