@@ -26,6 +26,7 @@ const FROM_SOURCE: &str = "from source, not from a run";
 const PUBLISHED: &[(&str, &str, &[&str])] = &[
     ("git-delta", "0.20.1", &[]),
     ("fd-find", "10.5.0", &["--features", "use-jemalloc"]),
+    ("eza", "0.23.4", &[]),
 ];
 
 /// The result of one workload.
