@@ -26,6 +26,7 @@ const FROM_SOURCE: &str = "from source, not from a run";
 const PUBLISHED: &[(&str, &str, &[&str])] = &[
     ("git-delta", "0.20.1", &[]),
     ("fd-find", "10.5.0", &["--features", "use-jemalloc"]),
+    ("eza", "0.23.4", &[]),
 ];
 
 /// The result of one workload.
@@ -71,9 +72,12 @@ fn check(bin: &Path, work: &Path, only: &[&str]) -> Result<()> {
     for (name, dir, extra) in &workloads {
         let report = work.join(format!("{name}.report.json"));
         let mut cmd = Command::new(bin);
-        cmd.current_dir(dir)
-            .env("CARGO_TARGET_DIR", &target)
-            .args(["ci", "--no-tui", "--fail-on", "all", "--profiles"])
+        cmd.current_dir(dir).env("CARGO_TARGET_DIR", &target);
+        match workload_library_path() {
+            Some(path) => cmd.env("LD_LIBRARY_PATH", path),
+            None => cmd.env_remove("LD_LIBRARY_PATH"),
+        };
+        cmd.args(["ci", "--no-tui", "--fail-on", "all", "--profiles"])
             .arg(&no_profiles)
             .arg("--report")
             .arg(&report)
@@ -91,6 +95,20 @@ fn check(bin: &Path, work: &Path, only: &[&str]) -> Result<()> {
         outcomes.push(outcome);
     }
     summarize(&outcomes, only.is_empty())
+}
+
+/// LD_LIBRARY_PATH for the workloads: as the user set it, without the directories `cargo run`
+/// (which `cargo xtask` is) adds for this workspace's target directory. With them every program
+/// of the workload has the dynamic loader search a directory no profile has a reason to allow
+/// (seen as onig_sys's build script reading target/debug and target/debug/deps).
+fn workload_library_path() -> Option<String> {
+    let ours = root().join("target");
+    let inherited = std::env::var("LD_LIBRARY_PATH").ok()?;
+    let kept: Vec<&str> = inherited
+        .split(':')
+        .filter(|d| !d.is_empty() && !Path::new(d).starts_with(&ours))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(":"))
 }
 
 /// The fixture workspaces whose crates the shipped profiles were learned on.

@@ -461,6 +461,17 @@ impl Attributor {
                 self.rustflags = Some(directives::decode_rustflags(flags));
             }
             self.note_dirs(&krate, exec, true, None);
+            if self.sysroot.is_none() {
+                // cargo gives every build script the compiler it resolved (RUSTC, the real
+                // `<sysroot>/bin/rustc` under rustup). A build script can run before this run
+                // sees any rustc compile a crate (the rest fresh from an earlier build), and its
+                // probes (`$RUSTC --version`, reading the standard library) are the baseline's.
+                let cargo_home = self.cargo_home().map(str::to_owned);
+                self.sysroot = exec
+                    .var("RUSTC")
+                    .and_then(rustc::sysroot_of)
+                    .filter(|s| Some(s) != cargo_home.as_ref());
+            }
             self.crate_dirs
                 .entry(krate.clone())
                 .or_default()

@@ -62,6 +62,14 @@ pub struct RustcInfo {
 }
 
 /// The directory of a `-L [KIND=]DIR` value.
+/// The sysroot of the rustc at `path`, an absolute `<sysroot>/bin/rustc`.
+pub fn sysroot_of(path: &str) -> Option<String> {
+    path.strip_prefix('/')?;
+    path.strip_suffix("/bin/rustc")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 fn search_dir(value: &str) -> &str {
     match value.split_once('=') {
         Some((kind, dir)) if ["native", "all", "framework", "crate"].contains(&kind) => dir,
@@ -147,9 +155,7 @@ impl RustcInfo {
             }
         }
         if info.sysroot.is_none() {
-            // <sysroot>/bin/rustc
-            let image = exec.image();
-            info.sysroot = image.strip_suffix("/bin/rustc").map(str::to_owned);
+            info.sysroot = sysroot_of(exec.image());
         }
         // Not from OUT_DIR: rustc may carry one the watched command inherited.
         info.target_dir = info

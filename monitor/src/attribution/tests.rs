@@ -166,3 +166,57 @@ fn a_re_exported_proc_macro_from_an_earlier_build_is_named() {
     a.process(&mut other);
     assert_ne!(other.actor.expect("actor").role, Role::ProcMacro);
 }
+
+/// A build script that runs before this run sees rustc compile anything (the rest of the graph
+/// fresh from an earlier build into the same target directory) probes the compiler cargo gave
+/// it: the sysroot comes from that RUSTC, so that `$RUSTC --version` and its reads of the
+/// standard library are the baseline's. The rustup proxy in CARGO_HOME is no sysroot.
+#[test]
+fn the_sysroot_is_known_from_the_first_build_script() {
+    let build_script = |a: &mut Attributor, pid: u32, rustc: &str| {
+        fork(a, 1, pid);
+        let dir = "/w/target/debug/build/proc-macro2-aaaaaaaaaaaaaaaa";
+        let exec = Exec {
+            path: format!("{dir}/build-script-build"),
+            argv: vec![format!("{dir}/build-script-build")],
+            env: [
+                ("CARGO_PKG_NAME", "proc-macro2"),
+                ("CARGO_PKG_VERSION", "1.0.107"),
+                (
+                    "CARGO_MANIFEST_DIR",
+                    "/h/.cargo/registry/src/x/proc-macro2-1.0.107",
+                ),
+                (
+                    "OUT_DIR",
+                    "/w/target/debug/build/proc-macro2-bbbbbbbbbbbbbbbb/out",
+                ),
+                ("RUSTC", rustc),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            cwd: Some("/h/.cargo/registry/src/x/proc-macro2-1.0.107".into()),
+            ..Default::default()
+        };
+        a.process(&mut event(pid, EventKind::Exec(exec)));
+    };
+    let toolchain = "/h/.rustup/toolchains/stable-x86_64-unknown-linux-gnu";
+    let mut a = Attributor::new();
+    build_script(&mut a, 10, &format!("{toolchain}/bin/rustc"));
+    let places = a.places_for(None);
+    assert_eq!(places.sysroot.as_deref(), Some(toolchain));
+    assert!(places.expected_exec(&format!("{toolchain}/bin/rustc")));
+    assert!(places.expected_read(&format!(
+        "{toolchain}/lib/rustlib/x86_64-unknown-linux-gnu/lib/libstd-1.rmeta"
+    )));
+
+    let mut a = Attributor::new();
+    a.set_context(BuildContext {
+        cargo_home: Some("/h/.cargo".into()),
+        ..BuildContext::default()
+    });
+    build_script(&mut a, 10, "/h/.cargo/bin/rustc");
+    assert_eq!(a.places_for(None).sysroot, None);
+    build_script(&mut a, 20, "rustc");
+    assert_eq!(a.places_for(None).sysroot, None);
+}

@@ -286,7 +286,7 @@ pub struct Exec {
 
 /// Environment variables kept from each exec: cargo's variables for build scripts and rustc, and
 /// the locations profile variables expand to.
-pub const KEPT_VARIABLES: [&str; 21] = [
+pub const KEPT_VARIABLES: [&str; 22] = [
     "CARGO_PKG_NAME",
     "CARGO_PKG_VERSION",
     "CARGO_MANIFEST_DIR",
@@ -296,6 +296,8 @@ pub const KEPT_VARIABLES: [&str; 21] = [
     "CARGO_TARGET_DIR",
     "CARGO_PRIMARY_PACKAGE",
     "RUSTC_WRAPPER",
+    // The compiler cargo resolved, given to build scripts: the sysroot before any rustc is seen.
+    "RUSTC",
     "TARGET",
     "HOME",
     "TMPDIR",
