@@ -11,9 +11,13 @@
 //!   child would include the build it watches) during the builds and after 1M and 10M events.
 //! - Startup: from just before spawning buildwatch to the first thing the watched program does.
 //! - Guard: what a running `buildwatch guard` costs the machine when no build runs.
+//! - Soak: one watch through 30 minutes of opens and a million short-lived processes; its memory
+//!   over time.
 //!
-//! Everything runs as root (buildwatch needs it). A full run takes over an hour; `--quick` runs
-//! one round and small storms, and writes target/bench/BENCHMARKS.md instead of the top-level one.
+//! Everything runs as root (buildwatch needs it). A full run takes about two hours; `--quick`
+//! runs one round, small storms and a short soak, and writes target/bench/BENCHMARKS.md instead
+//! of the top-level one. `--only soak` at full size updates the soak section of the top-level
+//! file alone.
 use std::{
     fmt::Write as _,
     fs::File,
@@ -35,6 +39,7 @@ mod guard;
 mod machine;
 mod measure;
 mod memory;
+mod soak;
 mod startup;
 mod storm;
 
@@ -45,6 +50,7 @@ use guard::*;
 use machine::*;
 use measure::*;
 use memory::*;
+use soak::*;
 use startup::*;
 use storm::*;
 
@@ -52,8 +58,13 @@ pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--rounds N] 
 
   --quick          one round of builds, short storms; writes target/bench/BENCHMARKS.md
   --rounds N       rounds of real builds (default 8)
-  --only LIST      comma-separated sections: startup, storm, memory, builds, guard (a partial run writes
-                   target/bench/BENCHMARKS.md)";
+  --only LIST      comma-separated sections: startup, storm, memory, builds, guard, soak (a partial run
+                   writes target/bench/BENCHMARKS.md; `--only soak` at full size replaces the soak
+                   section of BENCHMARKS.md and nothing else)
+  --soak-minutes M     how long the soak runs (default 30; 2 with --quick)
+  --soak-processes N   short-lived processes it starts (default 1000000; 50000 with --quick)
+  --soak-rate R        opens per second throughout (default 100000)
+  --soak-parallel P    processes started at once (default 4)";
 
 /// ripgrep, pinned.
 pub(super) const RIPGREP: &str = "ripgrep@14.1.1";
@@ -74,20 +85,23 @@ pub(super) enum Section {
     Memory,
     Builds,
     Guard,
+    Soak,
 }
 
-pub(super) const SECTIONS: [(&str, Section); 5] = [
+pub(super) const SECTIONS: [(&str, Section); 6] = [
     ("startup", Section::Startup),
     ("storm", Section::Storm),
     ("memory", Section::Memory),
     ("builds", Section::Builds),
     ("guard", Section::Guard),
+    ("soak", Section::Soak),
 ];
 
 pub(super) struct Options {
     pub(super) quick: bool,
     pub(super) rounds: usize,
     pub(super) sections: Vec<Section>,
+    pub(super) soak: SoakOptions,
 }
 
 impl Options {
@@ -96,8 +110,15 @@ impl Options {
             quick: false,
             rounds: 8,
             sections: SECTIONS.iter().map(|(_, s)| *s).collect(),
+            soak: SoakOptions::default(),
         };
         let mut rounds = None;
+        let (mut minutes, mut processes) = (None, None);
+        fn number<T: std::str::FromStr>(arg: &str, value: Option<&String>) -> Result<T> {
+            value
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{arg} needs a number\n{USAGE}"))
+        }
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -119,6 +140,10 @@ impl Options {
                         })
                         .collect::<Result<_>>()?;
                 }
+                "--soak-minutes" => minutes = Some(number(arg, args.next())?),
+                "--soak-processes" => processes = Some(number(arg, args.next())?),
+                "--soak-rate" => options.soak.open_rate = number(arg, args.next())?,
+                "--soak-parallel" => options.soak.parallel = number(arg, args.next())?,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -127,6 +152,15 @@ impl Options {
             }
         }
         options.rounds = rounds.unwrap_or(if options.quick { 1 } else { 8 });
+        options.soak.minutes = minutes.unwrap_or(if options.quick { 2.0 } else { 30.0 });
+        options.soak.processes =
+            processes.unwrap_or(if options.quick { 50_000 } else { 1_000_000 });
+        if options.soak.minutes.is_nan()
+            || options.soak.minutes <= 0.0
+            || options.soak.parallel == 0
+        {
+            bail!("--soak-minutes and --soak-parallel must be above 0");
+        }
         if options.rounds == 0 {
             bail!("--rounds must be at least 1");
         }
@@ -135,7 +169,15 @@ impl Options {
 
     /// A full run: the one whose results go to the top-level BENCHMARKS.md.
     pub(super) fn full(&self) -> bool {
-        !self.quick && self.rounds >= 8 && self.sections.len() == SECTIONS.len()
+        !self.quick
+            && self.rounds >= 8
+            && self.sections.len() == SECTIONS.len()
+            && self.soak.is_full()
+    }
+
+    /// A full-size soak alone: its section replaces the one of the top-level BENCHMARKS.md.
+    pub(super) fn soak_of_record(&self) -> bool {
+        !self.quick && self.sections == [Section::Soak] && self.soak.is_full()
     }
 
     pub(super) fn runs(&self, section: Section) -> bool {
@@ -217,13 +259,23 @@ pub fn bench(args: &[String]) -> Result<()> {
     if options.runs(Section::Guard) {
         doc.guard = Some(bench.guard(options.rounds)?);
     }
+    if options.runs(Section::Soak) {
+        doc.soak = Some(bench.soak(&options.soak, &machine)?);
+    }
     doc.verifier = verifier_stats(&bench);
-    let out = if options.full() {
-        root().join("BENCHMARKS.md")
+    let (out, text) = if let (true, Some(soak)) = (options.soak_of_record(), &doc.soak) {
+        let out = root().join("BENCHMARKS.md");
+        let old = std::fs::read_to_string(&out).unwrap_or_default();
+        let mut section = String::new();
+        render_soak(&mut section, soak);
+        (out, splice_section(&old, "## Soak", &section))
+    } else if options.full() {
+        let text = doc.render(&machine, &bench, &options, started.elapsed());
+        (root().join("BENCHMARKS.md"), text)
     } else {
-        bench.work.join("BENCHMARKS.md")
+        let text = doc.render(&machine, &bench, &options, started.elapsed());
+        (bench.work.join("BENCHMARKS.md"), text)
     };
-    let text = doc.render(&machine, &bench, &options, started.elapsed());
     std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!(
         "xtask: bench: done in {:.0} min, results in {}",
