@@ -157,15 +157,21 @@ pub struct Images {
     pending: VecDeque<Pending>,
     answers: HashMap<u64, ImageDigest>,
     programs: BTreeMap<(String, ImageKind, Option<ImageDigest>), ProgramImage>,
-    /// Digests by (pid, path), for views that show an event's details.
+    /// Digests by (pid, path), for views that show an event's details: the most recent
+    /// [`BY_PROCESS`] (a long run starts millions of processes), oldest first in `order`.
     by_process: HashMap<(u32, String), ImageDigest>,
+    by_process_order: VecDeque<(u32, String)>,
     evidence: RunEvidence,
-    /// Every digest as it became known (image path, digest), for live views.
+    /// Each image's digest as it became known or changed (image path, digest), for live views,
+    /// which keep the latest per path: one entry per image, not per process that ran it.
     resolved: Vec<(String, ImageDigest)>,
+    /// The latest digest of each image path in `resolved`.
+    latest: HashMap<String, ImageDigest>,
 }
 
-/// Most (pid, path) digests kept for the views.
-const BY_PROCESS: usize = 65_536;
+/// Most (pid, path) digests kept for the views: as many as the processes the attribution
+/// keeps (the running and the most recent exited ones).
+const BY_PROCESS: usize = 2 * crate::attribution::KEEP_EXITED;
 
 /// The image an event names, if it is an image event.
 fn image_of(event: &Event) -> Option<(String, ImageKind, Option<&ImageDigest>)> {
@@ -298,12 +304,20 @@ impl Images {
             return;
         };
         let digest = digest.cloned();
-        if let Some(d) = &digest
-            && self.by_process.len() < BY_PROCESS
-        {
-            self.by_process
-                .insert((p.event.pid, path.clone()), d.clone());
-            self.resolved.push((path.clone(), d.clone()));
+        if let Some(d) = &digest {
+            let key = (p.event.pid, path.clone());
+            if self.by_process.insert(key.clone(), d.clone()).is_none() {
+                self.by_process_order.push_back(key);
+            }
+            while self.by_process_order.len() > BY_PROCESS {
+                if let Some(old) = self.by_process_order.pop_front() {
+                    self.by_process.remove(&old);
+                }
+            }
+            if self.latest.get(&path) != Some(d) {
+                self.latest.insert(path.clone(), d.clone());
+                self.resolved.push((path.clone(), d.clone()));
+            }
         }
         let entry = self
             .programs

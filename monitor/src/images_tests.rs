@@ -104,3 +104,37 @@ fn replay_keeps_the_recorded_digests() {
     assert_eq!(written, [e]);
     assert_eq!(images.programs()[0].digest, Some(recorded));
 }
+
+/// A long run executes the same program millions of times: what is kept for the views is one
+/// digest per image, and the per-process digests of the most recent processes only.
+#[test]
+fn the_digests_kept_for_views_stay_bounded_over_many_processes() {
+    let digest = |n: u8| ImageDigest::Hashed {
+        sha256: format!("{n:02x}").repeat(32),
+        size: 1,
+    };
+    let mut images = Images::new(None);
+    let attributor = Attributor::new();
+    let runs = 3 * BY_PROCESS as u32;
+    for pid in 1..=runs {
+        let mut e = event(pid, u64::from(pid), exec("/usr/bin/cc"));
+        // The file is replaced once, half-way through.
+        set_digest(&mut e, digest(u8::from(pid > runs / 2)));
+        images.push(&e, &attributor, &mut |_| {});
+    }
+    images.finish(&mut |_| {});
+    assert!(
+        images.by_process.len() <= BY_PROCESS,
+        "{}",
+        images.by_process.len()
+    );
+    assert_eq!(images.by_process.len(), images.by_process_order.len());
+    assert_eq!(images.digest_of(runs, "/usr/bin/cc"), Some(&digest(1)));
+    assert_eq!(images.digest_of(1, "/usr/bin/cc"), None);
+    let cc = |d: u8| ("/usr/bin/cc".to_owned(), digest(d));
+    assert_eq!(images.digests_since(0), [cc(0), cc(1)]);
+    assert_eq!(
+        images.programs().iter().map(|p| p.runs).sum::<u64>(),
+        u64::from(runs)
+    );
+}

@@ -3,6 +3,9 @@
  *   storm now                             print CLOCK_REALTIME in ns (its first action) and exit
  *   storm open DIR NFILES TOTAL RATE      TOTAL opens (+ close) of DIR/f0 .. DIR/f<NFILES-1>
  *   storm connect PORT TOTAL RATE         TOTAL TCP connects to 127.0.0.1:PORT (closed with RST)
+ *   storm spawn TOTAL PARALLEL RATE       TOTAL short-lived processes: PARALLEL workers each
+ *                                         fork, exec `storm exit` and wait, in a loop
+ *   storm exit                            exit at once (the short-lived program of `spawn`)
  *
  * RATE is in operations per second, 0 for as fast as possible. The program keeps to it by
  * sleeping whenever it is ahead of RATE * elapsed (never busy-waits: the machine has 2 cores and
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,7 +100,56 @@ static int storm_connect(int port, uint64_t total, double rate) {
     return 0;
 }
 
+/* PARALLEL workers share TOTAL processes and RATE; each process is a fork of a worker that
+ * execs this program (`storm exit`), waited for before the next. The parent sums the workers'
+ * failures from their exit statuses and prints one line for all. */
+static int storm_spawn(uint64_t total, uint64_t parallel, double rate) {
+    if (parallel == 0)
+        parallel = 1;
+    /* The real path, not /proc/self/exe: the processes then show under storm's own image. */
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return 1;
+    self[len] = '\0';
+    uint64_t start = now_ns(CLOCK_MONOTONIC);
+    for (uint64_t w = 0; w < parallel; w++) {
+        pid_t worker = fork();
+        if (worker < 0)
+            return 1;
+        if (worker > 0)
+            continue;
+        uint64_t mine = total / parallel + (w < total % parallel ? 1 : 0);
+        uint64_t failed = 0;
+        for (uint64_t i = 0; i < mine; i++) {
+            throttle(start, i, rate / (double)parallel);
+            pid_t child = fork();
+            if (child == 0) {
+                execl(self, self, "exit", (char *)NULL);
+                _exit(127);
+            }
+            int status = 0;
+            if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+                WEXITSTATUS(status) != 0)
+                failed++;
+        }
+        /* At most 255 failures are told apart; any failure fails the storm. */
+        _exit(failed > 255 ? 255 : (int)failed);
+    }
+    uint64_t failed = 0;
+    int status = 0;
+    while (wait(&status) > 0)
+        failed += WIFEXITED(status) ? (uint64_t)WEXITSTATUS(status) : 1;
+    report(start, total, failed);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "exit") == 0)
+        return 0;
+    if (argc == 5 && strcmp(argv[1], "spawn") == 0)
+        return storm_spawn(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10),
+                           strtod(argv[4], NULL));
     if (argc >= 2 && strcmp(argv[1], "now") == 0) {
         uint64_t t = now_ns(CLOCK_REALTIME);
         printf("%llu\n", (unsigned long long)t);
@@ -107,6 +160,7 @@ int main(int argc, char **argv) {
                           strtod(argv[5], NULL));
     if (argc == 5 && strcmp(argv[1], "connect") == 0)
         return storm_connect(atoi(argv[2]), strtoull(argv[3], NULL, 10), strtod(argv[4], NULL));
-    fprintf(stderr, "usage: storm now | open DIR NFILES TOTAL RATE | connect PORT TOTAL RATE\n");
+    fprintf(stderr, "usage: storm now | exit | open DIR NFILES TOTAL RATE | connect PORT TOTAL RATE | "
+                    "spawn TOTAL PARALLEL RATE\n");
     return 2;
 }

@@ -45,6 +45,7 @@ pub fn fuzz(args: &[String]) -> Result<()> {
     }
     setup::setup()?;
     cargo_fuzz()?;
+    cxx()?;
     let dir = root().join("fuzz");
     run(fuzz_cmd(&dir).args(["build", "-s", "none", "-a"]))?;
     let mut results = Vec::new();
@@ -67,6 +68,7 @@ pub fn fuzz(args: &[String]) -> Result<()> {
         let status = cmd.status().context("failed to run cargo fuzz")?;
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let runs = final_stat(&text, "stat::number_of_executed_units:");
+        let cov = last_coverage(&text);
         let entries = std::fs::read_dir(&corpus)?.count();
         let bytes: u64 = std::fs::read_dir(&corpus)?
             .filter_map(|e| e.ok()?.metadata().ok())
@@ -75,12 +77,13 @@ pub fn fuzz(args: &[String]) -> Result<()> {
         let crashes: Vec<PathBuf> = std::fs::read_dir(&artifacts)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
-        results.push((target, status.success(), runs, entries, bytes, crashes));
+        results.push((target, status.success(), runs, cov, entries, bytes, crashes));
     }
-    println!("\ntarget    seconds  executions  corpus (inputs, bytes)  result");
+    println!("\ntarget    seconds  executions  coverage  corpus (inputs, bytes)  result");
     let mut failed = false;
-    for (target, ok, runs, entries, bytes, crashes) in &results {
+    for (target, ok, runs, cov, entries, bytes, crashes) in &results {
         let runs = runs.map_or("?".to_owned(), |r| r.to_string());
+        let cov = cov.map_or("?".to_owned(), |c| c.to_string());
         let result = if *ok && crashes.is_empty() {
             "ok".to_owned()
         } else {
@@ -90,7 +93,9 @@ pub fn fuzz(args: &[String]) -> Result<()> {
                 crashes.len()
             )
         };
-        println!("{target:<9} {secs:>7}  {runs:>10}  {entries:>7} {bytes:>12}   {result}");
+        println!(
+            "{target:<9} {secs:>7}  {runs:>10}  {cov:>8}  {entries:>7} {bytes:>12}   {result}"
+        );
     }
     if failed {
         bail!(
@@ -118,12 +123,44 @@ fn cargo_fuzz() -> Result<()> {
     Ok(())
 }
 
+/// libFuzzer is C++, built by libfuzzer-sys's build script with the `c++` in PATH (or $CXX):
+/// installs g++ with apt-get when there is none, else says what to install.
+fn cxx() -> Result<()> {
+    let found = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if std::env::var_os("CXX").is_some() || found("c++") {
+        return Ok(());
+    }
+    if crate::is_root() && found("apt-get") {
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "g++"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        if found("c++") {
+            return Ok(());
+        }
+    }
+    bail!("libFuzzer needs a C++ compiler: install g++ (or clang++ and set CXX), then run again")
+}
+
 /// libFuzzer's `-print_final_stats` line `NAME VALUE`.
 fn final_stat(log: &str, name: &str) -> Option<u64> {
     log.lines()
         .rev()
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// The coverage libFuzzer last reported (`cov: N` in its status lines): the code edges reached.
+fn last_coverage(log: &str) -> Option<u64> {
+    log.lines().rev().find_map(|l| {
+        let rest = &l[l.find(" cov: ")? + 6..];
+        rest.split_whitespace().next()?.parse().ok()
+    })
 }
 
 /// Seeds an empty corpus with the real inputs of the repository: the shipped profiles, the

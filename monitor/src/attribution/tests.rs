@@ -54,6 +54,58 @@ fn the_process_table_stays_bounded_on_a_long_run() {
     }
     assert!(a.table().get(100).is_none());
 }
+
+/// A recorded build (build scripts, proc-macros, rustc, linkers and what they ran) played over
+/// and over under one watch, as a build farm's long-lived runner or a soak would: the table holds
+/// the processes still running and a bounded number of exited ones, however many came and went.
+#[test]
+fn the_process_table_stays_bounded_over_a_recorded_stream_played_many_times() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/streams/hostile.jsonl.gz");
+    let events = crate::replay::read_events(&path).unwrap_or_else(|e| panic!("{e}"));
+    let exits = |events: &[Event]| -> std::collections::HashSet<u32> {
+        events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Exit(_)))
+            .map(|e| e.pid)
+            .collect()
+    };
+    let exited = exits(&events);
+    let pids: std::collections::HashSet<u32> = events.iter().map(|e| e.pid).collect();
+    // Processes of the recording whose exit it does not hold stay (as running) in every play.
+    let never_exit = pids.difference(&exited).count();
+    assert!(
+        exited.len() > 40,
+        "{} processes exit in the recording",
+        exited.len()
+    );
+    let mut a = Attributor::new();
+    let plays = 400u32;
+    let mut largest = 0;
+    for play in 0..plays {
+        // Fresh pids for every play, as a kernel hands out.
+        let shift = |pid: u32| if pid == 0 { 0 } else { pid + play * 1_000_000 };
+        for e in &events {
+            let mut e = e.clone();
+            e.pid = shift(e.pid);
+            e.tid = shift(e.tid);
+            e.ppid = shift(e.ppid);
+            e.actor = None;
+            if let EventKind::Fork(f) = &mut e.kind {
+                f.child_pid = shift(f.child_pid);
+            }
+            a.process(&mut e);
+            largest = largest.max(a.table().len());
+        }
+    }
+    let seen = plays as usize * pids.len();
+    assert!(seen > 4 * KEEP_EXITED, "only {seen} processes played");
+    let bound = 2 * KEEP_EXITED + plays as usize * never_exit + pids.len();
+    assert!(
+        largest <= bound,
+        "{largest} processes kept (bound {bound}) of {seen} seen"
+    );
+}
 /// cargo builds a crate twice when the host and the target need it with other features
 /// (`cargo install bat` does so with serde, both build scripts at once): each build script,
 /// and what it runs, is judged against its own OUT_DIR, not the one seen last.

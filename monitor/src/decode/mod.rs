@@ -285,6 +285,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The largest errno the kernel returns (`MAX_ERRNO` in include/linux/err.h).
+const MAX_ERRNO: i32 = 4095;
+
 /// NUL-separated strings (argv, environment), without the empty tail.
 fn strings(block: &[u8]) -> impl Iterator<Item = &[u8]> {
     let block = block.strip_suffix(b"\0").unwrap_or(block);
@@ -293,12 +296,21 @@ fn strings(block: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|s| !s.is_empty() || block.is_empty())
 }
 
-/// `ENOENT` for -2, etc.; `None` for non-negative results.
+/// `ENOENT` for -2, etc.; `None` for non-negative results. The kernel returns -errno with errno
+/// in 1..=4095 (MAX_ERRNO); a negative value outside that range is no errno (a corrupt record)
+/// and is shown as the number it is: negating it could overflow (i64::MIN) and truncating it
+/// would name an errno that was never returned.
 pub fn errno_name(result: i64) -> Option<String> {
     if result >= 0 {
         return None;
     }
-    let errno = (-result) as i32;
+    let Some(errno) = result
+        .checked_neg()
+        .and_then(|e| i32::try_from(e).ok())
+        .filter(|e| *e <= MAX_ERRNO)
+    else {
+        return Some(format!("result {result}"));
+    };
     let name = match nix::errno::Errno::from_raw(errno) {
         nix::errno::Errno::UnknownErrno => format!("E{errno}"),
         e => format!("{e:?}"),

@@ -503,3 +503,18 @@ fn kills_name_their_class_call_and_object() {
     );
     assert_eq!(decode(999, 0, 0, 0).class, crate::model::KillClass::Unknown);
 }
+
+/// A result is an errno only in -4095..=-1 (the kernel's MAX_ERRNO); anything more negative is
+/// shown as a number, never negated (i64::MIN overflows) nor truncated into a real errno's name.
+#[test]
+fn errno_names_come_only_from_errno_values() {
+    assert_eq!(errno_name(0), None);
+    assert_eq!(errno_name(3), None);
+    assert_eq!(errno_name(-2).as_deref(), Some("ENOENT"));
+    assert_eq!(errno_name(-4095).as_deref(), Some("E4095"));
+    assert_eq!(errno_name(-4096).as_deref(), Some("result -4096"));
+    // -(2^32 + 2) truncated to 32 bits would be 2, ENOENT.
+    let wide = -(1i64 << 32) - 2;
+    assert_eq!(errno_name(wide), Some(format!("result {wide}")));
+    assert_eq!(errno_name(i64::MIN), Some(format!("result {}", i64::MIN)));
+}

@@ -61,8 +61,15 @@ pub struct Policy {
     ci: CiChannels,
     /// The last finding each thread got, per code, and when: a `killed` event marks the
     /// finding of the act it was killed for (sent just before it, by the same thread).
+    /// Entries older than [`KILL_WINDOW_NS`] are of no more use and are dropped in batches
+    /// (see [`Policy::forget_old_acts`]): a long build runs millions of threads.
     last: HashMap<(u32, Code), (FindingKey, u64)>,
+    /// Size of `last` at which the old entries are dropped next.
+    last_limit: usize,
 }
+
+/// The smallest size of [`Policy::last`] at which old entries are dropped.
+const LAST_MIN: usize = 1024;
 
 /// What findings are merged by.
 type FindingKey = (Code, Option<CrateRef>, Option<Role>, String);
@@ -90,6 +97,7 @@ impl Policy {
             agents: AgentEnv::from_process(),
             ci: CiChannels::from_process(),
             last: HashMap::new(),
+            last_limit: LAST_MIN,
         }
     }
 
@@ -338,6 +346,9 @@ impl Policy {
         let killed = matches!(event.kind, EventKind::Killed(_));
         self.last
             .insert((event.tid, code), (key.clone(), event.time_ns));
+        if self.last.len() >= self.last_limit {
+            self.forget_old_acts(event.time_ns);
+        }
         self.findings
             .entry(key)
             .and_modify(|f| {
@@ -362,6 +373,21 @@ impl Policy {
                 time_ns: event.time_ns,
                 killed,
             });
+    }
+
+    /// Drops the acts a kill can no longer follow (older than [`KILL_WINDOW_NS`] at `now`). The
+    /// next drop waits until the map has doubled: amortized constant time per finding, however
+    /// many acts are recent.
+    fn forget_old_acts(&mut self, now: u64) {
+        self.last
+            .retain(|_, (_, at)| now.saturating_sub(*at) <= KILL_WINDOW_NS);
+        self.last_limit = (2 * self.last.len()).max(LAST_MIN);
+    }
+
+    /// The number of recent acts remembered for kills (bounded on long runs).
+    #[cfg(test)]
+    fn acts_remembered(&self) -> usize {
+        self.last.len()
     }
 
     /// Marks the finding the killed thread's act just got (see [`Policy::last`]); false when

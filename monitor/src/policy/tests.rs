@@ -425,4 +425,32 @@ mod kill {
         );
         assert_eq!(f.iter().filter(|f| !f.killed).count(), 2);
     }
+
+    /// A long build runs millions of threads, each of which may get a finding: what a kill
+    /// may still follow is remembered, not every thread's act since the start.
+    #[test]
+    fn the_acts_remembered_for_kills_stay_bounded() {
+        let mut p = policy();
+        let a = Attributor::new();
+        // 200,000 threads, one read each, 1 ms apart: 50 ms (the window) is 50 of them.
+        for tid in 0..200_000u32 {
+            let at = 1_000_000 * u64::from(tid);
+            p.check(&event(at, 100 + tid, read("/home/u/.ssh/id_rsa")), &a);
+            assert!(p.acts_remembered() <= 2 * 1024, "{}", p.acts_remembered());
+        }
+        // The latest act is still there for its kill.
+        let last = 1_000_000 * 199_999 + 1_000;
+        p.check(
+            &event(
+                last,
+                100 + 199_999,
+                killed(KillClass::Secret, "/home/u/.ssh/id_rsa (ssh-key)"),
+            ),
+            &a,
+        );
+        let f = p.findings();
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(f[0].killed);
+        assert_eq!(f[0].count, 200_000);
+    }
 }

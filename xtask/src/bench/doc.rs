@@ -10,6 +10,7 @@ pub(super) struct Doc {
     pub(super) builds: Option<Builds>,
     pub(super) guard: Option<GuardCost>,
     pub(super) open_cost: Option<Vec<OpenCostRun>>,
+    pub(super) soak: Option<Soak>,
     pub(super) verifier: Vec<(String, u64)>,
 }
 
@@ -98,6 +99,9 @@ impl Doc {
         }
         if let Some(runs) = &self.open_cost {
             render_open_cost(&mut md, runs);
+        }
+        if let Some(soak) = &self.soak {
+            render_soak(&mut md, soak);
         }
         if !self.verifier.is_empty() {
             let _ = writeln!(md, "## eBPF programs\n");
@@ -216,6 +220,22 @@ impl Doc {
                 "≤ 100 ms".to_owned(),
                 format!("{median:.0} ms (median of {})", startup.watched_ms.len()),
                 median <= 100.0,
+            ));
+        }
+        if let Some(soak) = &self.soak
+            && let Some(growth) = soak.late_growth_kib()
+        {
+            out.push((
+                "soak: memory flat, nothing lost".to_owned(),
+                "≤ 4 MiB growth, 0 lost".to_owned(),
+                format!(
+                    "{:+.1} MiB VmRSS over the second half of {:.0} min, {} processes; {} lost",
+                    growth as f64 / 1024.0,
+                    soak.secs / 60.0,
+                    thousands(soak.kind("exec")),
+                    thousands(soak.counted.lost)
+                ),
+                soak.flat() && soak.counted.lost == 0,
             ));
         }
         out

@@ -11,9 +11,13 @@
 //!   child would include the build it watches) during the builds and after 1M and 10M events.
 //! - Startup: from just before spawning buildwatch to the first thing the watched program does.
 //! - Guard: what a running `buildwatch guard` costs the machine when no build runs.
+//! - Soak: one watch through 30 minutes of opens and a million short-lived processes; its memory
+//!   over time.
 //!
-//! Everything runs as root (buildwatch needs it). A full run takes over an hour; `--quick` runs
-//! one round and small storms, and writes target/bench/BENCHMARKS.md instead of the top-level one.
+//! Everything runs as root (buildwatch needs it). A full run takes about two hours; `--quick`
+//! runs one round, small storms and a short soak, and writes target/bench/BENCHMARKS.md instead
+//! of the top-level one. `--only soak` at full size updates the soak section of the top-level
+//! file alone.
 use std::{
     fmt::Write as _,
     fs::File,
@@ -36,6 +40,7 @@ mod machine;
 mod measure;
 mod memory;
 mod open_cost;
+mod soak;
 mod startup;
 mod storm;
 
@@ -47,6 +52,7 @@ use machine::*;
 use measure::*;
 use memory::*;
 use open_cost::*;
+use soak::*;
 use startup::*;
 use storm::*;
 
@@ -54,8 +60,13 @@ pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--rounds N] 
 
   --quick          one round of builds, short storms; writes target/bench/BENCHMARKS.md
   --rounds N       rounds of real builds (default 8)
-  --only LIST      comma-separated sections: startup, storm, memory, builds, guard, opencost (a partial run writes
-                   target/bench/BENCHMARKS.md)";
+  --only LIST      comma-separated sections: startup, storm, memory, builds, guard, opencost, soak (a partial run
+                   writes target/bench/BENCHMARKS.md; `--only soak` at full size replaces the soak
+                   section of BENCHMARKS.md and nothing else)
+  --soak-minutes M     how long the soak runs (default 30; 2 with --quick)
+  --soak-processes N   short-lived processes it starts (default 1000000; 50000 with --quick)
+  --soak-rate R        opens per second throughout (default 100000)
+  --soak-parallel P    processes started at once (default 4)";
 
 /// ripgrep, pinned.
 pub(super) const RIPGREP: &str = "ripgrep@14.1.1";
@@ -77,21 +88,24 @@ pub(super) enum Section {
     Builds,
     Guard,
     OpenCost,
+    Soak,
 }
 
-pub(super) const SECTIONS: [(&str, Section); 6] = [
+pub(super) const SECTIONS: [(&str, Section); 7] = [
     ("startup", Section::Startup),
     ("storm", Section::Storm),
     ("memory", Section::Memory),
     ("builds", Section::Builds),
     ("guard", Section::Guard),
     ("opencost", Section::OpenCost),
+    ("soak", Section::Soak),
 ];
 
 pub(super) struct Options {
     pub(super) quick: bool,
     pub(super) rounds: usize,
     pub(super) sections: Vec<Section>,
+    pub(super) soak: SoakOptions,
 }
 
 impl Options {
@@ -100,8 +114,15 @@ impl Options {
             quick: false,
             rounds: 8,
             sections: SECTIONS.iter().map(|(_, s)| *s).collect(),
+            soak: SoakOptions::default(),
         };
         let mut rounds = None;
+        let (mut minutes, mut processes) = (None, None);
+        fn number<T: std::str::FromStr>(arg: &str, value: Option<&String>) -> Result<T> {
+            value
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{arg} needs a number\n{USAGE}"))
+        }
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -123,6 +144,10 @@ impl Options {
                         })
                         .collect::<Result<_>>()?;
                 }
+                "--soak-minutes" => minutes = Some(number(arg, args.next())?),
+                "--soak-processes" => processes = Some(number(arg, args.next())?),
+                "--soak-rate" => options.soak.open_rate = number(arg, args.next())?,
+                "--soak-parallel" => options.soak.parallel = number(arg, args.next())?,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -131,6 +156,15 @@ impl Options {
             }
         }
         options.rounds = rounds.unwrap_or(if options.quick { 1 } else { 8 });
+        options.soak.minutes = minutes.unwrap_or(if options.quick { 2.0 } else { 30.0 });
+        options.soak.processes =
+            processes.unwrap_or(if options.quick { 50_000 } else { 1_000_000 });
+        if options.soak.minutes.is_nan()
+            || options.soak.minutes <= 0.0
+            || options.soak.parallel == 0
+        {
+            bail!("--soak-minutes and --soak-parallel must be above 0");
+        }
         if options.rounds == 0 {
             bail!("--rounds must be at least 1");
         }
@@ -139,7 +173,38 @@ impl Options {
 
     /// A full run: the one whose results go to the top-level BENCHMARKS.md.
     pub(super) fn full(&self) -> bool {
-        !self.quick && self.rounds >= 8 && self.sections.len() == SECTIONS.len()
+        !self.quick
+            && self.rounds >= 8
+            && self.sections.len() == SECTIONS.len()
+            && self.soak.is_full()
+    }
+
+    /// A full-size soak alone: its section replaces the one of the top-level BENCHMARKS.md.
+    /// A partial run whose sections go into BENCHMARKS.md in place of theirs: not quick, the
+    /// full number of rounds, a full-size soak if any, and only sections that stand alone (the
+    /// storm, memory and build sections feed the page's targets table, so only a full run
+    /// writes them).
+    pub(super) fn sections_of_record(&self) -> bool {
+        !self.quick
+            && !self.full()
+            && self.rounds >= 8
+            && (!self.runs(Section::Soak) || self.soak.is_full())
+            && self.sections.iter().all(|s| {
+                matches!(
+                    s,
+                    Section::Startup | Section::Guard | Section::OpenCost | Section::Soak
+                )
+            })
+    }
+
+    /// The sections asked for, as `--only` takes them.
+    pub(super) fn section_names(&self) -> String {
+        SECTIONS
+            .iter()
+            .filter(|(_, s)| self.runs(*s))
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub(super) fn runs(&self, section: Section) -> bool {
@@ -224,13 +289,66 @@ pub fn bench(args: &[String]) -> Result<()> {
     if options.runs(Section::OpenCost) {
         doc.open_cost = Some(bench.open_cost(options.rounds.min(5))?);
     }
+    if options.runs(Section::Soak) {
+        doc.soak = Some(bench.soak(&options.soak, &machine)?);
+    }
     doc.verifier = verifier_stats(&bench);
-    let out = if options.full() {
-        root().join("BENCHMARKS.md")
+    let (out, text) = if options.sections_of_record() {
+        // A partial run of record: its sections replace theirs in BENCHMARKS.md, each headed by
+        // the run that made it (the rest of the page, its targets table included, stays).
+        let out = root().join("BENCHMARKS.md");
+        let mut text = std::fs::read_to_string(&out).unwrap_or_default();
+        let origin = format!(
+            "> From `cargo xtask bench --only {} --rounds {}` on {}, commit {}, on the machine \
+             of the Machine table.\n\n",
+            options.section_names(),
+            options.rounds,
+            machine.date,
+            machine.commit,
+        );
+        let parts: [(&str, Option<String>); 4] = [
+            (
+                "## Startup",
+                doc.startup
+                    .as_ref()
+                    .map(|s| rendered(|md| render_startup(md, s))),
+            ),
+            (
+                "## Guard: the machine when no build runs",
+                doc.guard
+                    .as_ref()
+                    .map(|g| rendered(|md| render_guard(md, g))),
+            ),
+            (
+                "## In-kernel cost per open",
+                doc.open_cost
+                    .as_ref()
+                    .map(|r| rendered(|md| render_open_cost(md, r))),
+            ),
+            (
+                "## Soak",
+                doc.soak.as_ref().map(|s| rendered(|md| render_soak(md, s))),
+            ),
+        ];
+        for (heading, section) in parts {
+            if let Some(section) = section {
+                let section = match section.split_once('\n') {
+                    Some((first, rest)) if first.trim_end() == heading => {
+                        format!("{first}\n\n{origin}{}", rest.trim_start_matches('\n'))
+                    }
+                    _ => section,
+                };
+                text = splice_section(&text, heading, &section);
+            }
+        }
+        (out, text)
+    } else if options.full() {
+        let text = doc.render(&machine, &bench, &options, started.elapsed());
+        (root().join("BENCHMARKS.md"), text)
     } else {
-        bench.work.join("BENCHMARKS.md")
+        let text = doc.render(&machine, &bench, &options, started.elapsed());
+        (bench.work.join("BENCHMARKS.md"), text)
     };
-    let text = doc.render(&machine, &bench, &options, started.elapsed());
     std::fs::write(&out, text).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!(
         "xtask: bench: done in {:.0} min, results in {}",
@@ -238,6 +356,13 @@ pub fn bench(args: &[String]) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// What a render function writes.
+fn rendered(render: impl FnOnce(&mut String)) -> String {
+    let mut md = String::new();
+    render(&mut md);
+    md
 }
 
 pub(super) fn compile_storm(out: &Path) -> Result<()> {
