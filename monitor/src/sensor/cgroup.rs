@@ -82,13 +82,22 @@ impl BuildCgroup {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(create_error(root, &path, &e)),
             }
-            let dir = File::open(&path).map_err(|e| {
-                SensorError::Cgroup(format!(
-                    "cannot open {}: {e}. {}",
-                    path.display(),
-                    ADVICE_RETRY
-                ))
-            })?;
+            let dir = match File::open(&path) {
+                Ok(dir) => dir,
+                // Another run's sweep took it (empty and not yet locked) between the two calls:
+                // seen with five runs starting at once. Start again with a new name.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    last = Some(path);
+                    continue;
+                }
+                Err(e) => {
+                    return Err(SensorError::Cgroup(format!(
+                        "cannot open {}: {e}. {}",
+                        path.display(),
+                        ADVICE_RETRY
+                    )));
+                }
+            };
             // Blocking: a sweeper that locked it first holds the lock only while removing it.
             lock(&dir, true).map_err(|e| {
                 SensorError::Cgroup(format!(
