@@ -1,13 +1,16 @@
 //! The system calls the sensor watches, dispatched by number from the raw `sys_enter` and
 //! `sys_exit` tracepoints (x86_64) instead of one `syscalls:` tracepoint each.
 //!
-//! Why: a `syscalls:sys_exit_openat` program costs every openat of the machine about 600 ns on
-//! the 6.18 VM this was measured on, even when it returns at its first instruction — the kernel
-//! fills a perf trace record (and its registers) before it runs the program — while an empty raw
-//! `sys_exit` program costs no measurable time (an open + close storm: 2.2 µs per pair with
-//! nothing attached, 2.8 µs with the empty `syscalls:` program, 2.2 µs with the empty raw one).
-//! Every process of the machine paid that for each open, write, mmap and send while a build was
-//! watched, and all the time under `buildwatch guard`.
+//! Why: a `syscalls:` tracepoint program makes the kernel fill a perf trace record (with the
+//! registers) before the program runs, for every such call of the machine. Measured on the 6.18
+//! VM this runs on (CPU time, three alternating rounds, an untracked process while a build is
+//! watched): `dd bs=1` (one read, one write per byte) 520 ns per byte with nothing attached,
+//! 1,120 ns with one `syscalls:` program pair per watched call (the previous design), 1,020 ns
+//! with this dispatcher; an open + close loop 2,330 / 3,130 / 2,860 ns. Most of what remains is
+//! not the programs: once any `sys_enter`/`sys_exit` tracepoint is attached the kernel sends
+//! every system call of every task through its slow path (`SYSCALL_WORK_SYSCALL_TRACEPOINT` is
+//! set on all tasks), and each raw tracepoint run has a fixed cost. On a kernel without fentry,
+//! LSM or kprobes that is the floor of syscall tracing (BENCHMARKS.md, guard section).
 //!
 //! Now every system call of the machine pays one bit test here (and, at exit, one load of the
 //! call number); a watched call of an untracked process one `TRACKED` lookup more; a watched call
