@@ -104,20 +104,7 @@ impl Doc {
             render_soak(&mut md, soak);
         }
         if !self.verifier.is_empty() {
-            let _ = writeln!(md, "## eBPF programs\n");
-            let total: u64 = self.verifier.iter().map(|(_, n)| n).sum();
-            let _ = writeln!(
-                md,
-                "Instructions the verifier went through at load (`BUILDWATCH_VERIFIER_STATS=1`): \
-                 {} in all, over {} programs; the largest:\n",
-                thousands(total),
-                self.verifier.len()
-            );
-            let _ = writeln!(md, "| program | instructions verified |\n|---|---:|");
-            for (name, n) in self.verifier.iter().take(8) {
-                let _ = writeln!(md, "| {name} | {} |", thousands(*n));
-            }
-            let _ = writeln!(md);
+            render_verifier(&mut md, &self.verifier);
         }
         md
     }
@@ -240,6 +227,24 @@ impl Doc {
         }
         out
     }
+}
+
+/// The "eBPF programs" section: instructions verified at load, the largest programs.
+pub(super) fn render_verifier(md: &mut String, verifier: &[(String, u64)]) {
+    let _ = writeln!(md, "## eBPF programs\n");
+    let total: u64 = verifier.iter().map(|(_, n)| n).sum();
+    let _ = writeln!(
+        md,
+        "Instructions the verifier went through at load (`BUILDWATCH_VERIFIER_STATS=1`): \
+         {} in all, over {} programs; the largest:\n",
+        thousands(total),
+        verifier.len()
+    );
+    let _ = writeln!(md, "| program | instructions verified |\n|---|---:|");
+    for (name, n) in verifier.iter().take(8) {
+        let _ = writeln!(md, "| {name} | {} |", thousands(*n));
+    }
+    let _ = writeln!(md);
 }
 
 pub(super) fn render_storm(md: &mut String, storm: &Storm) {

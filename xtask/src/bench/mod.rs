@@ -306,7 +306,7 @@ pub fn bench(args: &[String]) -> Result<()> {
             machine.date,
             machine.commit,
         );
-        let parts: [(&str, Option<String>); 4] = [
+        let parts: [(&str, Option<String>); 5] = [
             (
                 "## Startup",
                 doc.startup
@@ -328,6 +328,12 @@ pub fn bench(args: &[String]) -> Result<()> {
             (
                 "## Soak",
                 doc.soak.as_ref().map(|s| rendered(|md| render_soak(md, s))),
+            ),
+            // Measured by every run (the loader's own figures).
+            (
+                "## eBPF programs",
+                (!doc.verifier.is_empty())
+                    .then(|| rendered(|md| render_verifier(md, &doc.verifier))),
             ),
         ];
         for (heading, section) in parts {
