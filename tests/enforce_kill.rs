@@ -27,32 +27,9 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{bin, copy_fixture, read_report, require_root};
+use support::{TestUser, bin, copy_fixture, hardlink_toolchain, read_report, require_root};
 
 const USER: &str = "bwkill";
-
-/// The test user, removed on drop (also when the test fails).
-struct TestUser;
-
-impl TestUser {
-    fn create(home: &Path) -> Self {
-        let _ = Command::new("userdel").arg(USER).output();
-        let out = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", "--home-dir"])
-            .arg(home)
-            .arg(USER)
-            .output()
-            .expect("run useradd");
-        assert!(out.status.success(), "useradd: {out:?}");
-        Self
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(USER).output();
-    }
-}
 
 /// The fixture workspace `which`, a toolchain the user can run, and its HOME.
 struct Setup {
@@ -67,22 +44,8 @@ impl Setup {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
             .expect("chmod");
         let home = dir.path().join("home");
-        let user = TestUser::create(&home);
-        let sysroot = String::from_utf8(
-            Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .expect("rustc --print sysroot")
-                .stdout,
-        )
-        .expect("utf-8");
-        let status = Command::new("cp")
-            .arg("-al")
-            .arg(sysroot.trim())
-            .arg(dir.path().join("toolchain"))
-            .status()
-            .expect("cp -al");
-        assert!(status.success(), "hard-link the toolchain");
+        let user = TestUser::create(USER, &home);
+        hardlink_toolchain(&dir.path().join("toolchain"));
         let ws = dir.path().join("ws");
         for d in [&home, &ws] {
             std::fs::create_dir_all(d).expect("mkdir");

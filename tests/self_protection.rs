@@ -22,7 +22,7 @@ use std::{
 };
 
 use serde_json::Value;
-use support::{bin, copy_fixture, read_report, require_root};
+use support::{bin, copy_fixture, hardlink_toolchain, read_report, require_root};
 
 const USER: &str = "bwguard";
 const VERSION: &str = "0.1.0";
@@ -32,23 +32,13 @@ const SETCAP: &str = "/usr/sbin/setcap";
 struct TestUser {
     uid: u32,
     sudoers: PathBuf,
+    /// Dropped after the sudo rule (fields drop after the struct's own `drop`).
+    _user: support::TestUser,
 }
 
 impl TestUser {
     fn create(home: &Path) -> Self {
-        let _ = Command::new("userdel").arg(USER).output();
-        let out = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", "--home-dir"])
-            .arg(home)
-            .arg(USER)
-            .output()
-            .expect("run useradd");
-        assert!(out.status.success(), "useradd: {out:?}");
-        let uid = nix::unistd::User::from_name(USER)
-            .expect("lookup")
-            .expect("the user just created")
-            .uid
-            .as_raw();
+        let user = support::TestUser::create(USER, home);
         // No dot in the name: sudo skips files in sudoers.d whose names contain one.
         let sudoers = PathBuf::from(format!("/etc/sudoers.d/buildwatch-test-{USER}"));
         std::fs::write(
@@ -58,14 +48,17 @@ impl TestUser {
         .expect("write the sudo rule");
         std::fs::set_permissions(&sudoers, std::fs::Permissions::from_mode(0o440))
             .expect("chmod the sudo rule");
-        Self { uid, sudoers }
+        Self {
+            uid: user.uid,
+            sudoers,
+            _user: user,
+        }
     }
 }
 
 impl Drop for TestUser {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.sudoers);
-        let _ = Command::new("userdel").arg(USER).output();
     }
 }
 
@@ -87,21 +80,7 @@ impl Setup {
             .expect("chmod");
         let home = dir.path().join("home");
         let user = TestUser::create(&home);
-        let sysroot = String::from_utf8(
-            Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .expect("rustc --print sysroot")
-                .stdout,
-        )
-        .expect("utf-8");
-        let status = Command::new("cp")
-            .arg("-al")
-            .arg(sysroot.trim())
-            .arg(dir.path().join("toolchain"))
-            .status()
-            .expect("cp -al");
-        assert!(status.success(), "hard-link the toolchain");
+        hardlink_toolchain(&dir.path().join("toolchain"));
         let ws = dir.path().join("ws");
         let guard = dir.path().join("guard");
         for d in [&home, &ws, &guard] {

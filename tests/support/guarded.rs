@@ -13,41 +13,11 @@ use std::{
 
 use serde_json::Value;
 
-use super::{bin, copy_fixture, require_root};
+use super::{bin, copy_fixture, hardlink_toolchain, require_root};
 
 pub const USER: &str = "bwguarded";
 
-/// The build user, removed on drop.
-pub struct TestUser {
-    pub uid: u32,
-    pub gid: u32,
-}
-
-impl TestUser {
-    pub fn create(home: &Path) -> Self {
-        let _ = Command::new("userdel").arg(USER).output();
-        let out = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", "--home-dir"])
-            .arg(home)
-            .arg(USER)
-            .output()
-            .expect("run useradd");
-        assert!(out.status.success(), "useradd: {out:?}");
-        let user = nix::unistd::User::from_name(USER)
-            .expect("lookup")
-            .expect("the user just created");
-        Self {
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-        }
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(USER).output();
-    }
-}
+pub use super::TestUser;
 
 /// The guard, a child of the test; killed on drop if the test did not stop it.
 pub struct Guard {
@@ -171,24 +141,10 @@ impl World {
         let home = dir.path().join("home");
         std::fs::create_dir_all(home.join(".ssh")).expect("mkdir");
         std::fs::write(home.join(".ssh/id_rsa"), "FAKE KEY\n").expect("key");
-        let user = TestUser::create(&home);
-        let sysroot = String::from_utf8(
-            Command::new("rustc")
-                .args(["--print", "sysroot"])
-                .output()
-                .expect("rustc --print sysroot")
-                .stdout,
-        )
-        .expect("utf-8");
+        let user = TestUser::create(USER, &home);
         // Hard links: the same files (identities) as the toolchain the guard knows, under
         // another path.
-        let status = Command::new("cp")
-            .arg("-al")
-            .arg(sysroot.trim())
-            .arg(dir.path().join("toolchain"))
-            .status()
-            .expect("cp -al");
-        assert!(status.success(), "hard-link the toolchain");
+        hardlink_toolchain(&dir.path().join("toolchain"));
         let status = Command::new("chown")
             .args(["-R", &format!("{USER}:")])
             .arg(&home)

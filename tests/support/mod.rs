@@ -12,6 +12,61 @@ use buildwatch::model::{Event, EventKind};
 pub mod guarded;
 pub mod tmux;
 
+/// A throwaway build user `name` whose HOME is `home`, removed on drop (also when the test
+/// fails). Each test binary has a name of its own, so that binaries can run side by side.
+pub struct TestUser {
+    pub name: &'static str,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TestUser {
+    pub fn create(name: &'static str, home: &Path) -> Self {
+        let _ = Command::new("userdel").arg(name).output();
+        let out = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/sh", "--home-dir"])
+            .arg(home)
+            .arg(name)
+            .output()
+            .expect("run useradd");
+        assert!(out.status.success(), "useradd: {out:?}");
+        let user = nix::unistd::User::from_name(name)
+            .expect("lookup")
+            .expect("the user just created");
+        Self {
+            name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(self.name).output();
+    }
+}
+
+/// A hard-linked copy of the running toolchain's sysroot at `dst`: a toolchain a test user can
+/// run (root's rustup home is not theirs), made of the same files (identities).
+pub fn hardlink_toolchain(dst: &Path) {
+    let sysroot = String::from_utf8(
+        Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .output()
+            .expect("rustc --print sysroot")
+            .stdout,
+    )
+    .expect("utf-8");
+    let status = Command::new("cp")
+        .arg("-al")
+        .arg(sysroot.trim())
+        .arg(dst)
+        .status()
+        .expect("cp -al");
+    assert!(status.success(), "hard-link the toolchain");
+}
+
 /// The buildwatch binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_buildwatch")
