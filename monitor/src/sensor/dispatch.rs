@@ -42,6 +42,15 @@ pub(super) fn call_masks(programs: &[&Program]) -> ([u64; 8], [u64; 8]) {
     (enter, exit)
 }
 
+/// The program array of a side's dispatcher.
+#[cfg(target_arch = "x86_64")]
+fn array(side: Side) -> &'static str {
+    match side {
+        Side::Enter => "SYS_ENTER_PROGS",
+        Side::Exit => "SYS_EXIT_PROGS",
+    }
+}
+
 /// Puts every loaded program with a system call or slot hook into its dispatcher's array.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn fill(ebpf: &mut aya::Ebpf, programs: &[&Program]) -> Result<(), SensorError> {
@@ -51,23 +60,11 @@ pub(super) fn fill(ebpf: &mut aya::Ebpf, programs: &[&Program]) -> Result<(), Se
         for hook in program.hooks {
             let (array, slot, what) = match hook {
                 Hook::Syscall(side, call, nr) => (
-                    if *side == Side::Enter {
-                        "SYS_ENTER_PROGS"
-                    } else {
-                        "SYS_EXIT_PROGS"
-                    },
+                    array(*side),
                     *nr as u32,
                     format!("sys_{}_{call}", side.word()),
                 ),
-                Hook::Slot(side, slot) => (
-                    if *side == Side::Enter {
-                        "SYS_ENTER_PROGS"
-                    } else {
-                        "SYS_EXIT_PROGS"
-                    },
-                    *slot,
-                    "its own slot".to_owned(),
-                ),
+                Hook::Slot(side, slot) => (array(*side), *slot, "its own slot".to_owned()),
                 _ => continue,
             };
             let loaded = ebpf.program(program.name).ok_or_else(|| {
