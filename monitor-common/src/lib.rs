@@ -35,6 +35,7 @@ pub use records::{
     dns::{DNS_MAX, DnsRecord},
     file::{OpenRecord, PATH_MAX, PATH_SCRATCH_SIZE, PATH_WALK_MAX_COMPONENTS},
     flag,
+    guard::{GuardOffsets, HOOKS_LIVE, root as guard_root, tracked},
     header::{COMM_LEN, RecordHeader, SCRATCH_SIZE},
     io_uring::{IO_URING_CREATE, IoUringRecord},
     kill::{KillAllowKey, KillRecord, class as kill_class},

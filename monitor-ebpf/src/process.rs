@@ -38,7 +38,10 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
         // A new thread of a tracked process: covered by the tgid.
         return None;
     }
-    if TRACKED.insert(child_tgid, 1, 0).is_err() {
+    if TRACKED
+        .insert(child_tgid, monitor_common::tracked::FORKED, 0)
+        .is_err()
+    {
         count_loss(counter::TRACK_FULL);
         return None;
     }
@@ -73,7 +76,9 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
     let root = crate::guard::adopt();
-    let _ = try_exec(&ctx, root);
+    let mut held = false;
+    let _ = try_exec(&ctx, root, &mut held);
+    crate::guard::hold_until_hooks(held);
     // After the exec record, so that the privileged image is known when its finding arrives.
     if current_tracked().is_some() {
         let _ = crate::privilege::check_exec(&OFFSETS.load());
@@ -84,7 +89,8 @@ pub fn sched_process_exec(ctx: TracePointContext) -> i32 {
 
 const HDR: usize = size_of::<ExecRecord>();
 
-fn try_exec(ctx: &TracePointContext, guard_root: bool) -> Option<()> {
+/// `held`: set when kill mode stopped the process (a new build script).
+fn try_exec(ctx: &TracePointContext, guard_root: bool, held: &mut bool) -> Option<()> {
     let task = current_tracked()?;
     let o = OFFSETS.load();
     let buf = scratch()?;
@@ -130,6 +136,7 @@ fn try_exec(ctx: &TracePointContext, guard_root: bool) -> Option<()> {
             if !rustc && crate::maps::ENFORCE.load() != 0 {
                 // SAFETY: plain helper call; it signals the current process.
                 unsafe { aya_ebpf::helpers::bpf_send_signal(SIGSTOP) };
+                *held = true;
             }
         }
     }
@@ -316,6 +323,8 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     let _ = CRATE_PROCS.remove(task.tgid);
     let _ = URING_OPS.remove(task.tgid);
     let _ = COMPAT_SEEN.remove(task.tgid);
+    // Killed while held: its pid must not be continued once reused.
+    let _ = crate::guard::HOOK_HELD.remove(task.tgid);
     crate::privilege::forget(task.tgid);
     let record = ExitRecord {
         header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),

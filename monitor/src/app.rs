@@ -201,6 +201,7 @@ fn guard(args: &crate::cli::GuardArgs) -> i32 {
         socket: args.socket.clone(),
         toolchains: args.toolchain.clone(),
         grace: std::time::Duration::from_secs(args.grace),
+        idle_after: std::time::Duration::from_secs(args.idle_after),
         ring_buffer_bytes: args.ring_buffer_size,
         notify: !args.no_notify,
         journal: args.journal_socket.clone(),

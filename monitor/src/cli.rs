@@ -94,6 +94,12 @@ pub struct GuardArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
 
+    /// How long the system call hooks stay attached after the last process that can run crate
+    /// code has ended (seconds). While they are attached every system call of the machine is
+    /// slower; while they are not, a build's programs are held at exec until they are.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub idle_after: u64,
+
     /// Size of the sensor's ring buffer: a power of two, with an optional K/M/G suffix.
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]
     pub ring_buffer_size: u32,

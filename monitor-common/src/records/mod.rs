@@ -27,6 +27,7 @@ pub mod compat;
 pub mod dns;
 pub mod file;
 pub mod flag;
+pub mod guard;
 pub mod header;
 pub mod io_uring;
 pub mod kill;

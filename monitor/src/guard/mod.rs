@@ -7,6 +7,7 @@
 //! JSON Lines log and the user's desktop (see [`sinks`]). docs/guard.md is the user's guide.
 pub mod attach;
 pub mod builds;
+pub mod dormancy;
 pub mod enforce;
 pub mod sinks;
 pub mod status;
@@ -53,6 +54,8 @@ pub struct GuardOptions {
     pub toolchains: Vec<PathBuf>,
     /// How long a build's processes may outlive its root before the build is reported.
     pub grace: Duration,
+    /// `--idle-after`: how long the system call hooks stay attached with nothing to watch.
+    pub idle_after: Duration,
     /// Ring buffer size.
     pub ring_buffer_bytes: u32,
     /// Desktop notifications.
@@ -147,6 +150,21 @@ pub fn run(options: &GuardOptions) -> i32 {
         })
     });
     let persist_files: Arc<[crate::model::ProtectedFile]> = Arc::from(persist.targets);
+    // The system call hooks are attached once now, to know that they can be (the guard then
+    // fails here, loudly, not at the first build), and detached until a build needs them.
+    if let Err(e) = sensor.wake() {
+        return fail(
+            format!("cannot attach the system call hooks: {e}"),
+            EXIT_SETUP,
+        );
+    }
+    let mut dormancy = dormancy::Dormancy::new(options.idle_after);
+    if let Err(e) = sensor.sleep() {
+        return fail(
+            format!("cannot detach the system call hooks: {e}"),
+            EXIT_SETUP,
+        );
+    }
     let Some(stream) = sensor.take_stream() else {
         return fail("the event stream is missing".to_owned(), EXIT_SETUP);
     };
@@ -207,8 +225,20 @@ pub fn run(options: &GuardOptions) -> i32 {
         if signalled.load(Ordering::Acquire) {
             stop.store(true, Ordering::Release);
         }
+        // Before the events: a process held for the system call hooks, or a build script
+        // that kill mode continues once attributed, runs only after they are attached.
+        if !hooks_turn(&mut dormancy, &mut sensor, &journal) {
+            exit = EXIT_STOPPED;
+            stop.store(true, Ordering::Release);
+            break;
+        }
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(batch) => {
+                if !hooks_turn(&mut dormancy, &mut sensor, &journal) {
+                    exit = EXIT_STOPPED;
+                    stop.store(true, Ordering::Release);
+                    break;
+                }
                 for message in batch {
                     match message {
                         StreamMessage::Event(event) => {
@@ -265,6 +295,7 @@ pub fn run(options: &GuardOptions) -> i32 {
         followers.tick(&builds);
         if let Ok(mut s) = status.lock() {
             s.refresh(builds.active());
+            s.hooks(sensor.syscall_hooks_live(), dormancy.wakes);
         }
         if drained {
             break;
@@ -296,6 +327,8 @@ pub fn run(options: &GuardOptions) -> i32 {
     if let Some(enforcement) = &enforcement {
         enforcement.stop(&sensor);
     }
+    // Nobody will attach the hooks for them any more: a build must not hang.
+    let _ = sensor.release_held();
     // Detaches every program and frees the maps (the sensor's drop).
     drop(sensor);
     let message = if exit == 0 {
@@ -309,6 +342,42 @@ pub fn run(options: &GuardOptions) -> i32 {
     };
     journal.send(if exit == 0 { WARNING } else { ERR }, &message, &[]);
     exit
+}
+
+/// Attaches or detaches the system call hooks as the tracked set needs (see [`dormancy`]), and
+/// says so in the journal. False when they could not be attached: the guard then stops, loudly.
+fn hooks_turn(dormancy: &mut dormancy::Dormancy, sensor: &mut Sensor, journal: &Journal) -> bool {
+    match dormancy.update(sensor) {
+        Ok(dormancy::Change::None) => true,
+        Ok(dormancy::Change::Woke(held)) => {
+            journal.send(
+                INFO,
+                &format!(
+                    "buildwatch guard: system call hooks attached for a build ({held} held \
+                     processes continued)"
+                ),
+                &[],
+            );
+            true
+        }
+        Ok(dormancy::Change::Slept) => {
+            journal.send(
+                INFO,
+                "buildwatch guard: system call hooks detached: nothing that can run crate code \
+                 is running",
+                &[],
+            );
+            true
+        }
+        Err(e) => {
+            journal.send(
+                ERR,
+                &format!("buildwatch guard: error: not watching builds: {e}"),
+                &[],
+            );
+            false
+        }
+    }
 }
 
 /// Sends an ended build's findings to every sink.

@@ -41,6 +41,8 @@ pub struct Status {
     recent: VecDeque<(Option<u32>, String)>,
     /// Each build's line, with its uid.
     builds: Vec<(Option<u32>, String)>,
+    /// Whether the system call hooks are attached, and how often they were attached.
+    hooks: (bool, u64),
 }
 
 impl Status {
@@ -64,6 +66,11 @@ impl Status {
                 self.recent.pop_front();
             }
         }
+    }
+
+    /// Records the system call hooks' state (see `super::dormancy`).
+    pub fn hooks(&mut self, live: bool, wakes: u64) {
+        self.hooks = (live, wakes);
     }
 
     /// Records `active` as the builds being watched.
@@ -106,6 +113,15 @@ impl Status {
             std::process::id(),
             self.builds_seen
         );
+        text.push_str(&format!(
+            "system call hooks: {} (attached for builds {} times)\n",
+            if self.hooks.0 {
+                "attached (something that can run crate code is being watched)"
+            } else {
+                "detached (no build: the machine pays nothing per system call)"
+            },
+            self.hooks.1
+        ));
         let whose = if viewer == 0 { "" } else { " (yours)" };
         let builds: Vec<&String> = self
             .builds

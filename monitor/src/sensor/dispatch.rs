@@ -23,6 +23,19 @@ impl Hook {
     }
 }
 
+impl Hook {
+    /// Whether this hook sees system calls: attaching one sends every system call of the
+    /// machine through the kernel's slow path, so the guard leaves these detached while no
+    /// build runs (dormant.rs).
+    pub(super) fn is_syscall_hook(&self) -> bool {
+        match self {
+            Hook::RawTracePoint(tp) => matches!(*tp, "sys_enter" | "sys_exit"),
+            Hook::TracePoint(category, _) => *category == "syscalls",
+            Hook::Syscall(..) | Hook::Slot(..) => true,
+        }
+    }
+}
+
 /// Bit masks of the call numbers with a program at entry and at exit (x86_64's numbers).
 pub(super) fn call_masks(programs: &[&Program]) -> ([u64; 8], [u64; 8]) {
     let mut enter = [0u64; 8];

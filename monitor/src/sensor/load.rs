@@ -84,7 +84,12 @@ impl Sensor {
                 None
             }
         };
-        let (offsets, identity, socket) = offsets::kernel_offsets(&tracefs_dir)?;
+        let offsets::Offsets {
+            kernel: offsets,
+            identity,
+            socket,
+            guard: guard_offsets,
+        } = offsets::kernel_offsets(&tracefs_dir)?;
         let cpus = aya::util::nr_cpus().map_err(|(path, e)| {
             SensorError::Object(format!("cannot count CPUs from {path}: {e}"))
         })? as u32;
@@ -109,6 +114,7 @@ impl Sensor {
             .override_global("IDENTITY_OFFSETS", &identity, true)
             .override_global("SOCKET_OFFSETS", &socket, true)
             .override_global("GUARD", &guard, true)
+            .override_global("GUARD_OFFSETS", &guard_offsets, true)
             .override_global("ENTER_CALLS", &enter_calls, true)
             .override_global("EXIT_CALLS", &exit_calls, true)
             .map_max_entries("EVENTS", size)
@@ -142,8 +148,9 @@ impl Sensor {
         #[cfg(target_arch = "x86_64")]
         dispatch::fill(&mut ebpf, &programs)?;
         let mut links = Vec::new();
+        let mut deferred = Vec::new();
         for program in programs {
-            let hooks: Vec<&Hook> = program
+            let hooks: Vec<&'static Hook> = program
                 .hooks
                 .iter()
                 .filter(|h| match h.tracepoint() {
@@ -152,6 +159,11 @@ impl Sensor {
                 })
                 .collect();
             if hooks.is_empty() {
+                continue;
+            }
+            // The guard attaches the system call hooks only while a build runs (dormant.rs).
+            if config.guard && hooks.iter().all(|h| h.is_syscall_hook()) {
+                deferred.push((program.name, hooks));
                 continue;
             }
             attach(&mut ebpf, program.name, &hooks, &mut links)?;
@@ -183,6 +195,8 @@ impl Sensor {
         let counters = take_map(&mut ebpf, "COUNTERS", PerCpuArray::try_from)?;
         Ok(Self {
             links,
+            syscall_links: Vec::new(),
+            deferred,
             ebpf,
             tracked,
             crate_procs,
@@ -249,7 +263,7 @@ fn load_all(ebpf: &mut Ebpf, wanted: &[&str]) -> Result<(), SensorError> {
 }
 
 /// Attaches the (loaded) program `name` to every hook in `hooks`.
-fn attach(
+pub(super) fn attach(
     ebpf: &mut Ebpf,
     name: &str,
     hooks: &[&Hook],
@@ -308,7 +322,8 @@ impl Drop for Sensor {
                 }
             }
         }
-        let links = std::mem::take(&mut self.links);
+        let mut links = std::mem::take(&mut self.links);
+        links.append(&mut self.syscall_links);
         let Ok((read_end, write_end)) = nix::unistd::pipe() else {
             drop(links);
             return;

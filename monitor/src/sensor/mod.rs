@@ -3,6 +3,7 @@
 mod btf;
 pub mod cgroup;
 mod dispatch;
+mod dormant;
 mod error;
 mod integrity;
 mod kill;
@@ -93,6 +94,10 @@ enum OwnedLink {
 /// The loaded and attached sensor. Dropping it detaches every program.
 pub struct Sensor {
     links: Vec<OwnedLink>,
+    /// The system call hooks, when they are attached apart (the guard: dormant.rs).
+    syscall_links: Vec<OwnedLink>,
+    /// The programs the guard attaches only while a build runs, with their hooks.
+    deferred: Vec<(&'static str, Vec<&'static programs::Hook>)>,
     ebpf: Ebpf,
     tracked: BpfHashMap<MapData, u32, u32>,
     crate_procs: BpfHashMap<MapData, u32, u32>,

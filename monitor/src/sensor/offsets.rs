@@ -1,16 +1,25 @@
 //! The kernel offsets the eBPF programs need, from BTF and tracefs.
 use std::path::Path;
 
-use monitor_common::{IdentityOffsets, KernelOffsets, SocketOffsets};
+use monitor_common::{GuardOffsets, IdentityOffsets, KernelOffsets, SocketOffsets};
 
 use super::{SensorError, btf::Btf, tracefs};
 
+/// The offsets the eBPF programs are given at load.
+pub struct Offsets {
+    pub kernel: KernelOffsets,
+    pub identity: IdentityOffsets,
+    pub socket: SocketOffsets,
+    pub guard: GuardOffsets,
+}
+
+/// `enum pid_type`'s PIDTYPE_PGID (PID, TGID, PGID, SID since Linux 4.19).
+const PIDTYPE_PGID: u32 = 2;
+
 /// Reads every offset in [`KernelOffsets`] for the running kernel, and the few the identity of
-/// an opened file and the kind of a socket need (kept apart: the programs copy `KernelOffsets`
-/// onto their stack, which is full in the open programs).
-pub fn kernel_offsets(
-    tracefs_dir: &Path,
-) -> Result<(KernelOffsets, IdentityOffsets, SocketOffsets), SensorError> {
+/// an opened file, the kind of a socket and a task's process group need (kept apart: the
+/// programs copy `KernelOffsets` onto their stack, which is full in the open programs).
+pub fn kernel_offsets(tracefs_dir: &Path) -> Result<Offsets, SensorError> {
     let btf = match Btf::from_sys_fs() {
         Ok(Ok(btf)) => btf,
         Ok(Err(e)) => return Err(SensorError::Btf(e.to_string())),
@@ -111,7 +120,19 @@ pub fn kernel_offsets(
         sock_protocol: m("sock", "sk_protocol")?,
         _pad: 0,
     };
-    Ok((offsets, identity, socket))
+    let guard = GuardOffsets {
+        task_signal: m("task_struct", "signal")?,
+        // `struct pid *pids[PIDTYPE_MAX]`: pointers, 8 bytes each on the 64-bit kernels served.
+        signal_pgid: m("signal_struct", "pids")? + PIDTYPE_PGID * 8,
+        pid_nr: m("pid", "numbers")? + m("upid", "nr")?,
+        _pad: 0,
+    };
+    Ok(Offsets {
+        kernel: offsets,
+        identity,
+        socket,
+        guard,
+    })
 }
 
 /// The path walk reads `d_parent` and `d_name` of a dentry in one go (one helper call per path

@@ -113,9 +113,12 @@ impl GuardRoots {
         roots
     }
 
-    /// The identities alone.
-    pub fn keys(&self) -> Vec<InodeKey> {
-        self.found.iter().map(|(k, _)| *k).collect()
+    /// The identities, with what each is to the kernel (`monitor_common::guard_root`).
+    pub fn keys(&self) -> Vec<(InodeKey, u32)> {
+        self.found
+            .iter()
+            .map(|(k, path)| (*k, root_kind(path)))
+            .collect()
     }
 
     /// A fingerprint of the directories looked in: when it changes (a toolchain installed,
@@ -132,6 +135,18 @@ impl GuardRoots {
                 )
             })
             .collect()
+    }
+}
+
+/// What the build-root executable at `path` (found under one of [`ROOT_PROGRAMS`]' names) is
+/// to the kernel: cargo runs crate code only in its children, rust-analyzer too (and lives as
+/// long as the editor); rustc and the proc-macro server load crate code into themselves.
+fn root_kind(path: &Path) -> u32 {
+    use monitor_common::guard_root;
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some("cargo") => guard_root::DRIVER,
+        Some("rust-analyzer") => guard_root::EDITOR,
+        _ => guard_root::CRATE_HOST,
     }
 }
 
@@ -170,7 +185,7 @@ fn passwd_homes() -> BTreeSet<PathBuf> {
 
 impl super::Sensor {
     /// Replaces the kernel's build-root identities with `keys` (guard mode only).
-    pub fn set_guard_roots(&mut self, keys: &[InodeKey]) -> Result<(), super::SensorError> {
+    pub fn set_guard_roots(&mut self, keys: &[(InodeKey, u32)]) -> Result<(), super::SensorError> {
         let failed = |e: aya::maps::MapError| super::SensorError::Map {
             map: "GUARD_ROOTS",
             reason: super::error_chain(&e),
@@ -182,10 +197,13 @@ impl super::Sensor {
         let mut map: aya::maps::HashMap<_, InodeKey, u32> =
             aya::maps::HashMap::try_from(map).map_err(failed)?;
         let old: Vec<InodeKey> = map.keys().filter_map(Result::ok).collect();
-        for key in keys {
-            map.insert(key, 1, 0).map_err(failed)?;
+        for (key, kind) in keys {
+            map.insert(key, kind, 0).map_err(failed)?;
         }
-        for key in old.iter().filter(|k| !keys.contains(k)) {
+        for key in old
+            .iter()
+            .filter(|k| !keys.iter().any(|(new, _)| new == *k))
+        {
             let _ = map.remove(key);
         }
         Ok(())
@@ -239,7 +257,28 @@ mod tests {
         assert!(!paths.iter().any(|p| p.starts_with(&bin)), "{paths:?}");
         assert!(!paths.iter().any(|p| p.ends_with("rustdoc")), "{paths:?}");
         let copy = identity_of(&root.join("copy-of-cargo")).expect("identity");
-        assert!(roots.keys().contains(&copy));
+        // cargo runs crate code only in children; rustc and the proc-macro server load it.
+        assert!(
+            roots
+                .keys()
+                .contains(&(copy, monitor_common::guard_root::DRIVER))
+        );
+        let kind_of = |want: &str| {
+            let key = identity_of(&toolchain.join(want)).expect("identity");
+            roots
+                .keys()
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, kind)| *kind)
+        };
+        assert_eq!(
+            kind_of("bin/rustc"),
+            Some(monitor_common::guard_root::CRATE_HOST)
+        );
+        assert_eq!(
+            kind_of("libexec/rust-analyzer-proc-macro-srv"),
+            Some(monitor_common::guard_root::CRATE_HOST)
+        );
         let before = roots.fingerprint();
         std::thread::sleep(std::time::Duration::from_millis(20));
         fs::write(toolchain.join("bin/rust-analyzer"), "ra").expect("write");
@@ -247,6 +286,13 @@ mod tests {
             roots.fingerprint(),
             before,
             "a new binary changes the fingerprint"
+        );
+        let again = GuardRoots::resolve(&[toolchain.clone(), bin.clone()]);
+        let ra = identity_of(&toolchain.join("bin/rust-analyzer")).expect("identity");
+        assert!(
+            again
+                .keys()
+                .contains(&(ra, monitor_common::guard_root::EDITOR))
         );
         let _ = fs::remove_dir_all(&root);
     }
