@@ -17,7 +17,8 @@
 //!   image is `changed before it could be hashed`.
 //!
 //! Hashes are cached per file identity (device, inode, size, mtime): rustc, cc and ld run
-//! hundreds of times in a build and are read once.
+//! hundreds of times in a build and are read once; and, running as root, between runs too (with
+//! the change time: see `digest_store`).
 use std::{
     collections::{HashMap, VecDeque},
     fs::File,
@@ -30,7 +31,7 @@ use std::{
 
 use sha2::{Digest as _, Sha256};
 
-use crate::model::ImageDigest;
+use crate::{digest_store::Store, model::ImageDigest};
 
 /// Images waiting for the worker; beyond this, images are reported unhashed.
 const QUEUE: usize = 4096;
@@ -66,10 +67,10 @@ pub struct Request {
 /// The identity of a file's content: the cache key, and what must not change while hashing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Identity {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
 }
 
 /// Identity plus change time.
@@ -98,24 +99,40 @@ struct Held {
     file: Result<File, ImageDigest>,
 }
 
-/// The worker's memory of digests, per identity.
+/// The worker's memory of digests, per identity, and what earlier runs stored.
 #[derive(Default)]
 pub struct Cache {
     digests: HashMap<Identity, String>,
+    store: Option<Store>,
 }
 
 impl Cache {
-    fn get(&self, id: &Identity) -> Option<&String> {
-        self.digests.get(id)
+    /// A cache backed by `store` (digests of earlier runs).
+    pub fn with_store(store: Option<Store>) -> Self {
+        Self {
+            digests: HashMap::new(),
+            store,
+        }
     }
 
-    fn insert(&mut self, id: Identity, sha256: String) {
+    fn get(&self, stat: &Stat) -> Option<&String> {
+        self.digests.get(&stat.id).or_else(|| {
+            self.store
+                .as_ref()
+                .and_then(|s| s.get(&stat.id, stat.ctime_ns))
+        })
+    }
+
+    fn insert(&mut self, stat: &Stat, sha256: String, hashed_ns: i128) {
+        if let Some(store) = self.store.as_mut() {
+            store.put(stat.id, stat.ctime_ns, &sha256, hashed_ns);
+        }
         // A plain reset keeps the bound: a build with more distinct images than this is rare,
         // and it only costs re-reading.
         if self.digests.len() >= CACHE {
             self.digests.clear();
         }
-        self.digests.insert(id, sha256);
+        self.digests.insert(stat.id, sha256);
     }
 }
 
@@ -215,12 +232,15 @@ fn hash(held: Held, cache: &mut Cache) -> ImageDigest {
             (before.ctime_ns - i128::from(request.time_ns)) as f64 / 1e9
         ));
     }
-    if let Some(sha256) = cache.get(&before.id) {
+    if let Some(sha256) = cache.get(&before) {
         return ImageDigest::Hashed {
             sha256: sha256.clone(),
             size: before.id.size,
         };
     }
+    let hashed_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut read = 0u64;
@@ -241,7 +261,7 @@ fn hash(held: Held, cache: &mut Cache) -> ImageDigest {
         Err(e) => return unavailable(e.to_string()),
     }
     let sha256 = hex(&hasher.finalize());
-    cache.insert(before.id, sha256.clone());
+    cache.insert(&before, sha256.clone(), hashed_ns);
     ImageDigest::Hashed {
         sha256,
         size: before.id.size,
@@ -267,15 +287,20 @@ pub fn sha256_file(path: &std::path::Path) -> io::Result<String> {
 
 /// The worker: hold every queued image, hash one, repeat.
 fn work(requests: Receiver<Request>, answers: std::sync::mpsc::Sender<(u64, ImageDigest)>) {
-    work_in(&requests, &answers, "/proc");
+    work_in(
+        &requests,
+        &answers,
+        "/proc",
+        Cache::with_store(Store::system()),
+    );
 }
 
 fn work_in(
     requests: &Receiver<Request>,
     answers: &std::sync::mpsc::Sender<(u64, ImageDigest)>,
     proc_root: &str,
+    mut cache: Cache,
 ) {
-    let mut cache = Cache::default();
     let mut held: VecDeque<Held> = VecDeque::new();
     let mut open = true;
     loop {

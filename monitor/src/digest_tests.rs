@@ -1,4 +1,7 @@
-use std::{io::Write as _, os::unix::fs::symlink};
+use std::{
+    io::Write as _,
+    os::unix::fs::{PermissionsExt as _, symlink},
+};
 
 use super::*;
 
@@ -252,4 +255,101 @@ fn digests_round_trip_in_events() {
         serde_json::from_str::<ImageDigest>(&json).expect("parse"),
         digest
     );
+}
+
+/// A store in a fresh private directory; `settled` as given.
+fn store_in(dir: &std::path::Path, settled: Duration) -> Option<crate::digest_store::Store> {
+    let store_dir = dir.join("cache");
+    crate::digest_store::Store::open(&store_dir.join("digests"), settled)
+}
+
+#[test]
+fn digests_are_reused_between_runs_only_for_the_same_content() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, ran) = program(dir.path(), "tool", b"abc");
+    // Run 1 hashes it and stores the digest (settled: 0, so the fresh file counts).
+    let mut cache = Cache::with_store(store_in(dir.path(), Duration::ZERO));
+    let r = request(4_000_000, &path, ran, Source::Exe);
+    assert_eq!(run(&r, "/proc", &mut cache).sha256(), Some(ABC));
+    let stored = std::fs::read_to_string(dir.path().join("cache/digests")).expect("stored");
+    assert_eq!(stored.lines().count(), 1, "{stored}");
+    assert!(stored.trim_end().ends_with(ABC), "{stored}");
+
+    // Run 2 takes the stored digest without reading: proven by a store that says otherwise
+    // for the same identity and change time.
+    let fake = "f".repeat(64);
+    let forged = stored.replace(ABC, &fake);
+    std::fs::write(dir.path().join("cache/digests"), &forged).expect("forge");
+    let mut cache = Cache::with_store(store_in(dir.path(), Duration::ZERO));
+    assert_eq!(
+        run(&r, "/proc", &mut cache).sha256(),
+        Some(fake.as_str()),
+        "the stored digest is used for an unchanged file"
+    );
+
+    // Written since (same size, mtime put back): the change time differs, the file is read.
+    let mtime = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&path, b"abd").expect("rewrite");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("put the mtime back");
+    std::thread::sleep(Duration::from_millis(20));
+    let ran = now_ns();
+    let r = request(4_000_000, &path, ran, Source::Exe);
+    let mut cache = Cache::with_store(store_in(dir.path(), Duration::ZERO));
+    let digest = run(&r, "/proc", &mut cache);
+    assert!(
+        digest.sha256().is_some_and(|d| d != fake && d != ABC),
+        "{digest:?}"
+    );
+}
+
+#[test]
+fn a_fresh_file_is_not_stored_and_a_foreign_store_is_not_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, ran) = program(dir.path(), "tool", b"abc");
+    // Changed within the settling time: hashed, not stored (a write in the same clock tick
+    // would leave its change time as it is).
+    let mut cache = Cache::with_store(store_in(dir.path(), Duration::from_secs(3600)));
+    let r = request(4_000_000, &path, ran, Source::Exe);
+    assert_eq!(run(&r, "/proc", &mut cache).sha256(), Some(ABC));
+    let stored = std::fs::read_to_string(dir.path().join("cache/digests")).unwrap_or_default();
+    assert_eq!(stored, "", "nothing stored for a file changed a moment ago");
+
+    // A store others may write is not used at all.
+    let file = dir.path().join("cache/digests");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    assert!(store_in(dir.path(), Duration::ZERO).is_none());
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(
+        dir.path().join("cache"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .expect("chmod");
+    assert!(store_in(dir.path(), Duration::ZERO).is_none());
+    std::fs::set_permissions(
+        dir.path().join("cache"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .expect("chmod");
+    // Malformed lines are skipped, good ones kept.
+    std::fs::write(
+        &file,
+        "garbage\n1 2 3 4 5 xyz\n1 2 3 4 5 ".to_owned() + ABC + "\n",
+    )
+    .expect("write");
+    let store = store_in(dir.path(), Duration::ZERO).expect("store");
+    let id = Identity {
+        dev: 1,
+        ino: 2,
+        size: 3,
+        mtime_ns: 4,
+    };
+    assert_eq!(store.get(&id, 5).map(String::as_str), Some(ABC));
+    assert_eq!(store.get(&id, 6), None, "another change time");
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod coverage;
 pub mod decode;
 pub mod digest;
+pub mod digest_store;
 pub mod enforce;
 pub mod fetch;
 pub mod guard;
