@@ -9,7 +9,6 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
         mpsc::{Receiver, sync_channel},
     },
     thread,
@@ -225,7 +224,8 @@ pub fn run(
     // Batches of up to `stream::BATCH` events: the ring buffer is the large buffer, this only
     // smooths the hand-over between the reader and the pipeline.
     let (tx, rx) = sync_channel::<Message>(64);
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = crate::sensor::StopSignal::new()
+        .map_err(|e| SpawnError::Sys(format!("cannot make the reader's stop signal: {e}")))?;
     let reader = {
         let stop = stop.clone();
         let tx = tx.clone();
@@ -406,7 +406,7 @@ struct Pumped {
 fn pump(
     rx: &Receiver<Message>,
     pipeline: &mut Pipeline,
-    stop: &AtomicBool,
+    stop: &crate::sensor::StopSignal,
     pid: u32,
     linger: Option<Duration>,
     observers: &mut [&mut dyn Observer],
@@ -421,7 +421,7 @@ fn pump(
     loop {
         if let Some(at) = exited_at
             && at.elapsed() >= SETTLE
-            && !stop.load(Ordering::Acquire)
+            && !stop.is_set()
         {
             let alive: Vec<u32> = pipeline
                 .attributor()
@@ -435,10 +435,10 @@ fn pump(
             if alive.is_empty()
                 || (!waiting && killed_at.is_some_and(|k| k.elapsed() >= KILL_SETTLE))
             {
-                stop.store(true, Ordering::Release);
+                stop.set();
             } else if linger.is_none() {
                 // Plain watching reports processes left behind but does not wait for them.
-                stop.store(true, Ordering::Release);
+                stop.set();
             } else if !waiting && killed_at.is_none() {
                 // Grace period over: the build scripts' leftovers are killed.
                 for p in alive.iter().filter(|p| outlived.contains(p)) {
@@ -456,7 +456,7 @@ fn pump(
         }
         // Once the command has exited, wake up in time to end the settling period.
         let timeout = match exited_at {
-            Some(at) if !stop.load(Ordering::Acquire) => SETTLE
+            Some(at) if !stop.is_set() => SETTLE
                 .saturating_sub(at.elapsed())
                 .clamp(Duration::from_millis(1), Duration::from_millis(50)),
             _ => Duration::from_millis(50),

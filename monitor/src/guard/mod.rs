@@ -186,7 +186,10 @@ pub fn run(options: &GuardOptions) -> i32 {
     }
 
     let (tx, rx) = sync_channel::<Vec<StreamMessage>>(64);
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = match crate::sensor::StopSignal::new() {
+        Ok(stop) => stop,
+        Err(e) => return fail(format!("cannot make the reader's stop signal: {e}"), EXIT_SETUP),
+    };
     let reader = {
         let stop = stop.clone();
         let decoder = Decoder::for_this_boot()
@@ -223,20 +226,20 @@ pub fn run(options: &GuardOptions) -> i32 {
     let mut exit = 0;
     loop {
         if signalled.load(Ordering::Acquire) {
-            stop.store(true, Ordering::Release);
+            stop.set();
         }
         // Before the events: a process held for the system call hooks, or a build script
         // that kill mode continues once attributed, runs only after they are attached.
         if !hooks_turn(&mut dormancy, &mut sensor, &journal) {
             exit = EXIT_STOPPED;
-            stop.store(true, Ordering::Release);
+            stop.set();
             break;
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(batch) => {
                 if !hooks_turn(&mut dormancy, &mut sensor, &journal) {
                     exit = EXIT_STOPPED;
-                    stop.store(true, Ordering::Release);
+                    stop.set();
                     break;
                 }
                 for message in batch {
@@ -269,7 +272,7 @@ pub fn run(options: &GuardOptions) -> i32 {
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                if !stop.load(Ordering::Acquire) {
+                if !stop.is_set() {
                     exit = EXIT_STOPPED;
                 }
                 drained = true;

@@ -36,7 +36,7 @@ pub use persist::PersistSet;
 use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, PROGRAMS};
 pub use protected::ProtectedSet;
 pub use roots::{GuardRoots, identity_of};
-pub use stream::{SensorStream, StreamMessage};
+pub use stream::{SensorStream, StopSignal, StreamMessage};
 
 /// The names of the sensor's eBPF programs (the attestation's `tracePolicy.hooks`; those a
 /// kernel lacks are its coverage gaps).

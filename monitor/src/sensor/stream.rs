@@ -1,6 +1,12 @@
 //! Reading the ring buffer: decoded events and loss reports, on a thread of their own.
+//!
+//! Wake-ups are what the reader costs (measured on the `popular` fixture build: ~50 µs of CPU
+//! each on this 2-core VM, against ~1.5 µs to decode an event). Records of processes (fork,
+//! exec, exit) wake it at once; others it collects every [`POLL`], or when the buffer is an
+//! eighth full (the kernel side forces a wake-up then). Asked to stop, it wakes at once
+//! ([`StopSignal`]), so that the wait does not lengthen a run.
 use std::{
-    os::fd::AsRawFd as _,
+    os::fd::{AsRawFd as _, OwnedFd},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -38,6 +44,46 @@ pub struct SensorStream {
     reported: [u64; counter::COUNT as usize],
 }
 
+/// How long the reader sleeps when nothing wakes it.
+const POLL: Duration = Duration::from_millis(100);
+
+/// "Stop reading": a flag, and an eventfd that wakes the reader from its wait.
+#[derive(Clone)]
+pub struct StopSignal {
+    flag: Arc<AtomicBool>,
+    wake: Arc<OwnedFd>,
+}
+
+impl StopSignal {
+    /// A new, unset signal.
+    pub fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd(2) with constant flags; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor just returned by eventfd, owned by nobody else.
+        let wake = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(Self {
+            flag: Arc::new(AtomicBool::new(false)),
+            wake: Arc::new(wake),
+        })
+    }
+
+    /// Asks the reader to drain and stop, waking it.
+    pub fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes to an eventfd we own; a full counter (EAGAIN) still wakes.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+
+    /// Whether [`Self::set`] was called.
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
 /// The most events handed to the pipeline at once.
 pub const BATCH: usize = 256;
 
@@ -64,19 +110,19 @@ impl SensorStream {
         mut self,
         decoder: Decoder,
         mut send: impl FnMut(Vec<StreamMessage>) -> bool,
-        stop: Arc<AtomicBool>,
+        stop: StopSignal,
     ) {
         let mut last_counters = Instant::now();
         loop {
-            let stopping = stop.load(Ordering::Acquire);
+            let stopping = stop.is_set();
             if !stopping {
-                self.wait_readable(Duration::from_millis(20));
+                self.wait_readable(&stop, POLL);
             }
             let read = match self.read_available(&decoder, &mut send) {
                 Some(n) => n,
                 None => return,
             };
-            if stopping || last_counters.elapsed() >= Duration::from_millis(100) {
+            if stopping || last_counters.elapsed() >= POLL {
                 last_counters = Instant::now();
                 let losses: Vec<StreamMessage> = self
                     .new_losses(&decoder)
@@ -94,14 +140,21 @@ impl SensorStream {
         }
     }
 
-    fn wait_readable(&self, timeout: Duration) {
-        let mut fds = [libc::pollfd {
-            fd: self.events.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        // SAFETY: one valid pollfd; a failure (EINTR) just means we read again sooner.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, timeout.as_millis() as i32) };
+    fn wait_readable(&self, stop: &StopSignal, timeout: Duration) {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.events.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stop.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds; a failure (EINTR) just means we read again sooner.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout.as_millis() as i32) };
     }
 
     /// Sends every record available now; `None` if the receiver is gone.
