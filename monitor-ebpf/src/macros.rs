@@ -78,6 +78,16 @@ pub fn forget(tgid: u32) {
 /// in (0 outside rustc processes or before any proc-macro is loaded).
 #[inline(always)]
 pub fn callers(tgid: u32) -> u32 {
+    proc_macro_callers(tgid)
+}
+
+/// [`callers`] as a global BPF function (exported, so BTF gives it global linkage): the
+/// verifier checks it once per program, on its own, instead of once for every state its
+/// callers reach it in (the open programs reach it in a score of states: most of their
+/// verification was this scan).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn proc_macro_callers(tgid: u32) -> u32 {
     // SAFETY: the value is only read.
     let Some(slots) = (unsafe { MACRO_LIBS.get(tgid) }) else {
         return 0;
@@ -165,6 +175,9 @@ struct ScanState {
 
 /// One step of the scan: `WORDS_PER_STEP` words from `index * WORDS_PER_STEP`. One unsigned
 /// comparison per test (`w - start < len`); unused slots have length 0 and match nothing.
+///
+/// Branch-free but for one test per step (is any of its words within `[min, min + span)`?):
+/// a branch per word forked the verifier's state at each, 2^8 paths per step.
 #[inline(never)]
 extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
     let state = ctx.cast::<ScanState>();
@@ -174,17 +187,25 @@ extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
         let slots = (*state).slots;
         let (min, span) = ((*slots).min, (*slots).span);
         let base = (index as usize * WORDS_PER_STEP) & (WORDS - WORDS_PER_STEP);
+        let mut any = 0u64;
+        for k in 0..WORDS_PER_STEP {
+            let d = (*stack)[(base + k) & (WORDS - 1)].wrapping_sub(min);
+            any |= (d.wrapping_sub(span) >> 63) & !(d >> 63);
+        }
+        if any == 0 {
+            return 0;
+        }
         let mut bits = (*state).bits;
         for k in 0..WORDS_PER_STEP {
             let w = (*stack)[(base + k) & (WORDS - 1)];
-            if w.wrapping_sub(min) >= span {
-                continue;
-            }
-            // Branch-free (`d < len` as arithmetic: d's top bit clear and d - len wrapping),
-            // so that the verifier has one path through the slots instead of 2^16.
+            // `d < len` as arithmetic: d's top bit clear and d - len wrapping. The slot bounds
+            // are read where they are used (volatile): hoisted out of the word loop, the 32 of
+            // them would be spilled to a stack that the open programs have filled already.
             for s in 0..MACRO_SLOTS {
-                let d = w.wrapping_sub((*slots).start[s]);
-                let below = (d.wrapping_sub((*slots).len[s]) >> 63) & !(d >> 63) & 1;
+                let start = core::ptr::read_volatile(&raw const (*slots).start[s]);
+                let len = core::ptr::read_volatile(&raw const (*slots).len[s]);
+                let d = w.wrapping_sub(start);
+                let below = (d.wrapping_sub(len) >> 63) & !(d >> 63) & 1;
                 bits |= (below as u32) << s;
             }
         }
