@@ -255,6 +255,23 @@ extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
     0
 }
 
+/// `v`, written to the path buffer's position slot (free once the walk is over) and read back:
+/// the verifier then knows it only as some value, so that the states of a search loop over the
+/// walked path, which can stop at any of its iterations with a different known index, become
+/// one state from here on instead of one per iteration.
+///
+/// # Safety
+/// `buf` must be the path buffer [`walk`] returned, and the walk over.
+#[inline(always)]
+pub unsafe fn opaque(buf: *const u8, v: u32) -> u32 {
+    // SAFETY: POS_SLOT + 4 <= PATH_SCRATCH_SIZE, the size of the map value `buf` points at.
+    unsafe {
+        let slot = buf.cast_mut().add(POS_SLOT).cast::<u32>();
+        core::ptr::write_volatile(slot, v);
+        core::ptr::read_volatile(slot)
+    }
+}
+
 /// Copies the path the walk built (`buf[start..PATH_MAX]`) to `dst`; returns its length.
 ///
 /// # Safety

@@ -343,6 +343,9 @@ fn is_proc_macro_lib(buf: *const u8, start: u32) -> bool {
             break;
         }
     }
+    // SAFETY: `buf` is the walk's buffer, the walk over. Without this, each place the loop can
+    // stop at is a state of its own for the verifier, through the rest of the program.
+    let slash = unsafe { kernel::opaque(buf, slash as u32) } as usize & PATH_MASK;
     if slash < 6 || slash < start as usize + 5 {
         return false;
     }
