@@ -117,14 +117,10 @@ pub extern "C" fn proc_macro_callers(tgid: u32) -> u32 {
         );
         (sp, ip)
     };
-    // The code that made the system call: one test per slot, branch-free as in `scan_step`.
+    // The code that made the system call.
     let mut ip_bits = 0u32;
     if ip.wrapping_sub(slots.min) < slots.span {
-        for s in 0..MACRO_SLOTS {
-            let d = ip.wrapping_sub(slots.start[s]);
-            let inside = (d.wrapping_sub(slots.len[s]) >> 63) & !(d >> 63) & 1;
-            ip_bits |= (inside as u32) << (MACRO_SLOTS + s);
-        }
+        ip_bits = proc_macro_slot_bits(ip, slots) << MACRO_SLOTS;
     }
     if sp == 0 {
         return ip_bits;
@@ -173,11 +169,11 @@ struct ScanState {
     bits: u32,
 }
 
-/// One step of the scan: `WORDS_PER_STEP` words from `index * WORDS_PER_STEP`. One unsigned
-/// comparison per test (`w - start < len`); unused slots have length 0 and match nothing.
+/// One step of the scan: `WORDS_PER_STEP` words from `index * WORDS_PER_STEP`, tested against
+/// the slots by [`proc_macro_slot_bits`] when any of them is within `[min, min + span)`.
 ///
-/// Branch-free but for one test per step (is any of its words within `[min, min + span)`?):
-/// a branch per word forked the verifier's state at each, 2^8 paths per step.
+/// Branch-free but for that one test per step: a branch per word forked the verifier's state
+/// at each, 2^8 paths per step.
 #[inline(never)]
 extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
     let state = ctx.cast::<ScanState>();
@@ -197,21 +193,41 @@ extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
         }
         let mut bits = (*state).bits;
         for k in 0..WORDS_PER_STEP {
-            let w = (*stack)[(base + k) & (WORDS - 1)];
-            // `d < len` as arithmetic: d's top bit clear and d - len wrapping. The slot bounds
-            // are read where they are used (volatile): hoisted out of the word loop, the 32 of
-            // them would be spilled to a stack that the open programs have filled already.
-            for s in 0..MACRO_SLOTS {
-                let start = core::ptr::read_volatile(&raw const (*slots).start[s]);
-                let len = core::ptr::read_volatile(&raw const (*slots).len[s]);
-                let d = w.wrapping_sub(start);
-                let below = (d.wrapping_sub(len) >> 63) & !(d >> 63) & 1;
-                bits |= (below as u32) << s;
-            }
+            bits |= proc_macro_slot_bits((*stack)[(base + k) & (WORDS - 1)], slots);
         }
         (*state).bits = bits;
     }
     0
+}
+
+/// Bit `s` for each slot `s` of `slots` whose range holds `addr`: one unsigned comparison per
+/// slot (`addr - start < len`, as arithmetic: the difference's top bit clear and the difference
+/// minus `len` wrapping), so that the verifier has one path through the slots, not 2^16.
+/// Unused slots have length 0 and match nothing. A global BPF function: the verifier checks its
+/// tests once per program instead of at every word of every pass over `scan_step`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn proc_macro_slot_bits(addr: u64, slots: *const MacroSlots) -> u32 {
+    // The verifier knows a global function's pointer arguments only as possibly null.
+    if slots.is_null() {
+        return 0;
+    }
+    let mut bits = 0u32;
+    for s in 0..MACRO_SLOTS {
+        // SAFETY: `slots` points at a MacroSlots (a MACRO_LIBS value), only read; volatile,
+        // so that the loads stay in their test instead of 32 values spilled to the stack,
+        // which the open programs' callers have filled already.
+        let (start, len) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const (*slots).start[s]),
+                core::ptr::read_volatile(&raw const (*slots).len[s]),
+            )
+        };
+        let d = addr.wrapping_sub(start);
+        let inside = (d.wrapping_sub(len) >> 63) & !(d >> 63) & 1;
+        bits |= (inside as u32) << s;
+    }
+    bits
 }
 
 crate::syscall_program!(
