@@ -17,12 +17,12 @@ use aya_ebpf::{
     bindings::pt_regs, helpers::generated::bpf_probe_read_kernel, macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use monitor_common::{CompatRecord, flag, kind, syscall};
+use monitor_common::{CompatRecord, counter, flag, kind, syscall};
 
 use crate::{
     file::report_open,
-    maps::COMPAT_SEEN,
-    output::{current_tracked, header, in_compat_syscall, submit_record},
+    maps::{COMPAT_SEEN, EVENTS, count_loss},
+    output::{current_tracked, header, in_compat_syscall},
     pending::Pending,
 };
 
@@ -70,14 +70,23 @@ fn try_exit(ctx: &RawTracePointContext) -> Option<()> {
     let arg = |i: usize| regs[i] & 0xffff_ffff;
     let nr = regs[ORIG_AX] as u32;
     if first_use(task.tgid, nr) {
-        let record = CompatRecord {
-            header: header(kind::COMPAT, size_of::<CompatRecord>() as u32, &task),
-            nr,
-            callers: crate::macros::callers(task.tgid),
-            result: ret,
-            args: [arg(BX), arg(CX), arg(DX), arg(SI)],
-        };
-        submit_record(&record, crate::output::URGENT);
+        // Written in the ring buffer, not built on the stack and copied: the stack of this
+        // program is near its limit (the proc-macro scan's frames come on top of it).
+        if let Some(mut entry) = EVENTS.reserve::<CompatRecord>(0) {
+            let rec = entry.as_mut_ptr();
+            // SAFETY: `rec` is a reserved CompatRecord, exclusively ours; every field is
+            // written before submit.
+            unsafe {
+                (*rec).header = header(kind::COMPAT, size_of::<CompatRecord>() as u32, &task);
+                (*rec).nr = nr;
+                (*rec).callers = crate::macros::callers(task.tgid);
+                (*rec).result = ret;
+                (*rec).args = [arg(BX), arg(CX), arg(DX), arg(SI)];
+            }
+            entry.submit(crate::output::URGENT);
+        } else {
+            count_loss(counter::RINGBUF_FULL);
+        }
     }
     if let Some(p) = open_args(nr, [arg(BX), arg(CX), arg(DX), arg(SI)]) {
         // The new name only for rename/link (a second path walk would take this program past

@@ -122,15 +122,59 @@ pub fn unlinked(path: KPath, o: &KernelOffsets) -> bool {
 /// Crosses mount points (`mnt_mountpoint`/`mnt_parent`) up to the root of the mount tree, so a
 /// chroot or a bind mount cannot hide where a file really is. A dentry that is its own parent
 /// without being a mount root (pipes, sockets, memfds) yields `/<its name>`, e.g. `/memfd:x`.
-///
-/// Each component is one step of a bpf_loop callback: the verifier checks the step once, not
-/// once per component as an unrolled loop would make it (the difference between ~40 ms and
-/// ~150 ms of startup per program using it).
 #[inline(always)]
 pub fn walk(path: KPath, o: &KernelOffsets) -> Option<(*const u8, u32, u32)> {
-    // SAFETY: no preconditions.
+    // The offsets as scalars, two to a word (a global function takes five arguments): a
+    // pointer to `o` would make the callers keep all of OFFSETS on a stack they have filled.
+    let r = path_walk(
+        path.dentry,
+        path.vfsmount,
+        u64::from(o.dentry_d_parent) | u64::from(o.mount_mnt) << 32,
+        u64::from(o.mount_mnt_parent) | u64::from(o.mount_mnt_mountpoint) << 32,
+        u64::from(o.vfsmount_mnt_root),
+    );
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: no preconditions. The same CPU as `path_walk`'s (programs do not migrate).
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let buf = PATH_SCRATCH.get_ptr_mut(cpu)?.cast::<u8>();
+    let pos = r as u32 & (PATH_MAX as u32 * 2 - 1);
+    let pos = if pos >= PATH_MAX as u32 {
+        PATH_MAX as u32 - 1
+    } else {
+        pos
+    };
+    Some((buf.cast_const(), pos, (r >> 32) as u32))
+}
+
+/// [`walk`] as a global BPF function (exported, so BTF gives it global linkage): the verifier
+/// checks it once per program, its callback's passes included, instead of once for every state
+/// a program reaches a walk in (an exec reached its walks in a score of states). Returns the
+/// offset where the path starts (below PATH_MAX), with the flags in the high 32 bits; -1 when
+/// there is no path buffer. The offsets of `KernelOffsets` it needs come two to a word:
+/// `dentry_d_parent | mount_mnt << 32`, `mount_mnt_parent | mount_mnt_mountpoint << 32`,
+/// `vfsmount_mnt_root`.
+///
+/// Each component is one step of a bpf_loop callback: the verifier checks the step once, not
+/// once per component as an unrolled loop would make it.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn path_walk(
+    dentry: u64,
+    vfsmount: u64,
+    parent_offsets: u64,
+    mount_offsets: u64,
+    mnt_root_offset: u64,
+) -> i64 {
+    let mount_mnt = (parent_offsets >> 32) as u32;
+    let vfsmount_mnt_root = mnt_root_offset as u32;
+    // SAFETY: no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(buf) = PATH_SCRATCH.get_ptr_mut(cpu) else {
+        return -1;
+    };
+    let buf = buf.cast::<u8>();
     // The write position lives in the map value, not in the (stack) state: read back from
     // there it is an unknown scalar to the verifier, so the callback's states converge at once
     // instead of being re-verified for every position range.
@@ -138,16 +182,16 @@ pub fn walk(path: KPath, o: &KernelOffsets) -> Option<(*const u8, u32, u32)> {
     unsafe { core::ptr::write_volatile(buf.add(POS_SLOT).cast::<u32>(), PATH_MAX as u32) };
     let mut state = WalkState {
         buf,
-        dentry: path.dentry,
-        vfsmount: path.vfsmount,
-        mount: path.vfsmount - o.mount_mnt as u64,
-        mnt_root: read(path.vfsmount, o.vfsmount_mnt_root).unwrap_or(0),
+        dentry,
+        vfsmount,
+        mount: vfsmount - u64::from(mount_mnt),
+        mnt_root: read(vfsmount, vfsmount_mnt_root).unwrap_or(0),
         flags: flag::RESOLVED_TRUNCATED,
-        d_parent: o.dentry_d_parent,
-        mount_mnt: o.mount_mnt,
-        mount_mnt_parent: o.mount_mnt_parent,
-        mount_mnt_mountpoint: o.mount_mnt_mountpoint,
-        vfsmount_mnt_root: o.vfsmount_mnt_root,
+        d_parent: parent_offsets as u32,
+        mount_mnt,
+        mount_mnt_parent: mount_offsets as u32,
+        mount_mnt_mountpoint: (mount_offsets >> 32) as u32,
+        vfsmount_mnt_root,
     };
     // SAFETY: the callback is a BPF subprogram of the required signature; `state` lives on this
     // stack frame for the duration of the call.
@@ -168,7 +212,7 @@ pub fn walk(path: KPath, o: &KernelOffsets) -> Option<(*const u8, u32, u32)> {
         // SAFETY: pos < PATH_MAX.
         unsafe { *buf.add(pos as usize) = b'/' };
     }
-    Some((buf.cast_const(), pos, state.flags))
+    i64::from(state.flags) << 32 | i64::from(pos)
 }
 
 /// The walk's state, on the caller's stack, shared with the callback. It carries the offsets
@@ -253,6 +297,23 @@ extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
         (*s).dentry = parent;
     }
     0
+}
+
+/// `v`, written to the path buffer's position slot (free once the walk is over) and read back:
+/// the verifier then knows it only as some value, so that the states of a search loop over the
+/// walked path, which can stop at any of its iterations with a different known index, become
+/// one state from here on instead of one per iteration.
+///
+/// # Safety
+/// `buf` must be the path buffer [`walk`] returned, and the walk over.
+#[inline(always)]
+pub unsafe fn opaque(buf: *const u8, v: u32) -> u32 {
+    // SAFETY: POS_SLOT + 4 <= PATH_SCRATCH_SIZE, the size of the map value `buf` points at.
+    unsafe {
+        let slot = buf.cast_mut().add(POS_SLOT).cast::<u32>();
+        core::ptr::write_volatile(slot, v);
+        core::ptr::read_volatile(slot)
+    }
 }
 
 /// Copies the path the walk built (`buf[start..PATH_MAX]`) to `dst`; returns its length.

@@ -78,6 +78,16 @@ pub fn forget(tgid: u32) {
 /// in (0 outside rustc processes or before any proc-macro is loaded).
 #[inline(always)]
 pub fn callers(tgid: u32) -> u32 {
+    proc_macro_callers(tgid)
+}
+
+/// [`callers`] as a global BPF function (exported, so BTF gives it global linkage): the
+/// verifier checks it once per program, on its own, instead of once for every state its
+/// callers reach it in (the open programs reach it in a score of states: most of their
+/// verification was this scan).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn proc_macro_callers(tgid: u32) -> u32 {
     // SAFETY: the value is only read.
     let Some(slots) = (unsafe { MACRO_LIBS.get(tgid) }) else {
         return 0;
@@ -107,14 +117,10 @@ pub fn callers(tgid: u32) -> u32 {
         );
         (sp, ip)
     };
-    // The code that made the system call: one test per slot, branch-free as in `scan_step`.
+    // The code that made the system call.
     let mut ip_bits = 0u32;
     if ip.wrapping_sub(slots.min) < slots.span {
-        for s in 0..MACRO_SLOTS {
-            let d = ip.wrapping_sub(slots.start[s]);
-            let inside = (d.wrapping_sub(slots.len[s]) >> 63) & !(d >> 63) & 1;
-            ip_bits |= (inside as u32) << (MACRO_SLOTS + s);
-        }
+        ip_bits = proc_macro_slot_bits(ip, slots) << MACRO_SLOTS;
     }
     if sp == 0 {
         return ip_bits;
@@ -163,8 +169,11 @@ struct ScanState {
     bits: u32,
 }
 
-/// One step of the scan: `WORDS_PER_STEP` words from `index * WORDS_PER_STEP`. One unsigned
-/// comparison per test (`w - start < len`); unused slots have length 0 and match nothing.
+/// One step of the scan: `WORDS_PER_STEP` words from `index * WORDS_PER_STEP`, tested against
+/// the slots by [`proc_macro_slot_bits`] when any of them is within `[min, min + span)`.
+///
+/// Branch-free but for that one test per step: a branch per word forked the verifier's state
+/// at each, 2^8 paths per step.
 #[inline(never)]
 extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
     let state = ctx.cast::<ScanState>();
@@ -174,23 +183,51 @@ extern "C" fn scan_step(index: u64, ctx: *mut c_void) -> i64 {
         let slots = (*state).slots;
         let (min, span) = ((*slots).min, (*slots).span);
         let base = (index as usize * WORDS_PER_STEP) & (WORDS - WORDS_PER_STEP);
+        let mut any = 0u64;
+        for k in 0..WORDS_PER_STEP {
+            let d = (*stack)[(base + k) & (WORDS - 1)].wrapping_sub(min);
+            any |= (d.wrapping_sub(span) >> 63) & !(d >> 63);
+        }
+        if any == 0 {
+            return 0;
+        }
         let mut bits = (*state).bits;
         for k in 0..WORDS_PER_STEP {
-            let w = (*stack)[(base + k) & (WORDS - 1)];
-            if w.wrapping_sub(min) >= span {
-                continue;
-            }
-            // Branch-free (`d < len` as arithmetic: d's top bit clear and d - len wrapping),
-            // so that the verifier has one path through the slots instead of 2^16.
-            for s in 0..MACRO_SLOTS {
-                let d = w.wrapping_sub((*slots).start[s]);
-                let below = (d.wrapping_sub((*slots).len[s]) >> 63) & !(d >> 63) & 1;
-                bits |= (below as u32) << s;
-            }
+            bits |= proc_macro_slot_bits((*stack)[(base + k) & (WORDS - 1)], slots);
         }
         (*state).bits = bits;
     }
     0
+}
+
+/// Bit `s` for each slot `s` of `slots` whose range holds `addr`: one unsigned comparison per
+/// slot (`addr - start < len`, as arithmetic: the difference's top bit clear and the difference
+/// minus `len` wrapping), so that the verifier has one path through the slots, not 2^16.
+/// Unused slots have length 0 and match nothing. A global BPF function: the verifier checks its
+/// tests once per program instead of at every word of every pass over `scan_step`.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn proc_macro_slot_bits(addr: u64, slots: *const MacroSlots) -> u32 {
+    // The verifier knows a global function's pointer arguments only as possibly null.
+    if slots.is_null() {
+        return 0;
+    }
+    let mut bits = 0u32;
+    for s in 0..MACRO_SLOTS {
+        // SAFETY: `slots` points at a MacroSlots (a MACRO_LIBS value), only read; volatile,
+        // so that the loads stay in their test instead of 32 values spilled to the stack,
+        // which the open programs' callers have filled already.
+        let (start, len) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const (*slots).start[s]),
+                core::ptr::read_volatile(&raw const (*slots).len[s]),
+            )
+        };
+        let d = addr.wrapping_sub(start);
+        let inside = (d.wrapping_sub(len) >> 63) & !(d >> 63) & 1;
+        bits |= (inside as u32) << s;
+    }
+    bits
 }
 
 crate::syscall_program!(
@@ -322,6 +359,9 @@ fn is_proc_macro_lib(buf: *const u8, start: u32) -> bool {
             break;
         }
     }
+    // SAFETY: `buf` is the walk's buffer, the walk over. Without this, each place the loop can
+    // stop at is a state of its own for the verifier, through the rest of the program.
+    let slash = unsafe { kernel::opaque(buf, slash as u32) } as usize & PATH_MASK;
     if slash < 6 || slash < start as usize + 5 {
         return false;
     }

@@ -92,7 +92,8 @@ pub unsafe fn fill_sockaddr(rec: *mut ConnectRecord, sockaddr: u64, addrlen: u32
         (*rec).addrlen = addrlen;
         (*rec).flags = 0;
         (*rec).port = 0;
-        (*rec).addr = [0; 16];
+        // `addr` is at an 8-byte offset of the (8-byte aligned) record.
+        crate::output::zero_words::<2>((&raw mut (*rec).addr).cast());
         (*rec).unix_path_len = 0;
         let mut family: u16 = 0;
         bpf_probe_read_user((&raw mut family).cast(), 2, sockaddr as *const _);
@@ -139,6 +140,8 @@ pub unsafe fn fill_sockaddr(rec: *mut ConnectRecord, sockaddr: u64, addrlen: u32
         }
     }
 }
+
+const _: () = assert!(core::mem::offset_of!(ConnectRecord, addr) % 8 == 0);
 
 /// The cgroup hooks' verdicts.
 const ALLOWED: i32 = 1;

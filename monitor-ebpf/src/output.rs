@@ -1,9 +1,7 @@
 //! Building records: the tracked check, headers, scratch buffers and the ring buffer.
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
-    helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-    },
+    helpers::{bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
 };
 use monitor_common::{RecordHeader, SCRATCH_SIZE, counter};
 
@@ -75,7 +73,35 @@ pub fn header(kind: u32, size: u32, task: &Task) -> RecordHeader {
         time_ns: unsafe { bpf_ktime_get_ns() },
         tgid: task.tgid,
         tid: task.tid,
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        comm: current_comm(),
+    }
+}
+
+/// The current task's name. Not aya's `bpf_get_current_comm`, whose zeroed buffer and `Result`
+/// become three calls to `memset`: LLVM's BPF backend does not expand memset inline, and the
+/// verifier walks memset's byte loop at every call site, once per state reaching it.
+#[inline(always)]
+fn current_comm() -> [u8; 16] {
+    let mut comm = core::mem::MaybeUninit::<[u8; 16]>::uninit();
+    // SAFETY: the helper writes all 16 bytes, the name padded with NULs (zeros when it fails),
+    // so the array is initialised whatever it returns.
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_get_current_comm(comm.as_mut_ptr().cast(), 16);
+        comm.assume_init()
+    }
+}
+
+/// Zeroes `N` 8-byte words at `dst` with one store each. Not `[0; N]` assignments, which LLVM
+/// turns into calls to `memset` (see [`current_comm`]).
+///
+/// # Safety
+/// `dst` must be 8-byte aligned and writable for `8 * N` bytes.
+#[inline(always)]
+pub unsafe fn zero_words<const N: usize>(dst: *mut u8) {
+    let dst = dst.cast::<u64>();
+    for i in 0..N {
+        // SAFETY: the caller's contract; volatile, so that the stores stay stores.
+        unsafe { core::ptr::write_volatile(dst.add(i), 0) };
     }
 }
 

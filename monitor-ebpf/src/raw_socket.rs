@@ -263,6 +263,11 @@ pub fn kind_of(fd: u64) -> Option<RawKind> {
     })
 }
 
+const _: () = assert!(
+    core::mem::offset_of!(PacketRecord, to_addr) % 8 == 0
+        && core::mem::offset_of!(PacketRecord, data) % 8 == 0
+);
+
 /// Where a packet was sent: the address passed with it (0: none).
 #[derive(Clone, Copy)]
 pub struct Sent {
@@ -310,8 +315,9 @@ pub fn packet(
         (*rec).flags = flags;
         (*rec).to_family = 0;
         (*rec).to_port = 0;
-        (*rec).to_addr = [0; 16];
-        (*rec).data = [0; PACKET_HEAD];
+        // Both at 8-byte offsets of the (8-byte aligned) record.
+        crate::output::zero_words::<2>((&raw mut (*rec).to_addr).cast());
+        crate::output::zero_words::<{ PACKET_HEAD / 8 }>((&raw mut (*rec).data).cast());
         if sent.sockaddr != 0 {
             let mut family: u16 = 0;
             bpf_probe_read_user((&raw mut family).cast(), 2, sent.sockaddr as *const _);
