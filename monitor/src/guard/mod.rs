@@ -188,7 +188,12 @@ pub fn run(options: &GuardOptions) -> i32 {
     let (tx, rx) = sync_channel::<Vec<StreamMessage>>(64);
     let stop = match crate::sensor::StopSignal::new() {
         Ok(stop) => stop,
-        Err(e) => return fail(format!("cannot make the reader's stop signal: {e}"), EXIT_SETUP),
+        Err(e) => {
+            return fail(
+                format!("cannot make the reader's stop signal: {e}"),
+                EXIT_SETUP,
+            );
+        }
     };
     let reader = {
         let stop = stop.clone();
