@@ -92,6 +92,14 @@ const PATH_MASK: usize = PATH_MAX - 1;
 const NAME_MAX: u32 = 255;
 /// Where the walk keeps its write position: in the buffer, past PATH_MAX + NAME_MAX.
 const POS_SLOT: usize = PATH_SCRATCH_SIZE - 8;
+/// Where the walk keeps its [`WalkState`]: in the buffer too, between the path and POS_SLOT, so
+/// that the stack of the programs walking a path holds one pointer for it.
+const STATE_SLOT: usize = PATH_SCRATCH_SIZE - 128;
+const _: () = assert!(
+    STATE_SLOT > PATH_MAX + NAME_MAX as usize
+        && STATE_SLOT.is_multiple_of(8)
+        && STATE_SLOT + size_of::<WalkState>() <= POS_SLOT
+);
 
 /// The magic number of the filesystem `path` lives on.
 #[inline(always)]
@@ -174,16 +182,15 @@ pub extern "C" fn path_walk(
     let Some(buf) = PATH_SCRATCH.get_ptr_mut(cpu) else {
         return -1;
     };
-    let buf = buf.cast::<u8>();
-    // The write position lives in the map value, not in the (stack) state: read back from
-    // there it is an unknown scalar to the verifier, so the callback's states converge at once
-    // instead of being re-verified for every position range.
+    let mut buf = buf.cast::<u8>();
+    // The write position and the rest of the state live in the map value, not on the stack:
+    // read back from there they are unknown scalars to the verifier, so the callback's states
+    // converge at once instead of being re-verified for every position range, and the frames
+    // of the walk take little of the stack the programs share with them.
     // SAFETY: POS_SLOT + 4 <= PATH_SCRATCH_SIZE.
     unsafe { core::ptr::write_volatile(buf.add(POS_SLOT).cast::<u32>(), PATH_MAX as u32) };
-    let mut state = WalkState {
-        buf,
+    let state = WalkState {
         dentry,
-        vfsmount,
         mount: vfsmount - u64::from(mount_mnt),
         mnt_root: read(vfsmount, vfsmount_mnt_root).unwrap_or(0),
         flags: flag::RESOLVED_TRUNCATED,
@@ -193,13 +200,16 @@ pub extern "C" fn path_walk(
         mount_mnt_mountpoint: (mount_offsets >> 32) as u32,
         vfsmount_mnt_root,
     };
-    // SAFETY: the callback is a BPF subprogram of the required signature; `state` lives on this
-    // stack frame for the duration of the call.
+    let s = buf.wrapping_add(STATE_SLOT).cast::<WalkState>();
+    // SAFETY: STATE_SLOT is 8-byte aligned in the (8-byte aligned) map value, with room for a
+    // WalkState before POS_SLOT. The callback is a BPF subprogram of the required signature;
+    // `buf` lives on this stack frame for the duration of the call.
     unsafe {
+        core::ptr::write(s, state);
         bpf_loop(
             PATH_WALK_MAX_COMPONENTS,
             walk_step as *const () as *mut c_void,
-            (&raw mut state).cast(),
+            (&raw mut buf).cast(),
             0,
         );
     }
@@ -212,17 +222,17 @@ pub extern "C" fn path_walk(
         // SAFETY: pos < PATH_MAX.
         unsafe { *buf.add(pos as usize) = b'/' };
     }
-    i64::from(state.flags) << 32 | i64::from(pos)
+    // SAFETY: as above.
+    let flags = unsafe { core::ptr::read_volatile(&raw const (*s).flags) };
+    i64::from(flags) << 32 | i64::from(pos)
 }
 
-/// The walk's state, on the caller's stack, shared with the callback. It carries the offsets
-/// the step needs, so that the step reads neither `OFFSETS` (a volatile copy of the whole
-/// structure) nor the mount's root again until the walk crosses into another mount.
+/// The walk's state, at STATE_SLOT of the path buffer, shared with the callback. It carries
+/// the offsets the step needs, so that the step reads neither `OFFSETS` nor the mount's root
+/// again until the walk crosses into another mount.
 #[repr(C)]
 struct WalkState {
-    buf: *mut u8,
     dentry: u64,
-    vfsmount: u64,
     mount: u64,
     /// `vfsmount.mnt_root` of the mount being walked.
     mnt_root: u64,
@@ -249,10 +259,12 @@ struct DentryHead {
 /// One component of the walk. Returns 1 to stop.
 #[inline(never)]
 extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
-    let s = ctx.cast::<WalkState>();
-    // SAFETY: `ctx` is the WalkState the caller passed to bpf_loop; `buf` is this CPU's
-    // PATH_SCRATCH_SIZE-byte map value; every index into it is masked below PATH_MAX + NAME_MAX.
+    // SAFETY: `ctx` is the path buffer pointer the caller passed to bpf_loop: this CPU's
+    // PATH_SCRATCH_SIZE-byte map value, with the state at STATE_SLOT; every index into the path
+    // is masked below PATH_MAX + NAME_MAX.
     unsafe {
+        let buf = *ctx.cast::<*mut u8>();
+        let s = buf.add(STATE_SLOT).cast::<WalkState>();
         let (dentry, mount) = ((*s).dentry, (*s).mount);
         let Some(head) = read::<DentryHead>(dentry, (*s).d_parent) else {
             return 1;
@@ -270,11 +282,9 @@ extern "C" fn walk_step(_index: u64, ctx: *mut c_void) -> i64 {
             let vfsmount = mount_parent + (*s).mount_mnt as u64;
             (*s).dentry = read(mount, (*s).mount_mnt_mountpoint).unwrap_or(0);
             (*s).mount = mount_parent;
-            (*s).vfsmount = vfsmount;
             (*s).mnt_root = read(vfsmount, (*s).vfsmount_mnt_root).unwrap_or(0);
             return 0;
         }
-        let buf = (*s).buf;
         let pos_slot = buf.add(POS_SLOT).cast::<u32>();
         let pos = core::ptr::read_volatile(pos_slot);
         let name = head.name;
