@@ -146,7 +146,12 @@ pub fn hold_until_hooks(already_held: bool) {
     }
     // SAFETY: plain helper call; it signals the current process, which is in exec and stops
     // before the new image's first instruction.
-    unsafe { aya_ebpf::helpers::bpf_send_signal(SIGSTOP) };
+    if unsafe { aya_ebpf::helpers::bpf_send_signal(SIGSTOP) } != 0 {
+        // Not held (the kernel refused the signal): it runs before the hooks are attached, so
+        // what it does meanwhile is not seen. Counted as lost, which the build's report says.
+        let _ = HOOK_HELD.remove(tgid);
+        count_loss(monitor_common::counter::TRACK_FULL);
+    }
 }
 
 /// Whether the current process is its process group's leader (its pgid is its tgid).
