@@ -50,6 +50,22 @@ pub struct KnownFiles {
     pub persist: Arc<[(ProtectedFile, bool)]>,
 }
 
+impl KnownFiles {
+    /// The secrets given to `PROTECTED` and the persistence targets of `persist` (as `PERSIST`
+    /// numbers them), with whether each is a directory.
+    pub fn new(secrets: Arc<[ProtectedFile]>, persist: &crate::sensor::PersistSet) -> Self {
+        Self {
+            secrets,
+            persist: persist
+                .targets
+                .iter()
+                .cloned()
+                .zip(persist.keys.iter().map(|(_, dir)| *dir))
+                .collect(),
+        }
+    }
+}
+
 /// How long a held build script may wait for its exec record before it is continued without
 /// allowances.
 const HOLD_LIMIT: Duration = Duration::from_secs(1);

@@ -185,15 +185,7 @@ pub fn run(
         crate::sensor::PersistSet::default()
     };
     let protected_files: Arc<[crate::model::ProtectedFile]> = Arc::from(protected.files);
-    let known = crate::enforce::KnownFiles {
-        secrets: protected_files.clone(),
-        persist: persist
-            .targets
-            .iter()
-            .cloned()
-            .zip(persist.keys.iter().map(|(_, dir)| *dir))
-            .collect(),
-    };
+    let known = crate::enforce::KnownFiles::new(protected_files.clone(), &persist);
     let persist_files: Arc<[crate::model::ProtectedFile]> = Arc::from(persist.targets);
     let pipeline_options = PipelineOptions {
         events: options.events.as_deref(),

@@ -139,15 +139,10 @@ pub fn run(options: &GuardOptions) -> i32 {
     };
     let protected_files: Arc<[crate::model::ProtectedFile]> = Arc::from(protected.files);
     let mut enforcement = options.enforce.then(|| {
-        enforce::Enforcement::new(crate::enforce::KnownFiles {
-            secrets: protected_files.clone(),
-            persist: persist
-                .targets
-                .iter()
-                .cloned()
-                .zip(persist.keys.iter().map(|(_, dir)| *dir))
-                .collect(),
-        })
+        enforce::Enforcement::new(crate::enforce::KnownFiles::new(
+            protected_files.clone(),
+            &persist,
+        ))
     });
     let persist_files: Arc<[crate::model::ProtectedFile]> = Arc::from(persist.targets);
     // The system call hooks are attached once now, to know that they can be (the guard then
