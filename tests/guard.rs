@@ -55,15 +55,6 @@ fn assert_finding(findings: &[Value], code: &str, krate: &str, role: &str, comma
     );
 }
 
-fn ids_after(stderr: &str, label: &str) -> Vec<u32> {
-    let start = stderr.find(label).expect(label) + label.len();
-    let rest = &stderr[start..];
-    let list = &rest[rest.find('[').expect("[") + 1..rest.find(']').expect("]")];
-    list.split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
-}
-
 /// Whether the kernel still has the BPF object with `id` (`BPF_PROG_GET_FD_BY_ID` = 13,
 /// `BPF_MAP_GET_FD_BY_ID` = 14).
 fn bpf_object_exists(cmd: libc::c_long, id: u32) -> bool {
@@ -86,8 +77,8 @@ fn builds_nobody_asked_to_watch_are_checked_and_shutdown_leaves_nothing() {
     let cgroups_before = buildwatch_cgroups();
     let guard = Guard::start(world.dir.path());
     let started = guard.stderr();
-    let programs = ids_after(&started, "program ids");
-    let maps = ids_after(&started, "map ids");
+    let programs = guard.ids_after("program ids");
+    let maps = guard.ids_after("map ids");
     assert!(programs.len() > 10 && !maps.is_empty(), "{started}");
     // A second guard cannot start beside it, and says so loudly.
     let second = Command::new(bin())

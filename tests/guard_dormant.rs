@@ -14,17 +14,6 @@ use std::{
 
 use support::guarded::{Guard, World};
 
-/// The program ids the guard printed at start.
-fn program_ids(stderr: &str) -> Vec<u32> {
-    let label = "program ids";
-    let start = stderr.find(label).expect(label) + label.len();
-    let rest = &stderr[start..];
-    let list = &rest[rest.find('[').expect("[") + 1..rest.find(']').expect("]")];
-    list.split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
-}
-
 fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> i64 {
     // SAFETY: bpf(2) reads and writes at most `attr.len()` bytes of `attr`.
     unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) }
@@ -131,7 +120,7 @@ fn finish_rustc(mut rustc: Child) {
 fn syscall_hooks_are_attached_only_while_crate_code_may_run() {
     let world = World::new();
     let guard = Guard::start_with(world.dir.path(), &["--idle-after", "1"]);
-    let programs = program_ids(&guard.stderr());
+    let programs = guard.ids_after("program ids");
     let ws = world.workspace("ws");
 
     // 1. No build: nothing on sys_enter/sys_exit, and the status says so.

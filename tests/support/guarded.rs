@@ -28,6 +28,17 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// The ids the guard printed at start after `label` (`program ids`, `map ids`).
+    pub fn ids_after(&self, label: &str) -> Vec<u32> {
+        let stderr = self.stderr();
+        let start = stderr.find(label).expect(label) + label.len();
+        let rest = &stderr[start..];
+        let list = &rest[rest.find('[').expect("[") + 1..rest.find(']').expect("]")];
+        list.split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    }
+
     pub fn start(dir: &Path) -> Self {
         Self::start_with(dir, &[])
     }

@@ -57,9 +57,7 @@ impl Dormancy {
         }
         // Live. A process held in the meantime (the kernel saw the flag before it was set
         // again) is continued at once.
-        if !sensor.held().map_err(|e| e.to_string())?.is_empty() {
-            sensor.release_held().map_err(|e| e.to_string())?;
-        }
+        sensor.release_held().map_err(|e| e.to_string())?;
         if self.last_scan.is_some_and(|t| t.elapsed() < IDLE_SCAN) {
             return Ok(Change::None);
         }
