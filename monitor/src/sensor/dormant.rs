@@ -8,7 +8,7 @@
 use aya::maps::{Array, HashMap as BpfHashMap, MapData};
 use monitor_common::{HOOKS_LIVE, tracked};
 
-use super::{Sensor, SensorError, error_chain, load::attach};
+use super::{Sensor, SensorError, load::attach, maps::map_failed};
 
 impl Sensor {
     /// Whether the system call hooks are attached (always, outside the guard).
@@ -72,32 +72,14 @@ impl Sensor {
     }
 
     fn set_live(&mut self, live: bool) -> Result<(), SensorError> {
-        let map = self.ebpf.map_mut("GUARD_STATE").ok_or(SensorError::Map {
-            map: "GUARD_STATE",
-            reason: "missing from the eBPF object".to_owned(),
-        })?;
-        let mut state: Array<&mut MapData, u32> =
-            Array::try_from(map).map_err(|e| SensorError::Map {
-                map: "GUARD_STATE",
-                reason: error_chain(&e),
-            })?;
+        let mut state: Array<&mut MapData, u32> = self.named_map("GUARD_STATE")?;
         state
             .set(HOOKS_LIVE, u32::from(live), 0)
-            .map_err(|e| SensorError::Map {
-                map: "GUARD_STATE",
-                reason: error_chain(&e),
-            })
+            .map_err(map_failed("GUARD_STATE"))
     }
 
     fn held_map(&mut self) -> Result<BpfHashMap<&mut MapData, u32, u32>, SensorError> {
-        let map = self.ebpf.map_mut("HOOK_HELD").ok_or(SensorError::Map {
-            map: "HOOK_HELD",
-            reason: "missing from the eBPF object".to_owned(),
-        })?;
-        BpfHashMap::try_from(map).map_err(|e| SensorError::Map {
-            map: "HOOK_HELD",
-            reason: error_chain(&e),
-        })
+        self.named_map("HOOK_HELD")
     }
 
     /// The processes the kernel holds until the system call hooks are attached.

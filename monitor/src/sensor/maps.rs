@@ -10,7 +10,27 @@ use super::{
     programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS},
 };
 
+/// The error of a map operation on map `map`.
+pub(super) fn map_failed(map: &'static str) -> impl Fn(aya::maps::MapError) -> SensorError + Copy {
+    move |e| SensorError::Map {
+        map,
+        reason: error_chain(&e),
+    }
+}
+
 impl Sensor {
+    /// The eBPF object's map `name`, typed (a hash map, an array: whatever `M` is).
+    pub(super) fn named_map<'a, M>(&'a mut self, name: &'static str) -> Result<M, SensorError>
+    where
+        M: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or_else(|| SensorError::Object(format!("map {name} is missing")))?;
+        M::try_from(map).map_err(map_failed(name))
+    }
+
     /// Starts watching process `pid` (and, through fork, all its descendants), and moves it
     /// into the build's cgroup.
     pub fn track(&mut self, pid: u32) -> Result<(), SensorError> {

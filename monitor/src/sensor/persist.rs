@@ -153,16 +153,8 @@ impl super::Sensor {
     /// Gives the kernel the identities of `set` (its `PERSIST` map: identity → index + 1, with
     /// the directory bit).
     pub fn persist(&mut self, set: &PersistSet) -> Result<(), super::SensorError> {
-        let failed = |e: aya::maps::MapError| super::SensorError::Map {
-            map: "PERSIST",
-            reason: super::error_chain(&e),
-        };
-        let map = self
-            .ebpf
-            .map_mut("PERSIST")
-            .ok_or_else(|| super::SensorError::Object("map PERSIST is missing".to_owned()))?;
-        let mut map: aya::maps::HashMap<_, InodeKey, u32> =
-            aya::maps::HashMap::try_from(map).map_err(failed)?;
+        let failed = super::maps::map_failed("PERSIST");
+        let mut map: aya::maps::HashMap<_, InodeKey, u32> = self.named_map("PERSIST")?;
         for (i, (key, dir)) in set.keys.iter().enumerate() {
             let value = (i as u32 + 1) | if *dir { PERSIST_DIR } else { 0 };
             map.insert(key, value, 0).map_err(failed)?;
@@ -178,16 +170,9 @@ impl super::Sensor {
         class: u32,
         object: u32,
     ) -> Result<(), super::SensorError> {
-        let failed = |e: aya::maps::MapError| super::SensorError::Map {
-            map: "KILL_ALLOW",
-            reason: super::error_chain(&e),
-        };
-        let map = self
-            .ebpf
-            .map_mut("KILL_ALLOW")
-            .ok_or_else(|| super::SensorError::Object("map KILL_ALLOW is missing".to_owned()))?;
+        let failed = super::maps::map_failed("KILL_ALLOW");
         let mut map: aya::maps::HashMap<_, monitor_common::KillAllowKey, u8> =
-            aya::maps::HashMap::try_from(map).map_err(failed)?;
+            self.named_map("KILL_ALLOW")?;
         let key = monitor_common::KillAllowKey {
             group,
             class,

@@ -173,16 +173,8 @@ pub(super) fn inode_key(meta: &fs::Metadata) -> InodeKey {
 impl super::Sensor {
     /// Gives the kernel the identities of `set` (its `PROTECTED` map: identity → index + 1).
     pub fn protect(&mut self, set: &ProtectedSet) -> Result<(), super::SensorError> {
-        let failed = |e: aya::maps::MapError| super::SensorError::Map {
-            map: "PROTECTED",
-            reason: super::error_chain(&e),
-        };
-        let map = self
-            .ebpf
-            .map_mut("PROTECTED")
-            .ok_or_else(|| super::SensorError::Object("map PROTECTED is missing".to_owned()))?;
-        let mut map: aya::maps::HashMap<_, InodeKey, u32> =
-            aya::maps::HashMap::try_from(map).map_err(failed)?;
+        let failed = super::maps::map_failed("PROTECTED");
+        let mut map: aya::maps::HashMap<_, InodeKey, u32> = self.named_map("PROTECTED")?;
         for (i, key) in set.keys.iter().enumerate() {
             map.insert(key, i as u32 + 1, 0).map_err(failed)?;
         }

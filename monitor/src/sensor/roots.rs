@@ -186,16 +186,8 @@ fn passwd_homes() -> BTreeSet<PathBuf> {
 impl super::Sensor {
     /// Replaces the kernel's build-root identities with `keys` (guard mode only).
     pub fn set_guard_roots(&mut self, keys: &[(InodeKey, u32)]) -> Result<(), super::SensorError> {
-        let failed = |e: aya::maps::MapError| super::SensorError::Map {
-            map: "GUARD_ROOTS",
-            reason: super::error_chain(&e),
-        };
-        let map = self
-            .ebpf
-            .map_mut("GUARD_ROOTS")
-            .ok_or_else(|| super::SensorError::Object("map GUARD_ROOTS is missing".to_owned()))?;
-        let mut map: aya::maps::HashMap<_, InodeKey, u32> =
-            aya::maps::HashMap::try_from(map).map_err(failed)?;
+        let failed = super::maps::map_failed("GUARD_ROOTS");
+        let mut map: aya::maps::HashMap<_, InodeKey, u32> = self.named_map("GUARD_ROOTS")?;
         let old: Vec<InodeKey> = map.keys().filter_map(Result::ok).collect();
         for (key, kind) in keys {
             map.insert(key, kind, 0).map_err(failed)?;
