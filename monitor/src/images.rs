@@ -167,6 +167,9 @@ pub struct Images {
     resolved: Vec<(String, ImageDigest)>,
     /// The latest digest of each image path in `resolved`.
     latest: HashMap<String, ImageDigest>,
+    /// Other events are not written anywhere (no `--events` file): they need not wait, in
+    /// copies, behind an image whose digest is being computed.
+    no_stream: bool,
 }
 
 /// Most (pid, path) digests kept for the views: as many as the processes the attribution
@@ -199,12 +202,19 @@ impl Images {
         }
     }
 
+    /// Whether the events given to `write` are kept (an events file): only then must events
+    /// other than images keep their order behind an image that waits for its digest.
+    pub fn writing_events(mut self, writing: bool) -> Self {
+        self.no_stream = !writing;
+        self
+    }
+
     /// Takes an attributed event; `write` is given every event whose turn has come, in order,
     /// with its digest.
     pub fn push(&mut self, event: &Event, attributor: &Attributor, write: &mut dyn FnMut(&Event)) {
         self.evidence.record(event);
         let Some((path, kind, digest)) = image_of(event) else {
-            if self.pending.is_empty() {
+            if self.pending.is_empty() || self.no_stream {
                 write(event);
             } else {
                 self.pending.push_back(Pending {

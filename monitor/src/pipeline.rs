@@ -104,8 +104,8 @@ impl Pipeline {
             activity: ActivityLog::default(),
             policy: Policy::new(&options.profiles, options.policy),
             learner: options.learn.then(Learner::new),
+            images: crate::images::Images::new(digester).writing_events(events_out.is_some()),
             events_out,
-            images: crate::images::Images::new(digester),
         })
     }
 

@@ -29,7 +29,7 @@ pub use crate::model::{Actor, CrateRef, Role};
 pub use context::{BuildContext, PackageFact};
 pub use directives::{Directed, Directive};
 pub use places::CrateDirs;
-pub use process_table::{ProcKind, Process, ProcessTable};
+pub use process_table::{ProcDirs, ProcKind, Process, ProcessTable};
 pub use rustc::{Extern, RustcInfo};
 pub use writes::{WriteTable, Writer, is_toolchain_program};
 
@@ -210,6 +210,7 @@ impl Attributor {
                     p.argv = exec.argv.clone();
                     p.env = exec.env.clone();
                     p.cwd = exec.cwd.clone();
+                    p.dirs = ProcDirs::from_env(&p.env, p.cwd.as_deref());
                     p.comm = event.comm.clone();
                     p.kind = kind;
                 }

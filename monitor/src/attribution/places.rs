@@ -67,16 +67,11 @@ impl Attributor {
                 _ => false,
             };
             if own {
-                let dir = |name: &str| {
-                    p.env
-                        .get(name)
-                        .and_then(|v| paths::clean_dir(v, p.cwd.as_deref()))
-                };
-                if let Some(d) = dir("OUT_DIR") {
-                    places.out_dir = Some(d);
+                if let Some(d) = &p.dirs.out_dir {
+                    places.out_dir = Some(d.clone());
                 }
-                if let Some(d) = dir("CARGO_MANIFEST_DIR") {
-                    places.manifest_dir = Some(d);
+                if let Some(d) = &p.dirs.manifest_dir {
+                    places.manifest_dir = Some(d.clone());
                 }
                 break;
             }

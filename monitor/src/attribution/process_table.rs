@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::rustc::RustcInfo;
-use crate::model::{Actor, CrateRef};
+use crate::model::{Actor, CrateRef, paths};
 
 /// What a process is in the build. Decided at each exec from the new image and from what the
 /// process was before (a build script's descendants stay tools of its crate whatever they run).
@@ -39,12 +39,36 @@ pub struct Process {
     pub env: BTreeMap<String, String>,
     /// Working directory at the last exec.
     pub cwd: Option<String>,
+    /// `OUT_DIR` and `CARGO_MANIFEST_DIR` of the current image, as the kernel writes the paths
+    /// below them (see [`paths::clean_dir`]): worked out once at exec, since the policy asks
+    /// for them on every event the process makes.
+    pub dirs: ProcDirs,
     /// The comm last seen.
     pub comm: String,
     /// The process has exited.
     pub exited: bool,
     /// What it is in the build.
     pub kind: ProcKind,
+}
+
+/// The crate directories cargo gave a process in its environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcDirs {
+    /// `OUT_DIR`.
+    pub out_dir: Option<String>,
+    /// `CARGO_MANIFEST_DIR`.
+    pub manifest_dir: Option<String>,
+}
+
+impl ProcDirs {
+    /// The directories `env` names, relative ones taken against `cwd`.
+    pub fn from_env(env: &BTreeMap<String, String>, cwd: Option<&str>) -> Self {
+        let dir = |name: &str| env.get(name).and_then(|v| paths::clean_dir(v, cwd));
+        Self {
+            out_dir: dir("OUT_DIR"),
+            manifest_dir: dir("CARGO_MANIFEST_DIR"),
+        }
+    }
 }
 
 impl Process {
@@ -57,6 +81,7 @@ impl Process {
             argv: Vec::new(),
             env: BTreeMap::new(),
             cwd: None,
+            dirs: ProcDirs::default(),
             comm: comm.to_owned(),
             exited: false,
             kind: ProcKind::Command,

@@ -3,6 +3,13 @@
 //! work on absolute, kernel-resolved paths; the policy's tamper and project-read checks use them.
 use super::paths::{file_name, is_under};
 
+/// The part of `path` below `dir` (`dir` written without a trailing slash): what
+/// `format!("{dir}/{rel}")` would have to equal, without building that string for every
+/// candidate (these checks run on every open of the build).
+fn below<'a>(path: &'a str, dir: &str) -> Option<&'a str> {
+    path.strip_prefix(dir)?.strip_prefix('/')
+}
+
 /// Version-control directories: what `git`, `hg` and `jj` keep the history (and remotes) in.
 const VCS_DIRS: [&str; 3] = [".git", ".hg", ".jj"];
 
@@ -23,7 +30,7 @@ pub fn vcs_data(path: &str, workspace: &str) -> Option<&'static str> {
     project_dirs(workspace).find_map(|dir| {
         VCS_DIRS
             .into_iter()
-            .find(|vcs| is_under(path, &format!("{dir}/{vcs}")))
+            .find(|vcs| below(path, dir).is_some_and(|rel| is_under(rel, vcs)))
     })
 }
 
@@ -60,12 +67,10 @@ const PROJECT_EDITOR_DIRS: [&str; 5] = [
 /// directory above it).
 pub fn project_editor_config(path: &str, workspace: &str) -> bool {
     project_dirs(workspace).any(|dir| {
-        PROJECT_EDITOR_FILES
-            .iter()
-            .any(|f| path == format!("{dir}/{f}"))
-            || PROJECT_EDITOR_DIRS
-                .iter()
-                .any(|d| is_under(path, &format!("{dir}/{d}")))
+        below(path, dir).is_some_and(|rel| {
+            PROJECT_EDITOR_FILES.contains(&rel)
+                || PROJECT_EDITOR_DIRS.iter().any(|d| is_under(rel, d))
+        })
     })
 }
 
@@ -87,13 +92,12 @@ pub fn project_file(path: &str, workspace: &str, target_dir: Option<&str>) -> Op
     // every ancestor), not CARGO_HOME's registry or the user's editor folders.
     let ws = workspace.trim_end_matches('/');
     let control = project_dirs(workspace).find_map(|dir| {
+        let rel = below(path, dir)?;
         PROJECT_CONTROL_DIRS.into_iter().find(|c| {
-            let at = format!("{dir}/{c}");
             if dir == ws || matches!(*c, ".git" | ".hg" | ".jj" | ".github") {
-                is_under(path, &at)
+                is_under(rel, c)
             } else {
-                *c == ".cargo"
-                    && (path == format!("{at}/config") || path == format!("{at}/config.toml"))
+                *c == ".cargo" && matches!(rel, ".cargo/config" | ".cargo/config.toml")
             }
         })
     });
@@ -168,6 +172,11 @@ mod tests {
         assert_eq!(vcs_data("/w/src/lib.rs", "/w"), None);
         assert_eq!(vcs_data("/other/.git/config", "/w"), None);
         assert_eq!(vcs_data("/w/.github/workflows/ci.yml", "/w"), None);
+        // Whole components only; a trailing slash and the root as workspace.
+        assert_eq!(vcs_data("/w/.gitx/config", "/w"), None);
+        assert_eq!(vcs_data("/wx/.git/config", "/w"), None);
+        assert_eq!(vcs_data("/w/.git", "/w/"), Some(".git"));
+        assert_eq!(vcs_data("/.git/config", "/"), Some(".git"));
     }
 
     #[test]
@@ -203,6 +212,12 @@ mod tests {
             Some("cargo-config")
         );
         assert_eq!(project_file("/h/.vscode/x", "/h/w", t), None);
+        assert_eq!(
+            project_file("/h/.cargo/config", "/h/w", t),
+            Some("cargo-config")
+        );
+        assert_eq!(project_file("/h/.cargo/config.toml.bak", "/h/w", t), None);
+        assert_eq!(project_file("/w/.cargo/x", "/w", t), Some("cargo-config"));
     }
 
     #[test]
@@ -213,6 +228,8 @@ mod tests {
         assert!(project_editor_config("/w/CLAUDE.md", "/w"));
         assert!(!project_editor_config("/w/.vscode/extensions.json", "/w"));
         assert!(!project_editor_config("/w/src/CLAUDE.md", "/w"));
+        assert!(!project_editor_config("/w/.vscode/tasks.json.bak", "/w"));
+        assert!(!project_editor_config("/w2/CLAUDE.md", "/w"));
     }
 
     #[test]
