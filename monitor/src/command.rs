@@ -9,7 +9,7 @@
 use std::{
     ffi::{CString, OsStr},
     os::{
-        fd::{AsRawFd as _, OwnedFd},
+        fd::{AsRawFd as _, BorrowedFd, OwnedFd},
         unix::ffi::OsStrExt as _,
     },
     path::{Path, PathBuf},
@@ -144,18 +144,29 @@ pub fn spawn(
     foreground: bool,
     track: impl FnOnce(u32) -> Result<(), String>,
 ) -> Result<Child, SpawnError> {
-    spawn_with(argv, user, env, foreground, Stdio::default(), track)
+    spawn_with(
+        argv,
+        user,
+        env,
+        foreground,
+        Stdio::default(),
+        None,
+        |pid, _| track(pid),
+    )
 }
 
 /// As [`spawn`], with the command's standard streams redirected as `stdio` says (the live view
-/// captures the build's output).
+/// captures the build's output), and born in the cgroup `cgroup` when one is given and the
+/// kernel can (`clone3` with `CLONE_INTO_CGROUP`, Linux 5.7): `track`'s second argument says
+/// whether it was.
 pub fn spawn_with(
     argv: &[String],
     user: &TargetUser,
     env: &[(String, String)],
     foreground: bool,
     stdio: Stdio,
-    track: impl FnOnce(u32) -> Result<(), String>,
+    cgroup: Option<BorrowedFd<'_>>,
+    track: impl FnOnce(u32, bool) -> Result<(), String>,
 ) -> Result<Child, SpawnError> {
     let program = argv
         .first()
@@ -189,9 +200,19 @@ pub fn spawn_with(
         .then(|| nix::unistd::tcgetpgrp(std::io::stdin()).ok())
         .flatten();
 
-    // SAFETY: between fork and exec the child only makes async-signal-safe libc calls on data
+    // SAFETY: between fork and exec the child only makes async-signal-safe calls (raw system
+    // calls where glibc would consult its thread list: see `child_after_fork`) on data
     // prepared above, and leaves with execve or _exit.
-    let fork = unsafe { nix::unistd::fork() }.map_err(|e| SpawnError::Sys(format!("fork: {e}")))?;
+    // SAFETY: as said above, for both ways of forking.
+    let forked = cgroup.and_then(|fd| unsafe { clone_into(fd) });
+    let (fork, in_cgroup) = match forked {
+        Some(forked) => (forked, true),
+        // SAFETY: as said above.
+        None => match unsafe { nix::unistd::fork() } {
+            Ok(forked) => (forked, false),
+            Err(e) => return Err(SpawnError::Sys(format!("fork: {e}"))),
+        },
+    };
     match fork {
         ForkResult::Child => {
             // SAFETY: see above; all pointers are valid NUL-terminated arrays built before fork.
@@ -223,7 +244,7 @@ pub fn spawn_with(
                 let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
                 let _ = waitpid(child, None);
             };
-            if let Err(e) = track(child.as_raw() as u32) {
+            if let Err(e) = track(child.as_raw() as u32, in_cgroup) {
                 kill_child();
                 return Err(SpawnError::Track(e));
             }
@@ -251,6 +272,58 @@ pub fn spawn_with(
                 restore_foreground,
             })
         }
+    }
+}
+
+/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7): glibc's libc crate
+/// has no definition.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` (linux/sched.h).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Forks into the cgroup `dir` with `clone3`; `None` when the kernel cannot (too old, or
+/// refused), and the caller forks as usual.
+///
+/// # Safety
+/// As fork: the child may only make async-signal-safe calls, and none of glibc's that rely on
+/// its own idea of the process's threads (glibc does not know of this fork).
+unsafe fn clone_into(dir: BorrowedFd<'_>) -> Option<ForkResult> {
+    let mut args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: dir.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: a valid clone_args of the size given; no CLONE_VM, so the child has its own copy
+    // of the address space, as after fork.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw mut args,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match r {
+        0 => Some(ForkResult::Child),
+        pid if pid > 0 => Some(ForkResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
+        _ => None,
     }
 }
 
@@ -302,14 +375,17 @@ unsafe fn child_after_fork(s: ChildSetup<'_>) -> ! {
                 fail(*libc::__errno_location());
             }
         }
+        // Raw system calls: glibc's setuid and kin, in a process it believes multi-threaded,
+        // have every thread of its list change identity too, and after `clone3` (which glibc
+        // does not see) that list still names the monitor's threads.
         if s.user_switch {
-            if libc::setgroups(s.groups.len(), s.groups.as_ptr()) != 0 {
+            if libc::syscall(libc::SYS_setgroups, s.groups.len(), s.groups.as_ptr()) != 0 {
                 fail(*libc::__errno_location());
             }
-            if libc::setgid(s.gid) != 0 {
+            if libc::syscall(libc::SYS_setgid, s.gid) != 0 {
                 fail(*libc::__errno_location());
             }
-            if libc::setuid(s.uid) != 0 {
+            if libc::syscall(libc::SYS_setuid, s.uid) != 0 {
                 fail(*libc::__errno_location());
             }
         }

@@ -127,32 +127,25 @@ pub const ROOT_BUILD_GAP: &str = "the build ran as root (no SUDO_UID and no --us
      could switch the monitor off; run buildwatch with sudo from the build's own user, or pass \
      --user NAME";
 
-/// Runs the command under the sensor, telling `observers` of its course (and the enforcer,
-/// with `--enforce`).
-pub fn run(
-    options: &WatchOptions,
-    observers: &mut [&mut dyn Observer],
-) -> Result<Outcome, SetupError> {
-    let started = Instant::now();
-    let target = user::resolve(options.user.as_deref())?;
-    let mut sensor = Sensor::load(&SensorConfig {
-        build_uid: target.uid,
-        ..options.sensor.clone()
-    })?;
-    let mut coverage_gaps = sensor.coverage_gaps().to_vec();
-    if target.uid == 0 {
-        coverage_gaps.push(ROOT_BUILD_GAP.to_owned());
-    }
-    for gap in &coverage_gaps {
-        eprintln!("buildwatch: warning: {gap}");
-    }
-    let mut env = user::command_env(&target);
+/// What a run needs of the user's files before its command starts.
+struct Prepared {
+    /// The command's environment.
+    env: Vec<(String, String)>,
+    /// The user's secrets by identity: a secret opened under any name is a sensitive read.
+    protected: ProtectedSet,
+    /// Persistence targets by identity, for --enforce's kill (what a write there is, is
+    /// decided by path in any case).
+    persist: Option<crate::sensor::PersistSet>,
+}
+
+/// Works out the command's environment and resolves the secrets (in the home the command is
+/// given and in the user's own) and, with `--enforce`, the persistence targets.
+fn prepare(options: &WatchOptions, target: &TargetUser) -> Prepared {
+    let mut env = user::command_env(target);
     for (key, value) in &options.extra_env {
         env.retain(|(k, _)| k != key);
         env.push((key.clone(), value.clone()));
     }
-    // The user's secrets by identity, before the command starts: a secret opened under any
-    // name is a sensitive read. The home the command is given, and the user's own.
     let command_home = env
         .iter()
         .find(|(k, _)| k == "HOME")
@@ -162,7 +155,53 @@ pub fn run(
         .map(PathBuf::as_path)
         .chain([target.home.as_path()])
         .collect();
-    let protected = ProtectedSet::resolve(&homes, std::env::current_dir().ok().as_deref());
+    let cwd = std::env::current_dir().ok();
+    let protected = ProtectedSet::resolve(&homes, cwd.as_deref());
+    let persist = options.sensor.enforce.then(|| {
+        crate::sensor::PersistSet::resolve(
+            &homes,
+            cwd.as_deref(),
+            &crate::policy::CiChannels::from_process(),
+        )
+    });
+    Prepared {
+        env,
+        protected,
+        persist,
+    }
+}
+
+/// Runs the command under the sensor, telling `observers` of its course (and the enforcer,
+/// with `--enforce`).
+pub fn run(
+    options: &WatchOptions,
+    observers: &mut [&mut dyn Observer],
+) -> Result<Outcome, SetupError> {
+    let started = Instant::now();
+    let target = user::resolve(options.user.as_deref())?;
+    // The user's files are looked at on the other core while this one loads the sensor (a
+    // workspace's `.env` walk can take as long as the kernel's verification).
+    let (sensor, prepared) = thread::scope(|scope| {
+        let prepared = scope.spawn(|| prepare(options, &target));
+        let sensor = Sensor::load(&SensorConfig {
+            build_uid: target.uid,
+            ..options.sensor.clone()
+        });
+        (sensor, prepared.join())
+    });
+    let Prepared {
+        env,
+        protected,
+        persist,
+    } = prepared.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let mut sensor = sensor?;
+    let mut coverage_gaps = sensor.coverage_gaps().to_vec();
+    if target.uid == 0 {
+        coverage_gaps.push(ROOT_BUILD_GAP.to_owned());
+    }
+    for gap in &coverage_gaps {
+        eprintln!("buildwatch: warning: {gap}");
+    }
     sensor.protect(&protected)?;
     if protected.left_out > 0 {
         eprintln!(
@@ -171,18 +210,12 @@ pub fn run(
             protected.files.len()
         );
     }
-    // Persistence targets by identity, for --enforce's kill (what a write there is, is decided
-    // by path in any case).
-    let persist = if options.sensor.enforce {
-        let set = crate::sensor::PersistSet::resolve(
-            &homes,
-            std::env::current_dir().ok().as_deref(),
-            &crate::policy::CiChannels::from_process(),
-        );
-        sensor.persist(&set)?;
-        set
-    } else {
-        crate::sensor::PersistSet::default()
+    let persist = match persist {
+        Some(set) => {
+            sensor.persist(&set)?;
+            set
+        }
+        None => crate::sensor::PersistSet::default(),
     };
     let protected_files: Arc<[crate::model::ProtectedFile]> = Arc::from(protected.files);
     let known = crate::enforce::KnownFiles::new(protected_files.clone(), &persist);
@@ -255,15 +288,32 @@ pub fn run(
     // The watchdog is started while the command waits to exec: the build never runs without
     // one.
     let mut watchdog = None;
-    let child = command::spawn_with(&options.command, &target, &env, foreground, stdio, |pid| {
-        sensor.track(pid).map_err(|e| e.to_string())?;
-        let switch = sensor.kill_switch().map_err(|e| e.to_string())?;
-        let started = Watchdog::start(pid, switch).map_err(|e| {
-            format!("cannot start the watchdog that stops the build if buildwatch dies: {e}")
+    let cgroup = sensor
+        .cgroup_dir()
+        .map(|fd| fd.try_clone_to_owned())
+        .transpose()
+        .map_err(|e| {
+            SpawnError::Sys(format!(
+                "cannot duplicate the build cgroup's descriptor: {e}"
+            ))
         })?;
-        watchdog = Some(started);
-        Ok(())
-    })?;
+    let child = command::spawn_with(
+        &options.command,
+        &target,
+        &env,
+        foreground,
+        stdio,
+        cgroup.as_ref().map(std::os::fd::AsFd::as_fd),
+        |pid, in_cgroup| {
+            sensor.track(pid, in_cgroup).map_err(|e| e.to_string())?;
+            let switch = sensor.kill_switch().map_err(|e| e.to_string())?;
+            let started = Watchdog::start(pid, switch).map_err(|e| {
+                format!("cannot start the watchdog that stops the build if buildwatch dies: {e}")
+            })?;
+            watchdog = Some(started);
+            Ok(())
+        },
+    )?;
     let mut watchdog = watchdog.ok_or_else(|| SpawnError::Sys("no watchdog".to_owned()))?;
     let child = Arc::new(child);
     let pid = child.pid;

@@ -27,6 +27,13 @@ impl Sensor {
             return Err(SensorError::RingBufferSize(size));
         }
         raise_memlock_limit();
+        // aya's loader parses the kernel's BTF as it is made, even with `.btf(None)` below (aya
+        // 0.14 has no way around it: ~10 ms here); made on the other core while this one
+        // checks the hooks and reads the offsets from our own parse of the same BTF.
+        let loader = std::thread::Builder::new()
+            .name("loader".into())
+            .spawn(EbpfLoader::new)
+            .map_err(|e| SensorError::Object(format!("cannot start a thread: {e}")))?;
         let tracefs_dir: PathBuf = tracefs::ensure_mounted()?;
         let mut gaps = Vec::new();
         for program in PROGRAMS {
@@ -102,7 +109,10 @@ impl Sensor {
             PROGRAMS.iter().collect()
         };
         let (enter_calls, exit_calls) = dispatch::call_masks(&programs);
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = loader
+            .join()
+            .map_err(|_| SensorError::Object("the eBPF loader failed to start".to_owned()))?;
+        let mut ebpf = loader
             // The programs use no CO-RE relocations (offsets come in OFFSETS), so aya need not
             // parse the kernel's BTF a second time.
             .btf(None)

@@ -32,18 +32,28 @@ impl Sensor {
     }
 
     /// Starts watching process `pid` (and, through fork, all its descendants), and moves it
-    /// into the build's cgroup.
-    pub fn track(&mut self, pid: u32) -> Result<(), SensorError> {
+    /// into the build's cgroup unless it was born there (`in_cgroup`: cloned into
+    /// [`Sensor::cgroup_dir`]).
+    pub fn track(&mut self, pid: u32, in_cgroup: bool) -> Result<(), SensorError> {
         self.tracked
             .insert(pid, 1, 0)
             .map_err(|e| SensorError::Map {
                 map: "TRACKED",
                 reason: error_chain(&e),
             })?;
-        if let Some(cg) = &self.cgroup {
+        if let Some(cg) = &self.cgroup
+            && !in_cgroup
+        {
             cg.enroll(pid)?;
         }
         Ok(())
+    }
+
+    /// The build's cgroup directory, to start the command in (`CLONE_INTO_CGROUP`): a process
+    /// born there needs no migration, whose first one in a run waits for an RCU grace period
+    /// (5-10 ms of the startup here).
+    pub fn cgroup_dir(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.cgroup.as_ref().map(|cg| cg.dir().as_fd())
     }
 
     /// What it takes to kill every process of the build (see [`KillSwitch`]), for the
