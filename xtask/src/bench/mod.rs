@@ -66,9 +66,9 @@ pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--rounds N] 
   --quick          one round of builds, short storms; writes target/bench/BENCHMARKS.md
   --rounds N       rounds of real builds (default 8)
   --only LIST      comma-separated sections: startup, storm, memory, builds, guard, opencost,
-                   programcost, soak (a partial run
-                   writes target/bench/BENCHMARKS.md; `--only soak` at full size replaces the soak
-                   section of BENCHMARKS.md and nothing else)
+                   programcost, soak (a partial run writes target/bench/BENCHMARKS.md; with 8
+                   rounds or more, startup, guard, opencost, programcost and a full-size soak
+                   replace their own sections of BENCHMARKS.md and nothing else)
   --soak-minutes M     how long the soak runs (default 30; 2 with --quick)
   --soak-processes N   short-lived processes it starts (default 1000000; 50000 with --quick)
   --soak-rate R        opens per second throughout (default 100000)
