@@ -347,7 +347,8 @@ pub(super) fn render_program_cost(md: &mut String, costs: &ProgramCosts) {
          (`kernel.bpf_stats_enabled`) for the programs entered from their hooks; for the \
          handlers (↳, tail calls of the raw `sys_enter`/`sys_exit` dispatchers, which bpf_stats \
          count as the dispatcher's) the dispatchers' own count per slot, made only under \
-         `BUILDWATCH_PROGRAM_STATS` (a load-time constant: other runs do not have the code). \
+         `BUILDWATCH_PROGRAM_STATS` (a load-time constant: other runs do not have the code; \
+         here its one array update per tail call is in the dispatcher's own row). \
          Time: bpf_stats; a dispatcher's time includes its handlers', and is split over them in \
          proportion to `perf record -a -g -F {PERF_HZ}` samples during the same run, each sample \
          charged to the innermost of the run's programs on its call chain (so a helper's time \
