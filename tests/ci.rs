@@ -354,3 +354,55 @@ fn a_failed_offline_build_fetch_exits_2_and_the_build_does_not_run() {
     assert!(!marker.exists(), "the build did not run");
     assert!(report.is_null(), "no report: nothing was watched");
 }
+
+/// `BUILDWATCH_PROGRAM_STATS` (the bench's per-program cost): the dispatchers count the system
+/// call programs they tail-call, and only then; without it the verifier drops the counting, so
+/// the dispatchers verify at fewer instructions.
+#[cfg(target_arch = "x86_64")]
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn program_stats_count_each_dispatched_program() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opens = 25;
+    let script = format!("for i in $(seq {opens}); do read -r x < /etc/hostname; done");
+    let run = |stats: bool| {
+        let mut env = vec![("BUILDWATCH_VERIFIER_STATS", "1")];
+        if stats {
+            env.push(("BUILDWATCH_PROGRAM_STATS", "1"));
+        }
+        let (out, _) = run_ci(dir.path(), &[], &["sh", "-c", &script], &env);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let verified = |text: &str, program: &str| -> u64 {
+        let prefix = format!("verifier: {program}: ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no verifier line for {program}:\n{text}"))
+    };
+    let runs = |text: &str, line: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|rest| rest.strip_suffix(" runs"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let plain = run(false);
+    assert!(!plain.contains("handler: "), "{plain}");
+    let counted = run(true);
+    let opened = runs(&counted, "handler: raw_sys_exit: sys_exit_open_family: ");
+    assert!(opened >= opens, "{opened} opens counted:\n{counted}");
+    assert!(
+        runs(&counted, "handler: raw_sys_enter: sys_enter_mmap: ") > 0,
+        "{counted}"
+    );
+    for dispatcher in ["raw_sys_enter", "raw_sys_exit"] {
+        assert!(
+            verified(&plain, dispatcher) < verified(&counted, dispatcher),
+            "{dispatcher}: the counting is not dropped without BUILDWATCH_PROGRAM_STATS"
+        );
+    }
+}

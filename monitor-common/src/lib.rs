@@ -26,6 +26,9 @@ pub mod dispatch {
     pub const COMPAT_SLOT: u32 = 512;
     /// Exit array: the new name of a rename or link, reported after its old name.
     pub const LINK_NEW_SLOT: u32 = 513;
+    /// Entries of `SLOT_RUNS` (the per-slot tail call counts of `BUILDWATCH_PROGRAM_STATS`):
+    /// the entry array's slots, then the exit array's.
+    pub const RUN_SLOTS: u32 = 2 * SLOTS;
 }
 
 pub use records::{

@@ -18,6 +18,11 @@
 //! `SYS_ENTER_PROGS` / `SYS_EXIT_PROGS` at the call's number. 32-bit calls (whose numbers are
 //! another table's) never reach those slots: they go to the compat program (`compat.rs`).
 //!
+//! With `BUILDWATCH_PROGRAM_STATS` set, userspace loads `SLOT_STATS` as 1 and the tail calls are
+//! counted per slot in `SLOT_RUNS`: the kernel's bpf_stats count a tail-called program's runs
+//! and time in its dispatcher's alone. `SLOT_STATS` is a frozen global, so in every other run the
+//! verifier knows the count's branch is never taken and drops it.
+//!
 //! Other architectures keep the `syscalls:` tracepoints: the handler programs are declared with
 //! [`syscall_program!`], which makes a raw tracepoint program for the dispatcher on x86_64 and a
 //! `syscalls:` tracepoint program elsewhere, and read the call through [`Sys`] either way.
@@ -25,10 +30,11 @@
 use aya_ebpf::programs::TracePointContext;
 #[cfg(bpf_target_arch = "x86_64")]
 use aya_ebpf::{
+    Global,
     bindings::pt_regs,
     helpers::generated::{bpf_get_current_task_btf, bpf_probe_read_kernel, bpf_task_pt_regs},
     macros::{map, raw_tracepoint},
-    maps::ProgramArray,
+    maps::{PerCpuArray, ProgramArray},
     programs::RawTracePointContext,
 };
 
@@ -45,6 +51,32 @@ pub const COMPAT_SLOT: u32 = monitor_common::dispatch::COMPAT_SLOT;
 /// In `SYS_EXIT_PROGS`: the new name of a rename or link, reported after its old name.
 #[cfg(bpf_target_arch = "x86_64")]
 pub const LINK_NEW_SLOT: u32 = monitor_common::dispatch::LINK_NEW_SLOT;
+
+/// Nonzero (set at load when `BUILDWATCH_PROGRAM_STATS` is): count the tail calls in `SLOT_RUNS`.
+#[cfg(bpf_target_arch = "x86_64")]
+#[unsafe(no_mangle)]
+pub static SLOT_STATS: Global<u32> = Global::new(0);
+
+/// Tail calls made, per CPU: entry slot `n` at `n`, exit slot `n` at `SLOTS + n`. Read by
+/// userspace as the sensor stops (`BUILDWATCH_PROGRAM_STATS`).
+#[cfg(bpf_target_arch = "x86_64")]
+#[map]
+pub static SLOT_RUNS: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(monitor_common::dispatch::RUN_SLOTS, 0);
+
+/// Counts a tail call into entry (`EXIT` false) or exit slot `slot`, if `SLOT_STATS` asks.
+/// Inlined at each tail call: with `SLOT_STATS` 0 it is one load and a branch never taken.
+#[cfg(bpf_target_arch = "x86_64")]
+#[inline(always)]
+fn count<const EXIT: bool>(slot: u32) {
+    if SLOT_STATS.load() != 0
+        && let Some(runs) = SLOT_RUNS.get_ptr_mut(if EXIT { SLOTS + slot } else { slot })
+    {
+        // SAFETY: this CPU's value; a tracepoint program is not preempted by another run of
+        // itself on the same CPU, and a rare lost increment would not matter.
+        unsafe { *runs += 1 };
+    }
+}
 
 /// The watched calls' programs at entry, by call number (userspace fills it).
 #[cfg(bpf_target_arch = "x86_64")]
@@ -88,6 +120,7 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
     // `ENFORCE` is a frozen global: without --enforce the verifier drops this test altogether.
     if crate::maps::ENFORCE.load() != 0 && in_compat_syscall() {
         if current_tracked().is_some() {
+            count::<false>(COMPAT_SLOT);
             // SAFETY: the context is this program's own; on failure control returns.
             unsafe { SYS_ENTER_PROGS.tail_call(&ctx, COMPAT_SLOT) };
         }
@@ -95,6 +128,7 @@ pub fn raw_sys_enter(ctx: RawTracePointContext) -> i32 {
     }
     let nr: u64 = ctx.arg(1);
     if watched(&ENTER_CALLS, nr) && !in_compat_syscall() && current_tracked().is_some() {
+        count::<false>(nr as u32);
         // SAFETY: the context is this program's own; on failure (an empty slot) control returns.
         unsafe { SYS_ENTER_PROGS.tail_call(&ctx, nr as u32) };
     }
@@ -110,6 +144,7 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
     // First: a 32-bit call's number is another table's.
     if in_compat_syscall_of(task) {
         if current_tracked().is_some() {
+            count::<true>(COMPAT_SLOT);
             // SAFETY: as above.
             unsafe { SYS_EXIT_PROGS.tail_call(&ctx, COMPAT_SLOT) };
         }
@@ -122,6 +157,7 @@ pub fn raw_sys_exit(ctx: RawTracePointContext) -> i32 {
         core::ptr::read_volatile(&raw const (*regs).orig_rax)
     };
     if watched(&EXIT_CALLS, nr) && current_tracked().is_some() {
+        count::<true>(nr as u32);
         // SAFETY: as above.
         unsafe { SYS_EXIT_PROGS.tail_call(&ctx, nr as u32) };
     }
@@ -172,6 +208,7 @@ impl<'a, const EXIT: bool> Sys<'a, EXIT> {
     #[cfg(bpf_target_arch = "x86_64")]
     #[inline(always)]
     pub fn continue_exit(&self, slot: u32) {
+        count::<true>(slot);
         // SAFETY: the context is this program's own.
         unsafe { SYS_EXIT_PROGS.tail_call(self.ctx, slot) };
     }

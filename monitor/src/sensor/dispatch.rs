@@ -110,3 +110,68 @@ pub(super) fn fill(ebpf: &mut aya::Ebpf, programs: &[&Program]) -> Result<(), Se
     }
     Ok(())
 }
+
+/// `SLOT_STATS` at load: 1 when `BUILDWATCH_PROGRAM_STATS` asks for the programs' statistics,
+/// so that the dispatchers count their tail calls per slot. 0 otherwise: the verifier then drops
+/// the counting as dead code, and a normal run pays nothing for it.
+pub(super) fn slot_stats() -> &'static u32 {
+    if std::env::var_os("BUILDWATCH_PROGRAM_STATS").is_some() {
+        &1
+    } else {
+        &0
+    }
+}
+
+/// For `BUILDWATCH_PROGRAM_STATS` (x86_64), on stderr as the sensor stops: how often each
+/// dispatched program ran (the kernel's bpf_stats count a tail-called program in its
+/// dispatcher's figures only), as `handler: DISPATCHER: PROGRAM: N runs`, every slot of the
+/// program summed; and every program's tag, as `program tag: PROGRAM: HEX`, which names its
+/// JIT image in /proc/kallsyms (`bpf_prog_HEX_NAME`) and so in `perf` samples.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn print_handler_runs(ebpf: &aya::Ebpf) {
+    use super::programs::{ENFORCE_PROGRAMS, PROGRAMS};
+    use monitor_common::dispatch::SLOTS;
+    for (name, program) in ebpf.programs() {
+        if let Ok(info) = program.info() {
+            eprintln!("program tag: {name}: {:016x}", info.tag());
+        }
+    }
+    let runs = match ebpf
+        .map("SLOT_RUNS")
+        .map(aya::maps::PerCpuArray::<_, u64>::try_from)
+    {
+        Some(Ok(runs)) => runs,
+        Some(Err(e)) => return eprintln!("handler: cannot read SLOT_RUNS: {e}"),
+        None => return eprintln!("handler: SLOT_RUNS is missing from the eBPF object"),
+    };
+    // Every slot a program is in; a continuation slot (the new name of a rename or link) is
+    // reached from a program the exit dispatcher called, so its time is in that dispatcher's too.
+    let mut totals: Vec<(&str, &str, u64)> = Vec::new();
+    for program in PROGRAMS.iter().chain(ENFORCE_PROGRAMS) {
+        for hook in program.hooks {
+            let (side, slot) = match hook {
+                Hook::Syscall(side, _, nr) => (*side, *nr as u32),
+                Hook::Slot(side, slot) => (*side, *slot),
+                _ => continue,
+            };
+            let (dispatcher, index) = match side {
+                Side::Enter => ("raw_sys_enter", slot),
+                Side::Exit => ("raw_sys_exit", SLOTS + slot),
+            };
+            let Ok(values) = runs.get(&index, 0) else {
+                continue;
+            };
+            let n: u64 = values.iter().sum();
+            match totals
+                .iter_mut()
+                .find(|(d, p, _)| *d == dispatcher && *p == program.name)
+            {
+                Some(total) => total.2 += n,
+                None => totals.push((dispatcher, program.name, n)),
+            }
+        }
+    }
+    for (dispatcher, program, n) in totals.into_iter().filter(|t| t.2 > 0) {
+        eprintln!("handler: {dispatcher}: {program}: {n} runs");
+    }
+}

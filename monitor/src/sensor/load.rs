@@ -127,6 +127,7 @@ impl Sensor {
             .override_global("GUARD_OFFSETS", &guard_offsets, true)
             .override_global("ENTER_CALLS", &enter_calls, true)
             .override_global("EXIT_CALLS", &exit_calls, true)
+            .override_global("SLOT_STATS", dispatch::slot_stats(), true)
             .map_max_entries("EVENTS", size)
             .map_max_entries("SCRATCH", cpus)
             .map_max_entries("PATH_SCRATCH", cpus)
@@ -332,6 +333,8 @@ impl Drop for Sensor {
                     );
                 }
             }
+            #[cfg(target_arch = "x86_64")]
+            dispatch::print_handler_runs(&self.ebpf);
         }
         let mut links = std::mem::take(&mut self.links);
         links.append(&mut self.syscall_links);

@@ -10,6 +10,7 @@ pub(super) struct Doc {
     pub(super) builds: Option<Builds>,
     pub(super) guard: Option<GuardCost>,
     pub(super) open_cost: Option<Vec<OpenCostRun>>,
+    pub(super) program_cost: Option<ProgramCosts>,
     pub(super) soak: Option<Soak>,
     pub(super) verifier: Vec<(String, u64)>,
 }
@@ -99,6 +100,9 @@ impl Doc {
         }
         if let Some(runs) = &self.open_cost {
             render_open_cost(&mut md, runs);
+        }
+        if let Some(costs) = &self.program_cost {
+            render_program_cost(&mut md, costs);
         }
         if let Some(soak) = &self.soak {
             render_soak(&mut md, soak);

@@ -11,6 +11,9 @@
 //!   child would include the build it watches) during the builds and after 1M and 10M events.
 //! - Startup: from just before spawning buildwatch to the first thing the watched program does.
 //! - Guard: what a running `buildwatch guard` costs the machine when no build runs.
+//! - In-kernel cost by program: runs and time of every eBPF program, the system call handlers
+//!   included, over one watched build and the open storm (bpf_stats, the dispatchers' counts and
+//!   perf samples).
 //! - Soak: one watch through 30 minutes of opens and a million short-lived processes; its memory
 //!   over time.
 //!
@@ -40,6 +43,7 @@ mod machine;
 mod measure;
 mod memory;
 mod open_cost;
+mod program_cost;
 mod soak;
 mod startup;
 mod storm;
@@ -52,6 +56,7 @@ use machine::*;
 use measure::*;
 use memory::*;
 use open_cost::*;
+use program_cost::*;
 use soak::*;
 use startup::*;
 use storm::*;
@@ -60,9 +65,10 @@ pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--rounds N] 
 
   --quick          one round of builds, short storms; writes target/bench/BENCHMARKS.md
   --rounds N       rounds of real builds (default 8)
-  --only LIST      comma-separated sections: startup, storm, memory, builds, guard, opencost, soak (a partial run
-                   writes target/bench/BENCHMARKS.md; `--only soak` at full size replaces the soak
-                   section of BENCHMARKS.md and nothing else)
+  --only LIST      comma-separated sections: startup, storm, memory, builds, guard, opencost,
+                   programcost, soak (a partial run writes target/bench/BENCHMARKS.md; with 8
+                   rounds or more, startup, guard, opencost, programcost and a full-size soak
+                   replace their own sections of BENCHMARKS.md and nothing else)
   --soak-minutes M     how long the soak runs (default 30; 2 with --quick)
   --soak-processes N   short-lived processes it starts (default 1000000; 50000 with --quick)
   --soak-rate R        opens per second throughout (default 100000)
@@ -88,16 +94,18 @@ pub(super) enum Section {
     Builds,
     Guard,
     OpenCost,
+    ProgramCost,
     Soak,
 }
 
-pub(super) const SECTIONS: [(&str, Section); 7] = [
+pub(super) const SECTIONS: [(&str, Section); 8] = [
     ("startup", Section::Startup),
     ("storm", Section::Storm),
     ("memory", Section::Memory),
     ("builds", Section::Builds),
     ("guard", Section::Guard),
     ("opencost", Section::OpenCost),
+    ("programcost", Section::ProgramCost),
     ("soak", Section::Soak),
 ];
 
@@ -192,7 +200,11 @@ impl Options {
             && self.sections.iter().all(|s| {
                 matches!(
                     s,
-                    Section::Startup | Section::Guard | Section::OpenCost | Section::Soak
+                    Section::Startup
+                        | Section::Guard
+                        | Section::OpenCost
+                        | Section::ProgramCost
+                        | Section::Soak
                 )
             })
     }
@@ -289,6 +301,9 @@ pub fn bench(args: &[String]) -> Result<()> {
     if options.runs(Section::OpenCost) {
         doc.open_cost = Some(bench.open_cost(options.rounds.min(5))?);
     }
+    if options.runs(Section::ProgramCost) {
+        doc.program_cost = Some(bench.program_cost()?);
+    }
     if options.runs(Section::Soak) {
         doc.soak = Some(bench.soak(&options.soak, &machine)?);
     }
@@ -306,7 +321,7 @@ pub fn bench(args: &[String]) -> Result<()> {
             machine.date,
             machine.commit,
         );
-        let parts: [(&str, Option<String>); 5] = [
+        let parts: [(&str, Option<String>); 6] = [
             (
                 "## Startup",
                 doc.startup
@@ -324,6 +339,12 @@ pub fn bench(args: &[String]) -> Result<()> {
                 doc.open_cost
                     .as_ref()
                     .map(|r| rendered(|md| render_open_cost(md, r))),
+            ),
+            (
+                "## In-kernel cost by program",
+                doc.program_cost
+                    .as_ref()
+                    .map(|c| rendered(|md| render_program_cost(md, c))),
             ),
             (
                 "## Soak",

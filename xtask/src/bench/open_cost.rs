@@ -13,6 +13,9 @@ pub(super) struct OpenCostRun {
     pub(super) opens: u64,
     /// Every program's runs and run time over the run.
     pub(super) programs: Vec<ProgramCost>,
+    /// Runs of each program the dispatchers tail-called (bpf_stats count them as the
+    /// dispatcher's).
+    pub(super) handlers: Vec<HandlerRuns>,
 }
 
 impl OpenCostRun {
@@ -49,8 +52,9 @@ impl Bench {
         result.map(|()| runs)
     }
 
-    fn open_cost_run(&self, opens: u64, enforce: bool) -> Result<OpenCostRun> {
-        let log = self.work.join("open-cost.log");
+    /// The open storm (`opens` opens + closes of the storm files, one process) under
+    /// `buildwatch ci [--enforce]`, printing the programs' statistics as it stops.
+    pub(super) fn open_storm_command(&self, opens: u64, enforce: bool) -> Command {
         let mut cmd = Command::new(&self.buildwatch);
         cmd.args(["ci", "--no-tui", "--no-metadata"]);
         if enforce {
@@ -64,6 +68,12 @@ impl Bench {
             .arg(opens.to_string())
             .arg("0")
             .env("BUILDWATCH_PROGRAM_STATS", "1");
+        cmd
+    }
+
+    fn open_cost_run(&self, opens: u64, enforce: bool) -> Result<OpenCostRun> {
+        let log = self.work.join("open-cost.log");
+        let mut cmd = self.open_storm_command(opens, enforce);
         let (_, status) = measure(&mut cmd, &log, false)?;
         if !buildwatch_ran(status) {
             bail!("buildwatch failed ({status}):\n{}", tail(&log));
@@ -84,6 +94,7 @@ impl Bench {
             enforce,
             opens,
             programs,
+            handlers: text.lines().filter_map(parse_handler_runs).collect(),
         })
     }
 }
@@ -97,8 +108,10 @@ pub(super) fn render_open_cost(md: &mut String, runs: &[OpenCostRun]) {
          `buildwatch ci` and `buildwatch ci --enforce`, alternated, with \
          `kernel.bpf_stats_enabled`: every program's run time over the run, divided by the \
          opens. The system call programs run as tail calls of the raw `sys_enter`/`sys_exit` \
-         dispatchers, whose figures include them; the rest of the run (exec, exit) is a few \
-         runs. Counting itself adds two clock reads per program run.\n",
+         dispatchers, whose figures include them (below, ↳ rows: the runs of each program they \
+         called, counted by the dispatchers under `BUILDWATCH_PROGRAM_STATS`; the section \
+         \"In-kernel cost by program\" gives their time); the rest of the run (exec, exit) is \
+         a few runs. Counting itself adds two clock reads per program run.\n",
         thousands(opens),
         thousands(STORM_FILES)
     );
@@ -135,6 +148,23 @@ pub(super) fn render_open_cost(md: &mut String, runs: &[OpenCostRun]) {
                 thousands(p.runs),
                 p.ns as f64 / p.runs.max(1) as f64
             );
+            // The programs it tail-called: their runs (their time is in its figure; the
+            // section "In-kernel cost by program" splits it).
+            let mut handlers: Vec<&HandlerRuns> = last
+                .handlers
+                .iter()
+                .filter(|h| h.dispatcher == p.name)
+                .collect();
+            handlers.sort_by_key(|h| std::cmp::Reverse(h.runs));
+            for h in handlers {
+                let _ = writeln!(
+                    md,
+                    "| ↳ {} (tail call) | {} | in {}'s |",
+                    h.name,
+                    thousands(h.runs),
+                    p.name
+                );
+            }
         }
     }
     let _ = writeln!(md);
