@@ -256,7 +256,16 @@ impl Bench {
         let started = Instant::now();
         for round in 1..=rounds {
             for workload in &workloads {
-                for watch in configs.clone() {
+                // Every other round in the reverse order (ABCD DCBA): each configuration then
+                // follows different builds, so that what the previous one left behind (a target
+                // directory of a gigabyte just deleted, a tracer's teardown) does not always fall
+                // on the same configuration.
+                let order: Vec<Watch> = if round % 2 == 0 {
+                    configs.iter().rev().copied().collect()
+                } else {
+                    configs.clone()
+                };
+                for watch in order {
                     let report = self.work.join(format!("{}-report.json", workload.name));
                     let trace = self.work.join(format!("{}-bpftrace.out", workload.name));
                     let log = self.work.join(format!(

@@ -134,7 +134,8 @@ pub(super) fn render_builds(md: &mut String, builds: &Builds, bench: &Bench) {
     let _ = writeln!(
         md,
         "Clean builds, {} rounds; within each round the configurations run in turn (unwatched, \
-         buildwatch, strace, bpftrace), so that drift affects all alike. Wall time from spawning \
+         buildwatch, strace, bpftrace; in the reverse order every other round), so that drift, \
+         and what the build before left behind, affect all alike. Wall time from spawning \
          the command (or the tool that runs it) to its exit, tool startup included. One warm-up \
          build of each workload first fills the registry and page caches; the measured builds \
          run `--offline`.\n",

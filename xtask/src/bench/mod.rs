@@ -4,7 +4,8 @@
 //! - Real builds: clean builds of ripgrep (`cargo install`, pinned) and of a workspace of crates
 //!   with heavy build scripts and proc-macros (tests/fixtures/popular), each unwatched, under
 //!   `buildwatch ci`, under `strace -f` with the same syscalls, and under bpftrace with the same
-//!   tracepoints, alternated within each round (ABCD ABCD ...) so that drift affects all alike.
+//!   tracepoints, alternated within each round and reversed every other round (ABCD DCBA ...) so
+//!   that drift, and what the build before left behind, affect all alike.
 //! - Storm: a program opening files (or connecting to a loopback listener) as fast as it can, or
 //!   throttled at increasing rates, to find the highest event rate the sensor takes without loss.
 //! - Memory: buildwatch's own peak RSS (VmHWM, sampled from /proc while it runs: rusage of a
