@@ -124,6 +124,33 @@ fn lost_events_exit_4() {
     );
 }
 
+/// The command is born in the run's own cgroup (`clone3` into it), where the socket hooks are:
+/// its first instruction already runs there.
+#[test]
+#[ignore = "privileged: run with cargo xtask test"]
+fn the_command_runs_in_the_builds_own_cgroup() {
+    require_root();
+    let ours = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+    if !ours.lines().any(|l| l.starts_with("0::")) {
+        eprintln!("no cgroup v2 hierarchy here: the sensor makes no build cgroup");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, _) = run_ci(dir.path(), &[], &["cat", "/proc/self/cgroup"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v2 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_else(|| panic!("no cgroup v2 line in {text}"));
+    let mut parts = v2.rsplit('/');
+    assert_eq!(parts.next(), Some("build"), "{v2}");
+    assert!(
+        parts.next().is_some_and(|p| p.starts_with("buildwatch-")),
+        "{v2}"
+    );
+}
+
 #[test]
 #[ignore = "privileged: run with cargo xtask test"]
 fn a_failing_command_without_findings_keeps_its_status() {

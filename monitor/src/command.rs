@@ -482,6 +482,38 @@ mod tests {
         assert_eq!(find_program("no-such-program-buildwatch", &env), None);
     }
 
+    /// A directory that is no cgroup: `clone3` refuses it, and the command is forked as
+    /// usual, with `track` told it was not born in the cgroup (so that it is moved there).
+    #[test]
+    fn a_refused_clone_into_a_cgroup_falls_back_to_fork() {
+        let me = TargetUser {
+            name: "me".to_owned(),
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            groups: Vec::new(),
+            home: PathBuf::from("/"),
+            switch: false,
+        };
+        let env = vec![("PATH".to_owned(), "/bin:/usr/bin".to_owned())];
+        let not_a_cgroup = std::fs::File::open(std::env::temp_dir()).expect("temp dir");
+        let mut told = None;
+        let child = spawn_with(
+            &["sh".to_owned(), "-c".to_owned(), "exit 7".to_owned()],
+            &me,
+            &env,
+            false,
+            Stdio::default(),
+            Some(std::os::fd::AsFd::as_fd(&not_a_cgroup)),
+            |_, in_cgroup| {
+                told = Some(in_cgroup);
+                Ok(())
+            },
+        )
+        .expect("spawned");
+        assert_eq!(told, Some(false));
+        assert_eq!(child.wait().expect("waited"), Status::Exited(7));
+    }
+
     #[test]
     fn status_codes() {
         assert_eq!(Status::Exited(3).exit_code(), 3);
