@@ -355,9 +355,7 @@ impl Bench {
     /// One more watched build of `workload` with the kernel's BPF run-time statistics on;
     /// buildwatch prints each program's totals before it detaches them.
     pub(super) fn program_costs(&self, workload: &Workload) -> Result<Vec<ProgramCost>> {
-        const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
-        let before = std::fs::read_to_string(STATS).unwrap_or_else(|_| "0".into());
-        std::fs::write(STATS, "1").with_context(|| format!("cannot enable {STATS}"))?;
+        let stats = Sysctl::bpf_stats()?;
         self.clean(workload)?;
         let report = self.work.join(format!("{}-report.json", workload.name));
         let log = self
@@ -366,7 +364,7 @@ impl Bench {
         let mut cmd = self.watch_command(Watch::Buildwatch, workload, &report, &log)?;
         cmd.env("BUILDWATCH_PROGRAM_STATS", "1");
         let result = measure(&mut cmd, &log, false);
-        let _ = std::fs::write(STATS, before.trim());
+        drop(stats);
         let (_, status) = result?;
         if !buildwatch_ran(status) {
             bail!("the watched build failed ({status}):\n{}", tail(&log));

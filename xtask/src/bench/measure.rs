@@ -210,6 +210,31 @@ pub(super) fn storm_line(log: &Path) -> Result<(u64, f64)> {
     Ok((ops, rate))
 }
 
+/// Sets a /proc/sys value for the measured run and puts the old one back when dropped.
+pub(super) struct Sysctl {
+    path: &'static str,
+    before: String,
+}
+
+impl Sysctl {
+    pub(super) fn set(path: &'static str, value: &str) -> Result<Self> {
+        let before = std::fs::read_to_string(path).unwrap_or_else(|_| "0".into());
+        std::fs::write(path, value).with_context(|| format!("cannot set {path}"))?;
+        Ok(Self { path, before })
+    }
+
+    /// The kernel's BPF run-time statistics (`kernel.bpf_stats_enabled`) on.
+    pub(super) fn bpf_stats() -> Result<Self> {
+        Self::set("/proc/sys/kernel/bpf_stats_enabled", "1")
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.path, self.before.trim());
+    }
+}
+
 pub(super) fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();

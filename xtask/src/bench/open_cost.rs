@@ -28,28 +28,22 @@ impl OpenCostRun {
 
 impl Bench {
     pub(super) fn open_cost(&self, rounds: usize) -> Result<Vec<OpenCostRun>> {
-        const STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
         let opens: u64 = if self.quick { 50_000 } else { 200_000 };
-        let before = std::fs::read_to_string(STATS).unwrap_or_else(|_| "0".into());
-        std::fs::write(STATS, "1").with_context(|| format!("cannot enable {STATS}"))?;
+        let _stats = Sysctl::bpf_stats()?;
         let mut runs = Vec::new();
-        let result = (|| -> Result<()> {
-            for round in 0..rounds {
-                for enforce in [false, true] {
-                    let run = self.open_cost_run(opens, enforce)?;
-                    eprintln!(
-                        "xtask: bench: open cost round {}{}: {:.0} ns per open",
-                        round + 1,
-                        if enforce { " (--enforce)" } else { "" },
-                        run.ns_per_open()
-                    );
-                    runs.push(run);
-                }
+        for round in 0..rounds {
+            for enforce in [false, true] {
+                let run = self.open_cost_run(opens, enforce)?;
+                eprintln!(
+                    "xtask: bench: open cost round {}{}: {:.0} ns per open",
+                    round + 1,
+                    if enforce { " (--enforce)" } else { "" },
+                    run.ns_per_open()
+                );
+                runs.push(run);
             }
-            Ok(())
-        })();
-        let _ = std::fs::write(STATS, before.trim());
-        result.map(|()| runs)
+        }
+        Ok(runs)
     }
 
     /// The open storm (`opens` opens + closes of the storm files, one process) under

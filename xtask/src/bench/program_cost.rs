@@ -153,26 +153,6 @@ pub(super) struct ProgramCosts {
     pub(super) opens: u64,
 }
 
-/// Sets a /proc/sys value for the measured run and puts the old one back when dropped.
-struct Sysctl {
-    path: &'static str,
-    before: String,
-}
-
-impl Sysctl {
-    fn set(path: &'static str, value: &str) -> Result<Self> {
-        let before = std::fs::read_to_string(path).unwrap_or_else(|_| "0".into());
-        std::fs::write(path, value).with_context(|| format!("cannot set {path}"))?;
-        Ok(Self { path, before })
-    }
-}
-
-impl Drop for Sysctl {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.path, self.before.trim());
-    }
-}
-
 impl Bench {
     pub(super) fn program_cost(&self) -> Result<ProgramCosts> {
         let opens: u64 = if self.quick { 50_000 } else { 200_000 };
@@ -207,7 +187,7 @@ impl Bench {
         let log = self.work.join(format!("{name}.log"));
         let data = self.work.join(format!("{name}.perf.data"));
         let _ = std::fs::remove_file(&data);
-        let stats = Sysctl::set("/proc/sys/kernel/bpf_stats_enabled", "1")?;
+        let stats = Sysctl::bpf_stats()?;
         // Without it the JIT images have no symbols and perf cannot tell them apart.
         let kallsyms = Sysctl::set("/proc/sys/net/core/bpf_jit_kallsyms", "1");
         let mut perf = match (&kallsyms, which("perf")) {
