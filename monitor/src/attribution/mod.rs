@@ -210,7 +210,7 @@ impl Attributor {
                     p.argv = exec.argv.clone();
                     p.env = exec.env.clone();
                     p.cwd = exec.cwd.clone();
-                    p.dirs = ProcDirs::from_env(&p.env, p.cwd.as_deref());
+                    p.dirs = ProcDirs::of(exec);
                     p.comm = event.comm.clone();
                     p.kind = kind;
                 }

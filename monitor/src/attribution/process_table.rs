@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::rustc::RustcInfo;
-use crate::model::{Actor, CrateRef, paths};
+use crate::model::{Actor, CrateRef, Exec};
 
 /// What a process is in the build. Decided at each exec from the new image and from what the
 /// process was before (a build script's descendants stay tools of its crate whatever they run).
@@ -40,7 +40,7 @@ pub struct Process {
     /// Working directory at the last exec.
     pub cwd: Option<String>,
     /// `OUT_DIR` and `CARGO_MANIFEST_DIR` of the current image, as the kernel writes the paths
-    /// below them (see [`paths::clean_dir`]): worked out once at exec, since the policy asks
+    /// below them (see [`Exec::dir_var`]): worked out once at exec, since the policy asks
     /// for them on every event the process makes.
     pub dirs: ProcDirs,
     /// The comm last seen.
@@ -61,12 +61,11 @@ pub struct ProcDirs {
 }
 
 impl ProcDirs {
-    /// The directories `env` names, relative ones taken against `cwd`.
-    pub fn from_env(env: &BTreeMap<String, String>, cwd: Option<&str>) -> Self {
-        let dir = |name: &str| env.get(name).and_then(|v| paths::clean_dir(v, cwd));
+    /// The directories `exec`'s environment names ([`Exec::dir_var`]).
+    pub fn of(exec: &Exec) -> Self {
         Self {
-            out_dir: dir("OUT_DIR"),
-            manifest_dir: dir("CARGO_MANIFEST_DIR"),
+            out_dir: exec.dir_var("OUT_DIR"),
+            manifest_dir: exec.dir_var("CARGO_MANIFEST_DIR"),
         }
     }
 }
