@@ -36,7 +36,10 @@ pub use records::{
     compat::CompatRecord,
     counter,
     dns::{DNS_MAX, DnsRecord},
-    file::{OpenRecord, PATH_MAX, PATH_SCRATCH_SIZE, PATH_WALK_MAX_COMPONENTS},
+    file::{
+        OpenRecord, PATH_MAX, PATH_SCRATCH_SIZE, PATH_WALK_MAX_COMPONENTS, QUIET_DIR_MAX,
+        QUIET_DIRS, QUIET_TAIL_MAX, QuietDir,
+    },
     flag,
     guard::{GuardOffsets, HOOKS_LIVE, root as guard_root, tracked},
     header::{COMM_LEN, RecordHeader, SCRATCH_SIZE},

@@ -324,6 +324,16 @@ pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()>
     };
     // SAFETY: HDR < scratch size.
     let first = unsafe { *buf.add(HDR) };
+    // A failed read in a quiet directory is counted, not sent (quiet.rs): an absolute path is
+    // judged as it is, a relative one once its starting directory is walked.
+    let quiet = crate::quiet::candidate(p.syscall, open_flags, ret, extra) && path_len > 0;
+    if quiet
+        && first == b'/'
+        && crate::quiet::quiet_failure(HDR as u64, u64::from(path_len), 0, 0) == 1
+        && crate::quiet::count(task.tgid)
+    {
+        return Some(());
+    }
 
     let tsk = current_task();
     let resolve = if ret >= 0 && ret_is_fd {
@@ -364,6 +374,19 @@ pub fn report_open(task: &Task, p: &Pending, ret: i64, extra: u32) -> Option<()>
         resolved_len = unsafe { copy_walked(buf.add(off & 0x1fff), pbuf, start) };
     } else {
         flags &= !(flag::RESOLVED_IS_TARGET | flag::RESOLVED_IS_BASE);
+    }
+    if quiet
+        && flags & (flag::RESOLVED_IS_BASE | flag::RESOLVED_TRUNCATED) == flag::RESOLVED_IS_BASE
+        && resolved_len > 0
+        && crate::quiet::quiet_failure(
+            HDR as u64,
+            u64::from(path_len),
+            (off & 0x1fff) as u64,
+            u64::from(resolved_len),
+        ) == 1
+        && crate::quiet::count(task.tgid)
+    {
+        return Some(());
     }
     let total = (off & 0x1fff) + (resolved_len as usize & (PATH_MAX - 1));
 

@@ -23,6 +23,7 @@ mod pending;
 mod privilege;
 mod process;
 mod protected;
+mod quiet;
 mod raw_socket;
 mod send;
 mod tamper;

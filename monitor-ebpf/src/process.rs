@@ -356,7 +356,7 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
     let record = ExitRecord {
         header: header(kind::EXIT, size_of::<ExitRecord>() as u32, &task),
         exit_code,
-        _pad: 0,
+        quiet_failures: crate::quiet::take(task.tgid),
     };
     submit_record(&record, crate::output::URGENT);
     Some(())

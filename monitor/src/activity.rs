@@ -147,8 +147,9 @@ impl ActivityLog {
                 a.network += 1;
                 Activity::insert(&mut a.hosts, &format!("dns:{}", d.name), &mut a.omitted);
             }
+            // Failed reads the kernel counted instead of sending (model::Exit).
+            EventKind::Exit(exit) => a.failed_opens += u64::from(exit.quiet_failed_reads),
             EventKind::Fork(_)
-            | EventKind::Exit(_)
             | EventKind::Lost(_)
             | EventKind::MacroLib(_)
             | EventKind::Tamper(_)

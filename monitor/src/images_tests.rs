@@ -48,6 +48,7 @@ fn events_are_written_in_order_with_their_digests() {
             EventKind::Exit(crate::model::Exit {
                 code: Some(0),
                 signal: None,
+                quiet_failed_reads: 0,
             }),
         ),
         event(4_000_001, t + 2, exec(&tool)),

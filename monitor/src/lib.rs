@@ -29,6 +29,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod policy;
 pub mod profile;
+pub mod quiet_feed;
 pub mod replay;
 pub mod report;
 pub mod sensor;

@@ -58,8 +58,9 @@ impl Summary {
             EventKind::Open(open) if open.writes() => counts.writes += 1,
             EventKind::Open(_) => counts.reads += 1,
             EventKind::Connect(_) => counts.connects += 1,
+            // Failed reads the kernel counted instead of sending (model::Exit).
+            EventKind::Exit(exit) => counts.failed_opens += u64::from(exit.quiet_failed_reads),
             EventKind::Fork(_)
-            | EventKind::Exit(_)
             | EventKind::Lost(_)
             | EventKind::MacroLib(_)
             | EventKind::Dns(_)
@@ -143,5 +144,34 @@ fn truncate(s: &str, width: usize) -> String {
         let mut t: String = s.chars().take(width - 1).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, EventKind, Exit};
+
+    #[test]
+    fn failed_reads_the_kernel_counted_are_failed_opens_of_the_process() {
+        let table = ProcessTable::default();
+        let mut summary = Summary::default();
+        let exit = Event {
+            time_ns: 0,
+            pid: 7,
+            tid: 7,
+            ppid: 1,
+            comm: "cc1".into(),
+            actor: None,
+            callers: Vec::new(),
+            kind: EventKind::Exit(Exit {
+                code: Some(0),
+                signal: None,
+                quiet_failed_reads: 41,
+            }),
+        };
+        summary.record(&exit, &table);
+        assert_eq!(summary.per_image["cc1"].failed_opens, 41);
+        assert_eq!(summary.per_kind["exit"], 1);
     }
 }

@@ -352,6 +352,15 @@ pub fn run(
         .integrity()
         .map_err(SetupError::Sensor)?
         .map(crate::integrity::IntegrityWatch::new);
+    // Failed reads in the toolchain's, the system's and the target directory's trees are
+    // counted in the kernel (policy::quiet), unless the events file is to have them all.
+    let mut quiet = if options.events.is_none() {
+        Some(crate::quiet_feed::QuietFeed::new(
+            sensor.quiet_slots().map_err(SetupError::Sensor)?,
+        ))
+    } else {
+        None
+    };
     let mut enforcer = if options.sensor.enforce {
         Some(
             Enforcer::new(&mut sensor, options.profiles.clone(), known)
@@ -361,13 +370,16 @@ pub fn run(
         None
     };
     // The enforcer first: a new build script's network is allowed as soon as possible.
-    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 3);
+    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 4);
     all.push(&mut watchdog);
     if let Some(integrity) = integrity.as_mut() {
         all.push(integrity);
     }
     if let Some(enforcer) = enforcer.as_mut() {
         all.push(enforcer);
+    }
+    if let Some(quiet) = quiet.as_mut() {
+        all.push(quiet);
     }
     for observer in observers.iter_mut() {
         all.push(&mut **observer);

@@ -38,6 +38,56 @@ pub const PATH_WALK_MAX_COMPONENTS: u32 = 40;
 /// Size of the per-CPU buffer the path walk builds a path in (a power of two, > PATH_MAX + 256).
 pub const PATH_SCRATCH_SIZE: usize = 8 * 1024;
 
+/// Most directories whose failed reads are counted instead of sent (`QUIET_DIRS` slots).
+pub const QUIET_DIRS: u32 = 8;
+/// Longest quiet directory, in bytes (a multiple of 8: the kernel compares words).
+pub const QUIET_DIR_MAX: usize = 248;
+/// Longest rest of a path (after its quiet directory) the kernel looks through; a longer one
+/// is sent.
+pub const QUIET_TAIL_MAX: u32 = 256;
+
+/// A directory in which a failed read-only open cannot be anything the policy acts on: no
+/// secret lies in it or below it (userspace checks that against the secret places before it
+/// fills a slot). A failed open there, for reading, with ENOENT or ENOTDIR, of a path with no
+/// component that starts with a dot, is counted for its process (`ExitRecord::quiet_failures`)
+/// instead of sent: half of a build's opens are the dynamic loader's and the compilers' search
+/// paths, none of which the policy looks at. Slots are filled in order and never rewritten
+/// during a run, so a program reading a slot while userspace fills it sees either nothing or
+/// bytes that no path matches.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietDir {
+    /// Bytes of `path` in use; 0: an empty slot (and every later one is empty too).
+    pub len: u32,
+    /// Reserved, zero.
+    pub _pad: u32,
+    /// The directory: absolute, normalised (no `.`/`..`/empty components), no trailing slash.
+    pub path: [u8; QUIET_DIR_MAX],
+}
+
+impl Default for QuietDir {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            _pad: 0,
+            path: [0; QUIET_DIR_MAX],
+        }
+    }
+}
+
+impl QuietDir {
+    /// The slot for `dir`, if it fits.
+    pub fn new(dir: &[u8]) -> Option<Self> {
+        if dir.is_empty() || dir.len() > QUIET_DIR_MAX {
+            return None;
+        }
+        let mut slot = Self::default();
+        slot.path[..dir.len()].copy_from_slice(dir);
+        slot.len = dir.len() as u32;
+        Some(slot)
+    }
+}
+
 /// A file open returned. Followed by `path_len` bytes of the path argument as passed and
 /// `resolved_len` bytes of a kernel-resolved absolute path (see
 /// [`crate::flag::RESOLVED_IS_TARGET`] and [`crate::flag::RESOLVED_IS_BASE`]).
@@ -73,11 +123,13 @@ pub struct OpenRecord {
     pub protected: u32,
 }
 
-impl_record!(OpenRecord);
+impl_record!(OpenRecord, QuietDir);
 
 // No implicit padding: the size is the sum of the fields', a multiple of 8.
 const _: () = assert!(size_of::<OpenRecord>() == size_of::<RecordHeader>() + 48);
 const _: () = assert!(size_of::<OpenRecord>().is_multiple_of(8));
+const _: () =
+    assert!(size_of::<QuietDir>() == 8 + QUIET_DIR_MAX && QUIET_DIR_MAX.is_multiple_of(8));
 const _: () = assert!(PATH_SCRATCH_SIZE.is_power_of_two() && PATH_SCRATCH_SIZE > PATH_MAX + 256);
 
 #[cfg(test)]

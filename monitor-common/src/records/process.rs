@@ -49,8 +49,9 @@ pub struct ExitRecord {
     pub header: RecordHeader,
     /// `task->exit_code` in wait(2) status format: `code << 8` or the terminating signal.
     pub exit_code: u32,
-    /// Reserved, zero.
-    pub _pad: u32,
+    /// Failed reads the process made in the run's quiet directories, counted in the kernel
+    /// instead of sent one by one (see [`crate::records::file::QuietDir`]).
+    pub quiet_failures: u32,
 }
 
 /// A tracked process executed a new image (successfully). Followed by `filename_len` bytes of the
@@ -111,7 +112,7 @@ mod tests {
         round_trip(ExitRecord {
             header: header(kind::EXIT),
             exit_code: 0x0100,
-            _pad: 0,
+            quiet_failures: 41,
         });
         round_trip(ExecRecord {
             header: header(kind::EXEC),

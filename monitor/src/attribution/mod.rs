@@ -126,6 +126,7 @@ impl Attributor {
             kind: EventKind::Exit(crate::model::Exit {
                 code: None,
                 signal: None,
+                quiet_failed_reads: 0,
             }),
         };
         Some(self.actor_of(p, &probe))

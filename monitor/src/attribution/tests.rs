@@ -27,6 +27,7 @@ fn exit(a: &mut Attributor, pid: u32) {
         EventKind::Exit(Exit {
             code: Some(0),
             signal: None,
+            quiet_failed_reads: 0,
         }),
     ));
 }

@@ -116,7 +116,10 @@ impl Decoder {
             kind::EXEC => EventKind::Exec(decode_exec(bytes)?),
             kind::EXIT => {
                 let r = fixed::<ExitRecord>(bytes, header.kind)?;
-                EventKind::Exit(Exit::from_wait_status(r.exit_code))
+                EventKind::Exit(Exit {
+                    quiet_failed_reads: r.quiet_failures,
+                    ..Exit::from_wait_status(r.exit_code)
+                })
             }
             kind::OPEN => {
                 let (mut open, c, protected) = decode_open(bytes)?;

@@ -42,14 +42,15 @@ fn fork_and_exit() {
     let rec = ExitRecord {
         header: header(kind::EXIT, 48),
         exit_code: 3 << 8,
-        _pad: 0,
+        quiet_failures: 17,
     };
     let ev = decoder().decode(rec.as_bytes()).expect("decode");
     assert_eq!(
         ev.kind,
         EventKind::Exit(Exit {
             code: Some(3),
-            signal: None
+            signal: None,
+            quiet_failed_reads: 17,
         })
     );
 }

@@ -416,6 +416,7 @@ mod tests {
             exit: Some(Exit {
                 code: Some(0),
                 signal: None,
+                quiet_failed_reads: 0,
             }),
             unfinished: false,
         };

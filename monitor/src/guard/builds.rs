@@ -364,6 +364,7 @@ mod tests {
             EventKind::Exit(Exit {
                 code: Some(0),
                 signal: None,
+                quiet_failed_reads: 0,
             }),
         ));
         std::thread::sleep(SETTLE);
@@ -375,6 +376,7 @@ mod tests {
             EventKind::Exit(Exit {
                 code: Some(0),
                 signal: None,
+                quiet_failed_reads: 0,
             }),
         ));
         let (ended, left) = builds.tick(Duration::from_secs(60));
@@ -399,6 +401,7 @@ mod tests {
             EventKind::Exit(Exit {
                 code: Some(0),
                 signal: None,
+                quiet_failed_reads: 0,
             }),
         ));
         std::thread::sleep(SETTLE);
@@ -429,6 +432,7 @@ mod tests {
             EventKind::Exit(Exit {
                 code: Some(0),
                 signal: None,
+                quiet_failed_reads: 0,
             }),
         ));
         builds.process(event(
@@ -436,6 +440,7 @@ mod tests {
             EventKind::Exit(Exit {
                 code: Some(0),
                 signal: None,
+                quiet_failed_reads: 0,
             }),
         ));
         std::thread::sleep(SETTLE);

@@ -354,6 +354,13 @@ pub struct Exit {
     /// Terminating signal number when a signal killed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// Failed reads in the run's quiet directories (the toolchain, the system's libraries and
+    /// headers, the target directory) that the kernel counted for this process instead of
+    /// sending each (`policy::quiet`): none of them can be anything the policy acts on. Counted
+    /// over the process's life, whatever images it ran (they are told under the last one). 0 in
+    /// a stream recorded with `--events`, which has every failed open as an event of its own.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quiet_failed_reads: u32,
 }
 
 impl Exit {
@@ -364,11 +371,13 @@ impl Exit {
             Exit {
                 code: Some(((status >> 8) & 0xff) as i32),
                 signal: None,
+                quiet_failed_reads: 0,
             }
         } else {
             Exit {
                 code: None,
                 signal: Some(sig),
+                quiet_failed_reads: 0,
             }
         }
     }
@@ -580,14 +589,16 @@ mod tests {
             Exit::from_wait_status(0x0100),
             Exit {
                 code: Some(1),
-                signal: None
+                signal: None,
+                quiet_failed_reads: 0,
             }
         );
         assert_eq!(
             Exit::from_wait_status(9),
             Exit {
                 code: None,
-                signal: Some(9)
+                signal: Some(9),
+                quiet_failed_reads: 0,
             }
         );
     }

@@ -12,6 +12,7 @@ mod finding;
 mod finish;
 mod monitor_tamper;
 mod privilege;
+pub mod quiet;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -198,6 +198,59 @@ pub fn sensitive_read(path: &str, home: Option<&str>) -> Option<&'static str> {
     None
 }
 
+/// Whether no path at or below `dir` names a secret by [`sensitive_read`] (for a watched user
+/// whose home is `home`), leaving aside names with a component that starts with a dot below
+/// `dir` (`..` climbs out of it; `.env` files are secrets anywhere): such paths are judged one
+/// by one. `toolchain`: `dir` is rustc's sysroot or cargo's registry or git checkouts, which
+/// are no secret even in another user's home (as `Places::sensitive_read` says), so `/root`
+/// counts only for its secret places there.
+///
+/// The kernel counts failed reads below such a directory instead of sending them
+/// (`policy::quiet`), so this must hold for every name below it: `dir` must not be or lie in a
+/// secret place, nor hold one (in the watched user's home, root's, any `/home/<user>`, the
+/// system's), nor be or hold `/proc`.
+pub fn no_secret_below(dir: &str, home: Option<&str>, toolchain: bool) -> bool {
+    if !dir.starts_with('/') || dir.len() < 2 || dir.ends_with('/') {
+        return false;
+    }
+    if dir
+        .split('/')
+        .skip(1)
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return false;
+    }
+    // `dir` itself, as a file: in a secret tree, a secret file, or root's home.
+    match sensitive_read(dir, home) {
+        None => {}
+        Some("root-home") if toolchain => {}
+        Some(_) => return false,
+    }
+    // Places that would lie at or below `dir`: homes as a whole, /proc, and every fixed secret
+    // place of every home `dir` may be in.
+    if ["/home", "/root", "/proc"].iter().any(|p| under(p, dir)) || under(dir, "/proc") {
+        return false;
+    }
+    let mut homes: Vec<&str> = vec!["/root"];
+    homes.extend(
+        home.map(|h| h.trim_end_matches('/'))
+            .filter(|h| h.starts_with('/')),
+    );
+    if let Some(user) = dir
+        .strip_prefix("/home/")
+        .and_then(|rest| rest.split('/').next())
+    {
+        homes.push(&dir[.."/home/".len() + user.len()]);
+    }
+    if homes.iter().any(|h| under(h, dir)) {
+        return false;
+    }
+    !homes
+        .iter()
+        .flat_map(|h| secret_places(h))
+        .any(|place| under(&place, dir))
+}
+
 /// Every place `sensitive_read` names a secret by a fixed path: the files and trees under `home`
 /// and the system-wide ones. What exists there at start is protected by identity (device and
 /// inode) as well; `.env` files and `/proc` are found otherwise.
@@ -379,6 +432,74 @@ mod tests {
             sensitive_read("/var/lib/builder/.netrc", Some("/var/lib/builder/")),
             Some("netrc")
         );
+    }
+
+    #[test]
+    fn no_secret_below_the_toolchain_the_system_and_a_target_directory() {
+        for (dir, home, toolchain) in [
+            ("/usr", HOME, false),
+            ("/lib", HOME, false),
+            ("/lib64", HOME, false),
+            ("/home/u/project/target", HOME, false),
+            (
+                "/home/u/.rustup/toolchains/stable-x86_64-unknown-linux-gnu",
+                HOME,
+                true,
+            ),
+            ("/home/u/.cargo/registry/src", HOME, true),
+            (
+                "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu",
+                HOME,
+                true,
+            ),
+            (
+                "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu",
+                Some("/root"),
+                false,
+            ),
+            ("/home/other/project/target", HOME, false),
+            (
+                "/var/lib/builder/ws/target",
+                Some("/var/lib/builder"),
+                false,
+            ),
+        ] {
+            assert!(no_secret_below(dir, home, toolchain), "{dir}");
+        }
+    }
+
+    #[test]
+    fn a_secret_at_or_below_is_never_quiet() {
+        for (dir, home, toolchain) in [
+            ("/", HOME, false),
+            ("/home", HOME, false),
+            ("/home/u", HOME, false),
+            ("/home/other", HOME, false),
+            ("/home/u/.ssh", HOME, false),
+            ("/home/u/.ssh/keys", HOME, false),
+            ("/home/u/.config", HOME, false),
+            ("/home/u/.cargo", HOME, true),
+            ("/home/u/.local/share", HOME, false),
+            ("/root", HOME, true),
+            ("/root/project/target", HOME, false),
+            ("/root/.ssh", Some("/root"), true),
+            ("/var/lib/builder", Some("/var/lib/builder"), false),
+            ("/var/lib/builder/.aws", Some("/var/lib/builder"), false),
+            ("/etc", HOME, false),
+            ("/etc/sudoers.d", HOME, false),
+            ("/run", HOME, false),
+            ("/var", HOME, false),
+            ("/var/run", HOME, false),
+            ("/proc", HOME, false),
+            ("/proc/self", HOME, false),
+            ("relative/target", HOME, false),
+            ("/usr/", HOME, false),
+            ("/usr/../root", HOME, false),
+            ("/usr/./lib", HOME, false),
+            ("/usr//lib", HOME, false),
+        ] {
+            assert!(!no_secret_below(dir, home, toolchain), "{dir}");
+        }
     }
 
     #[test]

@@ -375,7 +375,7 @@ impl Drop for Sensor {
     }
 }
 
-fn take_map<T, E: std::error::Error>(
+pub(super) fn take_map<T, E: std::error::Error>(
     ebpf: &mut Ebpf,
     name: &'static str,
     convert: impl FnOnce(aya::maps::Map) -> Result<T, E>,

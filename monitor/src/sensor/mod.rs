@@ -15,6 +15,7 @@ mod persist;
 mod privileges;
 mod programs;
 mod protected;
+mod quiet;
 mod roots;
 mod stream;
 pub mod tracefs;
@@ -35,6 +36,7 @@ pub use kill::KillSwitch;
 pub use persist::PersistSet;
 use programs::{CGROUP_PROGRAMS, CGROUP_SOCK_PROGRAMS, PROGRAMS};
 pub use protected::ProtectedSet;
+pub use quiet::QuietSlots;
 pub use roots::{GuardRoots, identity_of};
 pub use stream::{SensorStream, StopSignal, StreamMessage};
 

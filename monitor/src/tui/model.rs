@@ -138,6 +138,8 @@ impl CrateView {
                 }
             }
             EventKind::Exit(exit) => {
+                // Failed reads the kernel counted instead of sending (model::Exit).
+                self.failed_opens += u64::from(exit.quiet_failed_reads);
                 if let Some(n) = self.procs.get_mut(&event.pid) {
                     n.exit = Some(match (exit.code, exit.signal) {
                         (_, Some(sig)) => format!("signal {sig}"),

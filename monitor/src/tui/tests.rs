@@ -637,6 +637,7 @@ fn scrolling_the_log_pauses_and_end_follows() {
         kind: EventKind::Exit(crate::model::Exit {
             code: Some(0),
             signal: None,
+            quiet_failed_reads: 0,
         }),
     })));
     assert_eq!(app.log_back, back + 1);

@@ -1,0 +1,49 @@
+//! Keeps the kernel's quiet directories ([`QuietSlots`]) up with what the run has learnt of
+//! its places: the home and CARGO_HOME come with the first processes, the sysroot and the
+//! target directory with the first rustc. Which directories qualify is `policy::quiet`'s call.
+use crate::{
+    model::Places, observer::Observer, pipeline::Pipeline, policy::quiet::quiet_dirs,
+    sensor::QuietSlots,
+};
+
+/// Fills the quiet slots as the run's places become known.
+pub struct QuietFeed {
+    slots: QuietSlots,
+    /// The places the slots were last filled from.
+    last: Option<Places>,
+    errors: Vec<String>,
+}
+
+impl QuietFeed {
+    pub fn new(slots: QuietSlots) -> Self {
+        Self {
+            slots,
+            last: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl Observer for QuietFeed {
+    fn tick(&mut self, pipeline: &Pipeline) {
+        if !self.errors.is_empty()
+            || self.slots.filled().len() >= monitor_common::QUIET_DIRS as usize
+        {
+            return;
+        }
+        let places = pipeline.attributor().places_for(None);
+        if self.last.as_ref() == Some(&places) {
+            return;
+        }
+        if let Err(e) = self.slots.fill(&quiet_dirs(&places)) {
+            // The failed reads go on being sent: nothing is missed, the run only costs more.
+            self.errors
+                .push(format!("cannot give the kernel its quiet directories: {e}"));
+        }
+        self.last = Some(places);
+    }
+
+    fn take_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.errors)
+    }
+}
