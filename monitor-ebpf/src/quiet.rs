@@ -94,7 +94,7 @@ pub extern "C" fn quiet_failure(path_at: u64, path_len: u64, base_at: u64, base_
 
 /// The length of the quiet directory in slot `slot` when the `len` bytes at `at` of this CPU's
 /// scratch buffer are it or are below it; 0 when not; -1 when the slot is empty (so are all
-/// after it).
+/// after it). Compared eight bytes at a time.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn quiet_prefix(slot: u64, at: u64, len: u64) -> i64 {
@@ -109,23 +109,28 @@ pub extern "C" fn quiet_prefix(slot: u64, at: u64, len: u64) -> i64 {
     if len < dir_len {
         return 0;
     }
-    let Some(buf) = scratch_bytes() else {
+    let Some(buf) = scratch_words() else {
         return 0;
     };
     let at = at & AT_MASK;
-    let name = dir.cast::<u8>().wrapping_add(8);
-    for k in 0..QUIET_DIR_MAX as u64 {
+    // The slot's name: the words after its 8-byte header.
+    let name = dir.cast::<u64>().wrapping_add(1);
+    for w in 0..WORDS_MAX {
+        let k = w * 8;
+        // Read again at each step: to the verifier a value from a map is any value, so the
+        // steps' states do not carry a length range each (they did, and it was quadratic).
+        // SAFETY: as above.
+        let dir_len = u64::from(unsafe { core::ptr::read_volatile(&raw const (*dir).len) });
         if k >= dir_len {
             break;
         }
-        // SAFETY: at < 8 KiB and k < 248: inside the 128 KiB scratch buffer; the slot's name
-        // starts at byte 8 of its value and holds QUIET_DIR_MAX bytes.
-        if unsafe { *buf.add((at + k) as usize) != *name.add(k as usize) } {
+        // SAFETY: w < 31 words of the slot's QUIET_DIR_MAX-byte name.
+        let expected = unsafe { *name.add(w as usize) };
+        if (bytes_at(buf, at + k) ^ expected) & first_bytes(dir_len - k) != 0 {
             return 0;
         }
     }
-    // SAFETY: as above, at + dir_len < 8 KiB + 248.
-    if len == dir_len || unsafe { *buf.add((at + dir_len) as usize) } == b'/' {
+    if len == dir_len || bytes_at(buf, at + dir_len) & 0xff == u64::from(b'/') {
         dir_len as i64
     } else {
         0
@@ -134,38 +139,92 @@ pub extern "C" fn quiet_prefix(slot: u64, at: u64, len: u64) -> i64 {
 
 /// 1 when no component of the `len` bytes at `at` of this CPU's scratch buffer starts with a
 /// dot (`relative`: the first component starts at `at`; otherwise the bytes start with '/'),
-/// and there are at most `QUIET_TAIL_MAX` of them; else 0.
+/// and there are at most `QUIET_TAIL_MAX` of them; else 0. Eight bytes at a time: a '.' whose
+/// byte before is a '/'.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn quiet_tail(at: u64, len: u64, relative: u64) -> i64 {
     if len > u64::from(QUIET_TAIL_MAX) {
         return 0;
     }
-    let Some(buf) = scratch_bytes() else {
+    let Some(buf) = scratch_words() else {
         return 0;
     };
     let at = at & AT_MASK;
-    let mut prev = if relative != 0 { b'/' } else { 0 };
-    for k in 0..u64::from(QUIET_TAIL_MAX) {
+    if len == 0 {
+        return 1;
+    }
+    if relative != 0 && bytes_at(buf, at) & 0xff == u64::from(b'.') {
+        return 0;
+    }
+    // The length goes through the scratch buffer's last word and is read back at each step,
+    // as in quiet_prefix.
+    let len_slot = buf.wrapping_add(SCRATCH_WORDS as usize - 1).cast_mut();
+    // SAFETY: the last word of the scratch buffer, unused by the open program.
+    unsafe { core::ptr::write_volatile(len_slot, len) };
+    for w in 0..u64::from(QUIET_TAIL_MAX) / 8 {
+        let k = w * 8;
+        // SAFETY: as above.
+        let len = unsafe { core::ptr::read_volatile(len_slot) };
         if k >= len {
             break;
         }
-        // SAFETY: at < 8 KiB and k < 256, inside the 128 KiB scratch buffer.
-        let c = unsafe { *buf.add((at + k) as usize) };
-        if c == b'.' && prev == b'/' {
+        // Byte j of `here` is byte k + j of the tail, byte j of `before` the one before it
+        // (for k + j = 0: the byte before the tail, which is not a '/' of its own: the last of
+        // the directory, or of the record before a relative path, tested above).
+        let here = bytes_at(buf, at + k);
+        let before = bytes_at(buf, (at + k).wrapping_sub(1));
+        let hits = equal_bytes(here, b'.') & equal_bytes(before, b'/') & first_bytes(len - k);
+        let hits = if k == 0 { hits & !0x80 } else { hits };
+        if hits != 0 {
             return 0;
         }
-        prev = c;
     }
     1
 }
 
+/// Words of the longest quiet directory.
+const WORDS_MAX: u64 = QUIET_DIR_MAX as u64 / 8;
+/// Words of the scratch buffer, for masking word indices into it.
+const SCRATCH_WORDS: u64 = (monitor_common::SCRATCH_SIZE / 8) as u64;
+
+/// The eight bytes at byte `offset` of the (8-byte aligned) buffer `words`, whatever the
+/// offset's alignment, from two aligned loads (LLVM's BPF backend would make eight one-byte
+/// loads of an unaligned one): byte j of the result is byte `offset + j`.
+#[inline(always)]
+fn bytes_at(words: *const u64, offset: u64) -> u64 {
+    // Paths lie in the first 8 KiB: masked to the first half, the word after is in bounds too.
+    let i = (offset >> 3) & (SCRATCH_WORDS / 2 - 1);
+    let shift = (offset & 7) * 8;
+    // SAFETY: i + 1 <= SCRATCH_WORDS / 2: both words lie in the scratch buffer.
+    let (low, high) = unsafe { (*words.add(i as usize), *words.add(i as usize + 1)) };
+    // `high << (64 - shift)`, written so that a shift of 0 adds nothing (a BPF shift by 64 is
+    // a shift by 0).
+    (low >> shift) | ((high << 1) << (63 - shift))
+}
+
+/// 0x80 in each byte of `word` that is `byte`, 0 in the others (exact: no carries between
+/// bytes).
+#[inline(always)]
+fn equal_bytes(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let v = word ^ (u64::from(byte) * 0x0101_0101_0101_0101);
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
+/// A mask of the first `n` bytes of a word (all eight when `n` >= 8).
+#[inline(always)]
+fn first_bytes(n: u64) -> u64 {
+    let n = if n >= 8 { 8 } else { n };
+    u64::MAX >> (64 - n * 8)
+}
+
 /// This CPU's scratch buffer, where the open program assembles its record.
 #[inline(always)]
-fn scratch_bytes() -> Option<*const u8> {
+fn scratch_words() -> Option<*const u64> {
     // SAFETY: no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
-    SCRATCH.get_ptr(cpu).map(|p| p.cast::<u8>())
+    SCRATCH.get_ptr(cpu).map(|p| p.cast::<u64>())
 }
 
 /// Counts a quiet failure of process `tgid`. False when the count could not be kept (the map
