@@ -63,10 +63,14 @@ pub(super) struct ProgramCost {
 }
 
 /// The environment of a nested build: without what `cargo xtask` (cargo run) set for xtask.
+/// That includes LD_LIBRARY_PATH, which cargo run points at xtask's target directories and the
+/// toolchain's libraries: every program of the measured build would have the dynamic loader try
+/// four more directories for each library it loads (a third of a watched `popular` build's
+/// events were those failed opens), which no build run from a shell does.
 pub(super) fn clean_env(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if key.starts_with("CARGO") && key != "CARGO_HOME" {
+        if (key.starts_with("CARGO") && key != "CARGO_HOME") || key == "LD_LIBRARY_PATH" {
             cmd.env_remove(key.as_ref());
         }
     }
