@@ -2,7 +2,8 @@
 //! directory is counted for its process in the kernel instead of sent (no secret lies there), and
 //! the counts still reach the report. A probe for a secret through one of those directories
 //! (`/usr/../$HOME/.ssh/…`, a relative `../..` from /usr/lib, `.env` in OUT_DIR) is still a
-//! finding. With `--events` every failed open is in the stream. Privileged: loads the real eBPF
+//! finding. The command's LD_LIBRARY_PATH directories are quiet too. With `--events` every
+//! failed open is in the stream. Privileged: loads the real eBPF
 //! programs (`cargo xtask test`).
 mod support;
 
@@ -50,6 +51,8 @@ fn watch(name: &str, with_events: bool) -> Watched {
         real_home_dir("RUSTUP_HOME", ".rustup"),
     );
     let home_text = home.display().to_string();
+    // Directories the dynamic loader tries for every library of every program (missing).
+    let library_path = format!("{0}/lib-a:{0}/lib-b", dir.display());
     let out = buildwatch_in(
         &dir,
         &args,
@@ -58,6 +61,7 @@ fn watch(name: &str, with_events: bool) -> Watched {
             ("RUSTUP_HOME", &rustup_home),
             ("HOME", &home_text),
             ("BW_QUIET_N", &quiet),
+            ("LD_LIBRARY_PATH", &library_path),
         ],
     );
     let events = std::fs::read_to_string(&events)
@@ -137,11 +141,28 @@ fn quiet_failures_are_counted_not_sent_and_secret_probes_through_quiet_directori
     let (counted, recorded) = runs();
     counted.assert_probes_found();
     assert_eq!(counted.report["lost_events"], 0, "{}", counted.output);
-    // The same build sent at least the 2 × QUIET failures fewer opens...
+    // The same build sent fewer opens by the 2 × QUIET failures and by the dynamic loader's
+    // failed tries in the LD_LIBRARY_PATH directories...
+    let loader = recorded
+        .events
+        .iter()
+        .filter(|e| {
+            e["kind"] == "open"
+                && e["result"].as_i64().is_some_and(|r| r < 0)
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("/quiet-recorded/lib-"))
+        })
+        .count() as u64;
+    assert!(
+        loader > 0,
+        "the loader tried the LD_LIBRARY_PATH directories"
+    );
     let opens = |w: &Watched| w.report["counts"]["open"].as_u64().expect("open count");
     assert!(
-        opens(recorded) >= opens(counted) + 2 * QUIET as u64,
-        "{} open events without --events, {} with: the quiet failures were sent",
+        opens(recorded) >= opens(counted) + 2 * QUIET as u64 + loader,
+        "{} open events without --events, {} with ({loader} in LD_LIBRARY_PATH): quiet \
+         failures were sent",
         opens(counted),
         opens(recorded)
     );

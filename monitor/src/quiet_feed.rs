@@ -11,14 +11,18 @@ pub struct QuietFeed {
     slots: QuietSlots,
     /// The places the slots were last filled from.
     last: Option<Places>,
+    /// The command's LD_LIBRARY_PATH.
+    library_path: Option<String>,
     errors: Vec<String>,
 }
 
 impl QuietFeed {
-    pub fn new(slots: QuietSlots) -> Self {
+    /// `library_path`: the command's LD_LIBRARY_PATH.
+    pub fn new(slots: QuietSlots, library_path: Option<String>) -> Self {
         Self {
             slots,
             last: None,
+            library_path,
             errors: Vec::new(),
         }
     }
@@ -35,7 +39,10 @@ impl Observer for QuietFeed {
         if self.last.as_ref() == Some(&places) {
             return;
         }
-        if let Err(e) = self.slots.fill(&quiet_dirs(&places)) {
+        if let Err(e) = self
+            .slots
+            .fill(&quiet_dirs(&places, self.library_path.as_deref()))
+        {
             // The failed reads go on being sent: nothing is missed, the run only costs more.
             self.errors
                 .push(format!("cannot give the kernel its quiet directories: {e}"));

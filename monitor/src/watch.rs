@@ -355,8 +355,13 @@ pub fn run(
     // Failed reads in the toolchain's, the system's and the target directory's trees are
     // counted in the kernel (policy::quiet), unless the events file is to have them all.
     let mut quiet = if options.events.is_none() {
+        let library_path = env
+            .iter()
+            .find(|(k, _)| k == "LD_LIBRARY_PATH")
+            .map(|(_, v)| v.clone());
         Some(crate::quiet_feed::QuietFeed::new(
             sensor.quiet_slots().map_err(SetupError::Sensor)?,
+            library_path,
         ))
     } else {
         None

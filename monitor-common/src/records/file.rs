@@ -39,7 +39,7 @@ pub const PATH_WALK_MAX_COMPONENTS: u32 = 40;
 pub const PATH_SCRATCH_SIZE: usize = 8 * 1024;
 
 /// Most directories whose failed reads are counted instead of sent (`QUIET_DIRS` slots).
-pub const QUIET_DIRS: u32 = 8;
+pub const QUIET_DIRS: u32 = 12;
 /// Longest quiet directory, in bytes (a multiple of 8: the kernel compares words).
 pub const QUIET_DIR_MAX: usize = 248;
 /// Longest rest of a path (after its quiet directory) the kernel looks through; a longer one

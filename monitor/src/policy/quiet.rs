@@ -7,7 +7,10 @@
 //! adds that no component below it starts with a dot). These are the places a build's failed
 //! opens come from: the dynamic loader's and rustc's search of the toolchain's and the target
 //! directory's libraries, and the C compilers' search of the system's headers.
-use crate::{model::Places, profile::sensitive::no_secret_below};
+use crate::{
+    model::{Places, paths},
+    profile::sensitive::no_secret_below,
+};
 
 /// The system's library and header trees (`/lib` and `/lib64` are the names ld.so asks for,
 /// whether or not they are links to `/usr`).
@@ -17,9 +20,11 @@ const SYSTEM: [&str; 3] = ["/usr", "/lib", "/lib64"];
 const LONGEST: usize = 248;
 
 /// The quiet directories of a run whose places (the run's as a whole: home, sysroot, target
-/// directory, CARGO_HOME) are `places`, in the order the kernel should try them. None until
-/// the watched user's home is known: every check of a secret place is relative to it.
-pub fn quiet_dirs(places: &Places) -> Vec<String> {
+/// directory, CARGO_HOME) are `places`, in the order the kernel should try them, then those of
+/// `library_path` (the command's LD_LIBRARY_PATH: the dynamic loader tries each of its
+/// directories for every library every program of the build loads). None until the watched
+/// user's home is known: every check of a secret place is relative to it.
+pub fn quiet_dirs(places: &Places, library_path: Option<&str>) -> Vec<String> {
     let Some(home) = places.home.as_deref() else {
         return Vec::new();
     };
@@ -32,14 +37,21 @@ pub fn quiet_dirs(places: &Places) -> Vec<String> {
             (places.target_dir.clone(), false),
             (cargo_home.map(|c| format!("{c}/registry/src")), true),
             (cargo_home.map(|c| format!("{c}/git/checkouts")), true),
-        ]);
+        ])
+        .chain(
+            library_path
+                .unwrap_or_default()
+                .split(':')
+                .map(|d| (Some(d.to_owned()), false)),
+        );
     let mut dirs: Vec<String> = Vec::new();
     for (dir, toolchain) in candidates {
         let Some(dir) = dir else { continue };
         let dir = dir.trim_end_matches('/').to_owned();
+        // A directory below one already quiet would only take a slot.
         if dir.len() <= LONGEST
             && no_secret_below(&dir, Some(home), toolchain)
-            && !dirs.contains(&dir)
+            && !dirs.iter().any(|d| paths::is_under(&dir, d))
         {
             dirs.push(dir);
         }
@@ -68,7 +80,7 @@ mod tests {
     #[test]
     fn the_toolchain_the_system_and_the_target_directory() {
         assert_eq!(
-            quiet_dirs(&places("/home/u")),
+            quiet_dirs(&places("/home/u"), None),
             [
                 "/usr",
                 "/lib",
@@ -82,12 +94,21 @@ mod tests {
     }
 
     #[test]
+    fn the_library_path_s_directories_that_hold_no_secret() {
+        let dirs = quiet_dirs(
+            &places("/home/u"),
+            Some("/opt/cuda/lib64::relative/lib:/usr/lib:/home/u:/etc:/home/u/app/lib/"),
+        );
+        assert_eq!(dirs[7..], ["/opt/cuda/lib64", "/home/u/app/lib"]);
+    }
+
+    #[test]
     fn nothing_until_the_home_is_known() {
         let p = Places {
             home: None,
             ..places("/home/u")
         };
-        assert!(quiet_dirs(&p).is_empty());
+        assert!(quiet_dirs(&p, Some("/usr/lib")).is_empty());
     }
 
     #[test]
@@ -98,9 +119,9 @@ mod tests {
                 ..places("/home/u")
             };
             assert!(
-                !quiet_dirs(&p).iter().any(|d| d == target),
+                !quiet_dirs(&p, None).iter().any(|d| d == target),
                 "{target}: {:?}",
-                quiet_dirs(&p)
+                quiet_dirs(&p, None)
             );
         }
     }
@@ -145,6 +166,7 @@ mod tests {
             sysroot in dir(),
             target in dir(),
             cargo_home in dir(),
+            library in prop::collection::vec(dir(), 0..3),
             rest in below(),
         ) {
             let p = Places {
@@ -154,7 +176,7 @@ mod tests {
                 cargo_home: Some(cargo_home),
                 ..Places::default()
             };
-            for d in quiet_dirs(&p) {
+            for d in quiet_dirs(&p, Some(&library.join(":"))) {
                 let path = format!("{d}{rest}");
                 prop_assert_eq!(p.sensitive_read(&path), None, "{} below {}", path, d);
                 prop_assert!(!path.starts_with("/proc/"), "{}", path);
