@@ -243,6 +243,10 @@ pub(super) struct Bench {
 }
 
 pub fn bench(args: &[String]) -> Result<()> {
+    // What is measured must run as it would from a shell, not with the LD_LIBRARY_PATH that
+    // cargo run (`cargo xtask`) sets for xtask (see builds::clean_env).
+    // SAFETY: xtask has started no thread yet; nothing reads the environment concurrently.
+    unsafe { std::env::remove_var("LD_LIBRARY_PATH") };
     let options = Options::parse(args)?;
     if !is_root() {
         bail!("the benchmarks load the eBPF sensor: run them as root (sudo -E cargo xtask bench)");
