@@ -65,7 +65,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Option<()> {
         callers,
         _pad: 0,
     };
-    submit_record(&record, crate::output::URGENT);
+    submit_record(&record, crate::output::lifecycle());
     Some(())
 }
 
@@ -358,6 +358,6 @@ fn try_exit(ctx: &TracePointContext) -> Option<()> {
         exit_code,
         quiet_failures: crate::quiet::take(task.tgid),
     };
-    submit_record(&record, crate::output::URGENT);
+    submit_record(&record, crate::output::lifecycle());
     Some(())
 }

@@ -477,11 +477,28 @@ fn pump(
     let mut outlived: Option<Vec<u32>> = None;
     let mut killed: Vec<u32> = Vec::new();
     let mut killed_at: Option<Instant> = None;
+    // What is decided on the processes still alive (which were left behind, whether to stop,
+    // which to kill) needs every fork and exit record there is: those records do not wake the
+    // reader (monitor-ebpf output::lifecycle), so it is asked first, and each decision waits
+    // for its answer. A kill on a stale table could hit a reused pid.
+    let mut flush_asked = false;
+    let mut fresh = false;
     loop {
         if let Some(at) = exited_at
             && at.elapsed() >= SETTLE
             && !stop.is_set()
+            && !fresh
+            && !flush_asked
         {
+            stop.flush();
+            flush_asked = true;
+        }
+        if let Some(at) = exited_at
+            && at.elapsed() >= SETTLE
+            && !stop.is_set()
+            && fresh
+        {
+            fresh = false;
             let alive: Vec<u32> = pipeline
                 .attributor()
                 .table()
@@ -513,11 +530,14 @@ fn pump(
         for observer in observers.iter_mut() {
             observer.tick(pipeline);
         }
-        // Once the command has exited, wake up in time to end the settling period.
+        // Once the command has exited, wake up in time to end the settling period; after it,
+        // the reader's answers wake the loop, and leftovers are looked at every 10 ms (each
+        // look asks the reader for a flush).
         let timeout = match exited_at {
-            Some(at) if !stop.is_set() => SETTLE
+            Some(at) if !stop.is_set() && at.elapsed() < SETTLE => SETTLE
                 .saturating_sub(at.elapsed())
-                .clamp(Duration::from_millis(1), Duration::from_millis(50)),
+                .max(Duration::from_millis(1)),
+            Some(_) if !stop.is_set() => Duration::from_millis(10),
             _ => Duration::from_millis(50),
         };
         match rx.recv_timeout(timeout) {
@@ -546,6 +566,10 @@ fn pump(
                             }
                         }
                         StreamMessage::Drained => drained = true,
+                        StreamMessage::Flushed => {
+                            flush_asked = false;
+                            fresh = true;
+                        }
                     }
                 }
                 if drained {

@@ -267,6 +267,7 @@ pub fn run(options: &GuardOptions) -> i32 {
                             );
                         }
                         StreamMessage::Drained => drained = true,
+                        StreamMessage::Flushed => {}
                     }
                 }
             }

@@ -9,7 +9,7 @@ use std::{
     os::fd::{AsRawFd as _, OwnedFd},
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -35,6 +35,8 @@ pub enum StreamMessage {
     DecodeError(String),
     /// The stream was asked to stop and has drained the ring buffer.
     Drained,
+    /// Every record committed before [`StopSignal::flush`] was called has been sent.
+    Flushed,
 }
 
 /// The ring buffer and loss counters, owned by the reader thread.
@@ -47,10 +49,12 @@ pub struct SensorStream {
 /// How long the reader sleeps when nothing wakes it.
 const POLL: Duration = Duration::from_millis(100);
 
-/// "Stop reading": a flag, and an eventfd that wakes the reader from its wait.
+/// "Stop reading" (a flag) and "read what is there now" (a request count), and an eventfd that
+/// wakes the reader from its wait for either.
 #[derive(Clone)]
 pub struct StopSignal {
     flag: Arc<AtomicBool>,
+    flushes: Arc<AtomicU64>,
     wake: Arc<OwnedFd>,
 }
 
@@ -66,6 +70,7 @@ impl StopSignal {
         let wake = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         Ok(Self {
             flag: Arc::new(AtomicBool::new(false)),
+            flushes: Arc::new(AtomicU64::new(0)),
             wake: Arc::new(wake),
         })
     }
@@ -73,9 +78,34 @@ impl StopSignal {
     /// Asks the reader to drain and stop, waking it.
     pub fn set(&self) {
         self.flag.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Asks the reader to send every record there is now (fork and exit records do not wake
+    /// it), then [`StreamMessage::Flushed`].
+    pub fn flush(&self) {
+        self.flushes.fetch_add(1, Ordering::AcqRel);
+        self.wake();
+    }
+
+    fn wake(&self) {
         let one = 1u64.to_ne_bytes();
         // SAFETY: writing 8 bytes to an eventfd we own; a full counter (EAGAIN) still wakes.
         unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+
+    /// Empties the eventfd once it has woken the reader (it stays readable until read).
+    fn drain_wake(&self) {
+        let mut count = [0u8; 8];
+        // SAFETY: reading 8 bytes from our non-blocking eventfd into a local buffer; EAGAIN
+        // (nothing to read) is fine.
+        unsafe {
+            libc::read(
+                self.wake.as_raw_fd(),
+                count.as_mut_ptr().cast(),
+                count.len(),
+            )
+        };
     }
 
     /// Whether [`Self::set`] was called.
@@ -113,15 +143,25 @@ impl SensorStream {
         stop: StopSignal,
     ) {
         let mut last_counters = Instant::now();
+        let mut flushed = 0;
         loop {
             let stopping = stop.is_set();
             if !stopping {
                 self.wait_readable(&stop, POLL);
+                stop.drain_wake();
             }
+            // Asked before this pass reads: the pass has every record committed by then.
+            let flushes = stop.flushes.load(Ordering::Acquire);
             let read = match self.read_available(&decoder, &mut send) {
                 Some(n) => n,
                 None => return,
             };
+            if flushes > flushed {
+                flushed = flushes;
+                if !send(vec![StreamMessage::Flushed]) {
+                    return;
+                }
+            }
             if stopping || last_counters.elapsed() >= POLL {
                 last_counters = Instant::now();
                 let losses: Vec<StreamMessage> = self
