@@ -1,10 +1,11 @@
 //! Reading the ring buffer: decoded events and loss reports, on a thread of their own.
 //!
 //! Wake-ups are what the reader costs (measured on the `popular` fixture build: ~50 µs of CPU
-//! each on this 2-core VM, against ~1.5 µs to decode an event). Records of processes (fork,
-//! exec, exit) wake it at once; others it collects every [`POLL`], or when the buffer is an
-//! eighth full (the kernel side forces a wake-up then). Asked to stop, it wakes at once
-//! ([`StopSignal`]), so that the wait does not lengthen a run.
+//! each on this 2-core VM, against ~1.5 µs to decode an event). Exec records wake it at once
+//! (fork and exit records too under `--enforce` and in the guard); others it collects every
+//! [`POLL`], or when the buffer is an eighth full (the kernel side forces a wake-up then). Asked
+//! to stop, or to flush what there is (the run loop does before it decides on processes left
+//! behind), it wakes at once ([`StopSignal`]), so that the wait does not lengthen a run.
 use std::{
     os::fd::{AsRawFd as _, OwnedFd},
     sync::{
