@@ -13,7 +13,8 @@ pub struct QuietFeed {
     last: Option<Places>,
     /// The command's LD_LIBRARY_PATH.
     library_path: Option<String>,
-    errors: Vec<String>,
+    /// A slot could not be written: no more tries.
+    failed: bool,
 }
 
 impl QuietFeed {
@@ -23,16 +24,14 @@ impl QuietFeed {
             slots,
             last: None,
             library_path,
-            errors: Vec::new(),
+            failed: false,
         }
     }
 }
 
 impl Observer for QuietFeed {
     fn tick(&mut self, pipeline: &Pipeline) {
-        if !self.errors.is_empty()
-            || self.slots.filled().len() >= monitor_common::QUIET_DIRS as usize
-        {
+        if self.failed || self.slots.filled().len() >= monitor_common::QUIET_DIRS as usize {
             return;
         }
         let places = pipeline.attributor().places_for(None);
@@ -43,14 +42,14 @@ impl Observer for QuietFeed {
             .slots
             .fill(&quiet_dirs(&places, self.library_path.as_deref()))
         {
-            // The failed reads go on being sent: nothing is missed, the run only costs more.
-            self.errors
-                .push(format!("cannot give the kernel its quiet directories: {e}"));
+            // The failed reads go on being sent: nothing is missed (so the run is whole), it
+            // only costs more.
+            eprintln!(
+                "buildwatch: warning: cannot give the kernel its quiet directories ({e}): every \
+                 failed open is sent"
+            );
+            self.failed = true;
         }
         self.last = Some(places);
-    }
-
-    fn take_errors(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.errors)
     }
 }
