@@ -138,7 +138,9 @@ pub(super) fn render_builds(md: &mut String, builds: &Builds, bench: &Bench) {
          and what the build before left behind, affect all alike. Wall time from spawning \
          the command (or the tool that runs it) to its exit, tool startup included. One warm-up \
          build of each workload first fills the registry and page caches; the measured builds \
-         run `--offline`.\n",
+         run `--offline`, in the environment `cargo xtask` was started from, without the \
+         LD_LIBRARY_PATH cargo run sets for xtask (before 2026-12-08 they had it: the dynamic \
+         loader of every program tried four more directories per library).\n",
         builds.rounds
     );
     let _ = writeln!(
