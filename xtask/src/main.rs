@@ -171,6 +171,9 @@ fn demo(extra: &[String]) -> Result<()> {
     let mut watch = Command::new(&bin);
     watch
         .current_dir(&demo)
+        // The build runs as from a shell, not with the LD_LIBRARY_PATH cargo run sets for
+        // xtask (the dynamic loader would try its directories for every library).
+        .env_remove("LD_LIBRARY_PATH")
         .arg("--events")
         .arg(&events)
         .args(extra)
