@@ -114,6 +114,18 @@ impl Watched {
         );
     }
 
+    /// Failed-open events (of the events file) whose path `matches`.
+    fn failed_opens(&self, matches: impl Fn(&str) -> bool) -> usize {
+        self.events
+            .iter()
+            .filter(|e| {
+                e["kind"] == "open"
+                    && e["result"].as_i64().is_some_and(|r| r < 0)
+                    && e["path"].as_str().is_some_and(&matches)
+            })
+            .count()
+    }
+
     /// The failed opens the program table counts for the build script (`build-script-build`).
     fn build_script_failures(&self) -> u64 {
         let row = self
@@ -143,17 +155,7 @@ fn quiet_failures_are_counted_not_sent_and_secret_probes_through_quiet_directori
     assert_eq!(counted.report["lost_events"], 0, "{}", counted.output);
     // The same build sent fewer opens by the 2 × QUIET failures and by the dynamic loader's
     // failed tries in the LD_LIBRARY_PATH directories...
-    let loader = recorded
-        .events
-        .iter()
-        .filter(|e| {
-            e["kind"] == "open"
-                && e["result"].as_i64().is_some_and(|r| r < 0)
-                && e["path"]
-                    .as_str()
-                    .is_some_and(|p| p.contains("/quiet-recorded/lib-"))
-        })
-        .count() as u64;
+    let loader = recorded.failed_opens(|p| p.contains("/quiet-recorded/lib-")) as u64;
     assert!(
         loader > 0,
         "the loader tried the LD_LIBRARY_PATH directories"
@@ -186,16 +188,7 @@ fn with_an_events_file_every_failed_open_is_sent() {
         run.output
     );
     let quiet_events = run
-        .events
-        .iter()
-        .filter(|e| {
-            e["kind"] == "open"
-                && e["result"].as_i64().is_some_and(|r| r < 0)
-                && e["path"].as_str().is_some_and(|p| {
-                    p.starts_with("/usr/lib/buildwatch-quiet-") || p.contains("/out/quiet-")
-                })
-        })
-        .count();
+        .failed_opens(|p| p.starts_with("/usr/lib/buildwatch-quiet-") || p.contains("/out/quiet-"));
     assert_eq!(quiet_events, 2 * QUIET, "every failed open is an event");
     assert!(
         !run.events.iter().any(|e| e["kind"] == "exit"
