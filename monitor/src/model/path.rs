@@ -30,7 +30,7 @@ fn walk(path: &Path) -> String {
 
 /// Absolute, without empty, `.` or `..` components and without a trailing slash: what
 /// [`normalize`] would give back unchanged.
-fn is_normal(path: &str) -> bool {
+pub fn is_normal(path: &str) -> bool {
     path == "/"
         || path.strip_prefix('/').is_some_and(|rest| {
             rest.split('/')

@@ -16,9 +16,6 @@ use crate::{
 /// whether or not they are links to `/usr`).
 const SYSTEM: [&str; 3] = ["/usr", "/lib", "/lib64"];
 
-/// Longest directory the kernel takes (`monitor_common::QUIET_DIR_MAX`).
-const LONGEST: usize = 248;
-
 /// The quiet directories of a run whose places (the run's as a whole: home, sysroot, target
 /// directory, CARGO_HOME) are `places`, in the order the kernel should try them, then those of
 /// `library_path` (the command's LD_LIBRARY_PATH: the dynamic loader tries each of its
@@ -49,7 +46,7 @@ pub fn quiet_dirs(places: &Places, library_path: Option<&str>) -> Vec<String> {
         let Some(dir) = dir else { continue };
         let dir = dir.trim_end_matches('/').to_owned();
         // A directory below one already quiet would only take a slot.
-        if dir.len() <= LONGEST
+        if dir.len() <= monitor_common::QUIET_DIR_MAX
             && no_secret_below(&dir, Some(home), toolchain)
             && !dirs.iter().any(|d| paths::is_under(&dir, d))
         {

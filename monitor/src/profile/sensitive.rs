@@ -210,14 +210,8 @@ pub fn sensitive_read(path: &str, home: Option<&str>) -> Option<&'static str> {
 /// secret place, nor hold one (in the watched user's home, root's, any `/home/<user>`, the
 /// system's), nor be or hold `/proc`.
 pub fn no_secret_below(dir: &str, home: Option<&str>, toolchain: bool) -> bool {
-    if !dir.starts_with('/') || dir.len() < 2 || dir.ends_with('/') {
-        return false;
-    }
-    if dir
-        .split('/')
-        .skip(1)
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
+    // Absolute and normal (no `.`, `..` or empty component, no trailing slash); not `/`.
+    if dir == "/" || !crate::model::path::is_normal(dir) {
         return false;
     }
     // `dir` itself, as a file: in a secret tree, a secret file, or root's home.
