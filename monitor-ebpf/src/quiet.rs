@@ -219,7 +219,9 @@ fn first_bytes(n: u64) -> u64 {
     u64::MAX >> (64 - n * 8)
 }
 
-/// This CPU's scratch buffer, where the open program assembles its record.
+/// This CPU's scratch buffer, where the open program assembles its record. Not
+/// `output::scratch()` cast to words: through it, `sys_exit_open_family` verifies in 15,849
+/// instructions instead of ~14,450.
 #[inline(always)]
 fn scratch_words() -> Option<*const u64> {
     // SAFETY: no preconditions.
