@@ -484,18 +484,13 @@ fn pump(
     let mut flush_asked = false;
     let mut fresh = false;
     loop {
-        if let Some(at) = exited_at
-            && at.elapsed() >= SETTLE
-            && !stop.is_set()
-            && !fresh
-            && !flush_asked
-        {
+        // The command's exit, once the settling period after it is over (and not stopping).
+        let settled = exited_at.filter(|at| at.elapsed() >= SETTLE && !stop.is_set());
+        if settled.is_some() && !fresh && !flush_asked {
             stop.flush();
             flush_asked = true;
         }
-        if let Some(at) = exited_at
-            && at.elapsed() >= SETTLE
-            && !stop.is_set()
+        if let Some(at) = settled
             && fresh
         {
             fresh = false;
