@@ -220,9 +220,9 @@ pub fn no_secret_below(dir: &str, home: Option<&str>, toolchain: bool) -> bool {
         Some("root-home") if toolchain => {}
         Some(_) => return false,
     }
-    // Places that would lie at or below `dir`: homes as a whole, /proc, and every fixed secret
-    // place of every home `dir` may be in.
-    if ["/home", "/root", "/proc"].iter().any(|p| under(p, dir)) || under(dir, "/proc") {
+    // Places that would lie at or below `dir`: homes as a whole (root's among `homes` below),
+    // /proc, and every fixed secret place of every home `dir` may be in.
+    if ["/home", "/proc"].iter().any(|p| under(p, dir)) || under(dir, "/proc") {
         return false;
     }
     let mut homes: Vec<&str> = vec!["/root"];
